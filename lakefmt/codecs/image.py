@@ -1,0 +1,577 @@
+"""Image codec: JPEG, PNG and TIFF bytes <-> ``numpy`` arrays.
+
+Decoded images are always ``(height, width, channels)`` arrays:
+
+* grayscale (and 1-bit) images have 1 channel,
+* RGB, CMYK and YCbCr images, and palette images without transparency, have 3 channels (RGB),
+* images with alpha (RGBA, gray+alpha, palette with transparency) have 4 channels (RGBA),
+* 16-bit grayscale images are ``uint16`` natively; everything else is ``uint8``.
+
+:func:`sniff_image` reports exactly the channels and native dtype :func:`decode_image`
+produces, without decoding any pixel data. EXIF orientation is not applied: the pixel grid
+is returned as stored, so that the sniffed width and height match the decoded array.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lakefmt.codecs._deps import require
+from lakefmt.errors import DecodeError, TypeMismatchError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "MAX_IMAGE_SIDE",
+    "ImageInfo",
+    "decode_image",
+    "decode_images",
+    "encode_image",
+    "image_shape",
+    "normalize_image_format",
+    "sniff_image",
+]
+
+IMAGE_FORMATS = ("jpeg", "png", "tiff")
+MAX_IMAGE_SIDE = 65535
+IMAGE_DTYPES = ("uint8", "uint16")
+
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "tif": "tiff", "tiff": "tiff"}
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF"}
+_PIL_FORMATS = tuple(_PIL_FORMAT.values())
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+# PNG colour type -> (allowed bit depths, decoded channels)
+_PNG_COLOR_TYPES = {
+    0: ((1, 2, 4, 8, 16), 1),  # gray
+    2: ((8, 16), 3),  # RGB
+    3: ((1, 2, 4, 8), 3),  # palette (4 channels when it has a tRNS chunk)
+    4: ((8, 16), 4),  # gray + alpha, decoded as RGBA
+    6: ((8, 16), 4),  # RGBA
+}
+# SOFn markers carry the frame header; C4 (DHT), C8 (JPG) and CC (DAC) share the range
+_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# markers without a length field
+_JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD9)])
+
+# Pillow mode -> (mode to convert to, channels, dtype)
+_MODE_TARGETS: dict[str, tuple[str, int, str]] = {
+    "1": ("L", 1, "uint8"),
+    "L": ("L", 1, "uint8"),
+    "I;16": ("I;16", 1, "uint16"),
+    "I;16L": ("I;16", 1, "uint16"),
+    "I;16B": ("I;16", 1, "uint16"),
+    "I;16N": ("I;16", 1, "uint16"),
+    "RGB": ("RGB", 3, "uint8"),
+    "RGBX": ("RGB", 3, "uint8"),
+    "CMYK": ("RGB", 3, "uint8"),
+    "YCbCr": ("RGB", 3, "uint8"),
+    "LAB": ("RGB", 3, "uint8"),
+    "HSV": ("RGB", 3, "uint8"),
+    "RGBA": ("RGBA", 4, "uint8"),
+    "RGBa": ("RGBA", 4, "uint8"),
+    "LA": ("RGBA", 4, "uint8"),
+    "La": ("RGBA", 4, "uint8"),
+    "PA": ("RGBA", 4, "uint8"),
+}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's header says, as :func:`decode_image` will return it.
+
+    Attributes:
+        format: ``"jpeg"``, ``"png"`` or ``"tiff"``.
+        width: Width in pixels.
+        height: Height in pixels.
+        channels: Channels of the decoded array (1, 3 or 4).
+        dtype: Native dtype of the decoded array, ``"uint8"`` or ``"uint16"``.
+    """
+
+    format: str
+    width: int
+    height: int
+    channels: int
+    dtype: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The decoded array's shape, ``(height, width, channels)``."""
+        return (self.height, self.width, self.channels)
+
+
+def normalize_image_format(name: str) -> str:
+    """Return the canonical name of an image format.
+
+    Args:
+        name: A format name or file extension, any case, with or without a leading dot
+            (``"JPG"``, ``".tif"``, ``"png"``).
+
+    Returns:
+        One of :data:`IMAGE_FORMATS`.
+
+    Raises:
+        ValueError: The format is not one lakefmt stores.
+    """
+    key = str(name).strip().lower().lstrip(".")
+    try:
+        return _FORMAT_ALIASES[key]
+    except KeyError:
+        raise ValueError(
+            f"unknown image format {name!r}; expected one of {', '.join(IMAGE_FORMATS)}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# header sniffing
+
+
+def sniff_image(data: bytes) -> ImageInfo:
+    """Identify an image and read its dimensions from the header, without decoding pixels.
+
+    JPEG and PNG headers are parsed directly (a few microseconds); TIFF headers are read
+    through Pillow's lazy ``Image.open``.
+
+    Args:
+        data: The encoded image.
+
+    Returns:
+        The format, size, channels and dtype :func:`decode_image` will produce.
+
+    Raises:
+        DecodeError: ``data`` is empty, not a JPEG/PNG/TIFF, its header is truncated or
+            invalid, or a side is 0 or larger than 65535 pixels.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeMismatchError(f"image data must be bytes, got {type(data).__name__}")
+    data = bytes(data) if not isinstance(data, bytes) else data
+    if not data:
+        raise DecodeError("image data is empty")
+    if data.startswith(_PNG_SIGNATURE):
+        info = _sniff_png(data)
+    elif data.startswith(_JPEG_SOI):
+        info = _sniff_jpeg(data)
+    elif data[:4] in _TIFF_MAGICS:
+        info = _sniff_tiff(data)
+    else:
+        raise DecodeError(
+            f"not a JPEG, PNG or TIFF image (starts with {data[:8]!r}, {len(data)} bytes)"
+        )
+    _check_size(info.width, info.height, info.format)
+    return info
+
+
+def image_shape(data: bytes) -> tuple[int, int, int]:
+    """Return ``(height, width, channels)`` of an encoded image from its header alone.
+
+    Args:
+        data: The encoded image.
+
+    Returns:
+        The shape :func:`decode_image` will return.
+
+    Raises:
+        DecodeError: As for :func:`sniff_image`.
+    """
+    info = sniff_image(data)
+    return (info.height, info.width, info.channels)
+
+
+def _check_size(width: int, height: int, fmt: str) -> None:
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise DecodeError(
+            f"{fmt} image has implausible size {width}x{height} "
+            f"(each side must be 1..{MAX_IMAGE_SIDE})"
+        )
+
+
+def _sniff_png(data: bytes) -> ImageInfo:
+    if len(data) < 33:
+        raise DecodeError(f"truncated PNG header ({len(data)} bytes)")
+    length, ctype, width, height, depth, color, comp, filt, interlace = struct.unpack_from(
+        ">I4sIIBBBBB", data, 8
+    )
+    if ctype != b"IHDR" or length != 13:
+        raise DecodeError("invalid PNG: the first chunk is not a 13-byte IHDR")
+    spec = _PNG_COLOR_TYPES.get(color)
+    if spec is None or depth not in spec[0] or comp != 0 or filt != 0 or interlace > 1:
+        raise DecodeError(f"invalid PNG header (bit depth {depth}, colour type {color})")
+    channels = spec[1]
+    if color == 3 and _png_has_trns(data):
+        channels = 4
+    dtype = "uint16" if color == 0 and depth == 16 else "uint8"
+    return ImageInfo("png", width, height, channels, dtype)
+
+
+def _png_has_trns(data: bytes) -> bool:
+    # tRNS must come before the first IDAT, so only the (short) ancillary chunks are walked
+    pos = 33
+    end = len(data)
+    while pos + 8 <= end:
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        if ctype == b"tRNS":
+            return True
+        if ctype in (b"IDAT", b"IEND"):
+            return False
+        pos += 12 + length
+    raise DecodeError("truncated PNG: no image data after the header")
+
+
+def _sniff_jpeg(data: bytes) -> ImageInfo:
+    end = len(data)
+    pos = 2
+    while True:
+        if pos >= end:
+            raise DecodeError("truncated JPEG header: no frame (SOF) marker found")
+        if data[pos] != 0xFF:
+            raise DecodeError(f"invalid JPEG: expected a marker at byte {pos}")
+        while pos < end and data[pos] == 0xFF:  # fill bytes may pad markers
+            pos += 1
+        if pos >= end:
+            raise DecodeError("truncated JPEG header")
+        marker = data[pos]
+        pos += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD9, 0xDA):  # EOI / SOS before any frame header
+            raise DecodeError("invalid JPEG: image data starts before a frame (SOF) header")
+        if pos + 2 > end:
+            raise DecodeError("truncated JPEG header")
+        (seglen,) = struct.unpack_from(">H", data, pos)
+        if seglen < 2:
+            raise DecodeError(f"invalid JPEG: segment length {seglen} at byte {pos}")
+        if marker in _JPEG_SOF_MARKERS:
+            if pos + 8 > end or seglen < 8:
+                raise DecodeError("truncated JPEG frame header")
+            precision, height, width, ncomp = struct.unpack_from(">BHHB", data, pos + 2)
+            if precision != 8:
+                raise DecodeError(f"unsupported {precision}-bit JPEG (only 8-bit is supported)")
+            if ncomp == 1:
+                channels = 1
+            elif ncomp in (3, 4):  # 4 = CMYK/YCCK, decoded to RGB
+                channels = 3
+            else:
+                raise DecodeError(f"unsupported JPEG with {ncomp} components")
+            return ImageInfo("jpeg", width, height, channels, "uint8")
+        pos += seglen
+
+
+def _sniff_tiff(data: bytes) -> ImageInfo:
+    image_mod = require("PIL.Image")
+    try:
+        with image_mod.open(io.BytesIO(data), formats=["TIFF"]) as im:
+            width, height = im.size
+            _, channels, dtype = _mode_target(im.mode, im.info)
+    except DecodeError:
+        raise
+    except Exception as exc:  # Pillow raises a zoo of types for bad headers
+        raise DecodeError(f"invalid TIFF header: {exc}") from exc
+    return ImageInfo("tiff", width, height, channels, dtype)
+
+
+def _mode_target(mode: str, info: dict[str, Any]) -> tuple[str, int, str]:
+    if mode == "P":
+        return ("RGBA", 4, "uint8") if "transparency" in info else ("RGB", 3, "uint8")
+    try:
+        return _MODE_TARGETS[mode]
+    except KeyError:
+        raise DecodeError(f"unsupported image pixel mode {mode!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+class _StrictTruncation:
+    """Keeps ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` False while any decode runs.
+
+    The flag is process-global; a refcount lets concurrent decodes share one override and
+    restores the caller's value when the last decode finishes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        image_file = require("PIL.ImageFile")
+        with self._lock:
+            if self._depth == 0:
+                self._saved = image_file.LOAD_TRUNCATED_IMAGES
+                image_file.LOAD_TRUNCATED_IMAGES = False
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    image_file.LOAD_TRUNCATED_IMAGES = self._saved
+
+
+_strict_truncation = _StrictTruncation()
+
+
+def decode_image(data: bytes, *, dtype: str = "uint8") -> np.ndarray:
+    """Decode a JPEG, PNG or TIFF image to a ``(height, width, channels)`` array.
+
+    Args:
+        data: The encoded image.
+        dtype: ``"uint8"`` or ``"uint16"``; the dtype of the result. 16-bit images are
+            rounded to ``uint8`` (``value / 257``) when ``"uint8"`` is asked for, and 8-bit
+            images are scaled to the full ``uint16`` range (``value * 257``) when
+            ``"uint16"`` is asked for.
+
+    Returns:
+        A C-contiguous array; see the module docstring for the channel layout.
+
+    Raises:
+        DecodeError: ``data`` is empty, not a supported image, corrupt, or truncated.
+        ValueError: ``dtype`` is not ``"uint8"`` or ``"uint16"``.
+    """
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
+    # the sniff rejects non-images and absurd sizes before Pillow allocates anything
+    info = sniff_image(data)
+    image_mod = require("PIL.Image")
+    try:
+        with _strict_truncation(), image_mod.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
+            im.load()
+            target, _, _ = _mode_target(im.mode, im.info)
+            # 16-bit modes only differ in byte order, which numpy fixes below
+            if im.mode != target and target != "I;16":
+                im = im.convert(target)
+            array = np.asarray(im)
+    except DecodeError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"cannot decode {info.format} image: {exc}") from exc
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    if array.dtype.byteorder not in ("=", "|"):
+        array = array.astype(array.dtype.newbyteorder("="))
+    return _convert_dtype(np.ascontiguousarray(array), dtype)
+
+
+def _convert_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
+    if array.dtype == np.dtype(dtype):
+        return array
+    if dtype == "uint8":
+        return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return array.astype(np.uint16) * np.uint16(257)
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID = -1
+_POOL_WORKERS = 1
+_INLINE_BELOW = 4
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _POOL, _POOL_PID, _POOL_WORKERS
+    with _POOL_LOCK:
+        # a pool inherited through fork() has no live threads; it would hang forever
+        if _POOL is None or _POOL_PID != os.getpid():
+            _POOL_WORKERS = max(1, os.cpu_count() or 1)
+            _POOL = ThreadPoolExecutor(
+                max_workers=_POOL_WORKERS, thread_name_prefix="lakefmt-decode"
+            )
+            _POOL_PID = os.getpid()
+        return _POOL
+
+
+def decode_images(
+    datas: Sequence[bytes | None], *, dtype: str = "uint8", threads: int | None = None
+) -> list[np.ndarray | None]:
+    """Decode many images in parallel; ``None`` entries stay ``None``.
+
+    Pillow releases the GIL while decoding, so the images are decoded on a shared,
+    process-wide thread pool with ``os.cpu_count()`` workers. Fewer than 4 images are
+    decoded on the calling thread.
+
+    Args:
+        datas: Encoded images, or ``None`` for missing values.
+        dtype: As for :func:`decode_image`.
+        threads: At most this many images are decoded at once (capped by the pool size);
+            ``None`` uses the whole pool, ``1`` decodes on the calling thread.
+
+    Returns:
+        One array (or ``None``) per input, in input order.
+
+    Raises:
+        DecodeError: An image could not be decoded; the message names its position.
+        ValueError: ``dtype`` is invalid or ``threads`` is less than 1.
+    """
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    results: list[np.ndarray | None] = [None] * len(datas)
+    todo = [i for i, data in enumerate(datas) if data is not None]
+
+    def decode_one(i: int) -> None:
+        try:
+            results[i] = decode_image(datas[i], dtype=dtype)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            raise DecodeError(f"image at position {i}: {exc}") from exc
+
+    if len(todo) < _INLINE_BELOW or threads == 1:
+        for i in todo:
+            decode_one(i)
+        return results
+    pool = _shared_pool()
+    workers = min(len(todo), _POOL_WORKERS, threads or len(todo))
+    _run_shared(pool, todo, decode_one, workers)
+    return results
+
+
+def _run_shared(
+    pool: ThreadPoolExecutor, items: list[int], func: Callable[[int], None], workers: int
+) -> None:
+    # each worker pulls from one queue, so slow images do not stall a fixed chunk
+    lock = threading.Lock()
+    position = 0
+    failed = threading.Event()
+
+    def worker() -> None:
+        nonlocal position
+        while not failed.is_set():
+            with lock:
+                if position >= len(items):
+                    return
+                item = items[position]
+                position += 1
+            try:
+                func(item)
+            except BaseException:
+                failed.set()
+                raise
+
+    futures = [pool.submit(worker) for _ in range(workers)]
+    first_error: BaseException | None = None
+    for future in futures:
+        exc = future.exception()
+        if exc is not None and first_error is None:
+            first_error = exc
+    if first_error is not None:
+        raise first_error
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+
+def encode_image(
+    array_or_pil: np.ndarray | PILImage.Image, format: str, *, quality: int = 95
+) -> bytes:
+    """Encode an array or a Pillow image as JPEG, PNG or TIFF.
+
+    Args:
+        array_or_pil: A ``uint8`` array of shape ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)``
+            or ``(H, W, 4)`` (RGB/RGBA), a single-channel ``uint16`` array (PNG and TIFF
+            only), or a ``PIL.Image.Image``.
+        format: ``"jpeg"``/``"jpg"``, ``"png"`` or ``"tiff"``/``"tif"``.
+        quality: JPEG quality, 1..100 (ignored for PNG and TIFF, which are lossless; TIFF
+            is deflate-compressed).
+
+    Returns:
+        The encoded bytes.
+
+    Raises:
+        TypeMismatchError: The array has the wrong type, number of dimensions, channels,
+            dtype or size, or has an alpha channel / 16 bits and ``format`` is JPEG.
+        ValueError: ``format`` or ``quality`` is invalid.
+    """
+    fmt = normalize_image_format(format)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
+    image_mod = require("PIL.Image")
+    if isinstance(array_or_pil, np.ndarray):
+        pil = image_mod.fromarray(_check_array(array_or_pil, fmt))
+    elif isinstance(array_or_pil, image_mod.Image):
+        pil = _normalize_pil(array_or_pil, fmt)
+    else:
+        raise TypeMismatchError(
+            f"expected a numpy array or a PIL image, got {type(array_or_pil).__name__}"
+        )
+    _check_size_for_encode(pil.size[0], pil.size[1])
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        pil.save(buf, "JPEG", quality=quality)
+    elif fmt == "png":
+        pil.save(buf, "PNG")
+    else:
+        pil.save(buf, "TIFF", compression="tiff_adobe_deflate")
+    return buf.getvalue()
+
+
+def _check_size_for_encode(width: int, height: int) -> None:
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise TypeMismatchError(
+            f"image size {width}x{height} is not storable (each side must be 1..{MAX_IMAGE_SIDE})"
+        )
+
+
+def _check_array(array: np.ndarray, fmt: str) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise TypeMismatchError(
+            f"image array must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
+            f"got {array.shape}"
+        )
+    height, width = array.shape[:2]
+    _check_size_for_encode(width, height)
+    kind, size = array.dtype.kind, array.dtype.itemsize
+    if kind != "u" or size not in (1, 2):
+        raise TypeMismatchError(
+            f"image array must be uint8 (or single-channel uint16 for png/tiff); got {array.dtype}"
+        )
+    if size == 2:
+        if fmt == "jpeg":
+            raise TypeMismatchError("JPEG cannot store 16-bit samples; use png or tiff")
+        if array.ndim == 3:
+            raise TypeMismatchError(
+                f"16-bit images must be single-channel (Pillow cannot write 16-bit colour); "
+                f"got shape {array.shape}"
+            )
+        array = array.astype(np.uint16, copy=False)  # native byte order
+    if fmt == "jpeg" and array.ndim == 3 and array.shape[2] == 4:
+        raise TypeMismatchError("JPEG has no alpha channel; drop alpha or use png/tiff for RGBA")
+    return np.ascontiguousarray(array)
+
+
+def _normalize_pil(pil: PILImage.Image, fmt: str) -> PILImage.Image:
+    if fmt == "png" and pil.mode in ("1", "P"):
+        return pil  # stored natively; decodes to the same pixels
+    try:
+        target, channels, dtype = _mode_target(pil.mode, pil.info)
+    except DecodeError:
+        raise TypeMismatchError(f"cannot encode a PIL image of mode {pil.mode!r}") from None
+    if fmt == "jpeg" and channels == 4:
+        raise TypeMismatchError(
+            f"JPEG has no alpha channel; PIL image mode {pil.mode!r} has transparency"
+        )
+    if fmt == "jpeg" and dtype == "uint16":
+        raise TypeMismatchError("JPEG cannot store 16-bit samples; use png or tiff")
+    return pil if pil.mode == target else pil.convert(target)

@@ -1,0 +1,196 @@
+"""Top-level functions: create, open, open_read_only, exists, delete, copy, like."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
+from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
+from lakefmt.format import layout
+from lakefmt.format.commit import ChangeSchema, SetMetadata, commit, write_manifest_if_absent
+from lakefmt.format.manifest import FORMAT_VERSION, Manifest, now_ms
+from lakefmt.format.versions import branch_info, read_format_file, read_latest
+from lakefmt.storage import Storage, open_storage
+from lakefmt.types import resolve_type
+
+URL = str | os.PathLike[str]
+
+
+def _format_file(dataset_id: str) -> bytes:
+    return json.dumps(
+        {
+            "format": layout.FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "dataset_id": dataset_id,
+            "created": now_ms(),
+        }
+    ).encode()
+
+
+def create(url: URL, schema: Mapping[str, Any] | None = None, creds: dict[str, Any] | None = None) -> Dataset:
+    """Create a new, empty dataset.
+
+    Args:
+        url: Where: ``mem://name``, ``tmp://``, a path or ``file://path``, ``s3://``,
+            ``gs://``, ``az://``.
+        schema: ``{column: type}``; types as ``lakefmt.types`` objects or names
+            (``"int32"``, ``"text"``...).
+        creds: Cloud credentials (see the README); ``None`` uses the provider's default chain.
+
+    Raises:
+        DatasetExistsError: A dataset already exists at ``url``.
+        SchemaError: A type in ``schema`` is not a lakefmt type.
+    """
+    storage = open_storage(url, creds)
+    fields = []
+    for i, (name, spec) in enumerate((schema or {}).items()):
+        if not isinstance(name, str) or not name:
+            raise SchemaError(f"column names must be non-empty strings, got {name!r}")
+        dtype = resolve_type(spec, column=name)
+        fields.append(
+            {"id": i, "name": name, "type": dtype.to_json(), "arrow_type": str(dtype.storage_type)}
+        )
+    if storage.exists(layout.FORMAT_FILE):
+        raise DatasetExistsError(f"a dataset already exists at '{storage.url}'")
+    dataset_id = uuid.uuid4().hex
+    manifest = Manifest.model_validate(
+        {
+            "dataset_id": dataset_id,
+            "branch": layout.MAIN_BRANCH,
+            "version": 0,
+            "timestamp": now_ms(),
+            "is_commit": True,
+            "message": None,
+            "operation": "create",
+            "fields": fields,
+            "next_field_id": len(fields),
+        }
+    )
+    if not write_manifest_if_absent(storage, manifest):
+        raise DatasetExistsError(f"a dataset already exists (or is being created) at '{storage.url}'")
+    # Written last: a dataset "exists" only once its first version is complete.
+    storage.write(layout.FORMAT_FILE, _format_file(dataset_id))
+    return Dataset(storage, manifest)
+
+
+def _open_manifest(
+    storage: Storage, version: str | None, branch: str | None
+) -> tuple[Manifest, bool]:
+    read_format_file(storage)
+    branch = branch or layout.MAIN_BRANCH
+    if branch != layout.MAIN_BRANCH:
+        branch_info(storage, branch)  # raises BranchNotFoundError
+    if version is None:
+        return read_latest(storage, branch), False
+    return resolve_version(storage, branch, version), True
+
+
+def open(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    version: str | None = None,
+    branch: str | None = None,
+) -> Dataset:
+    """Open a dataset for reading and writing.
+
+    With ``version`` (a version id or tag name) the handle is read-only at that version.
+
+    Raises:
+        DatasetNotFoundError: No dataset at ``url``.
+        BranchNotFoundError: ``branch`` does not exist.
+        VersionNotFoundError: ``version`` names no version or tag.
+        FormatError: The dataset is damaged or was written by a newer lakefmt.
+    """
+    storage = open_storage(url, creds)
+    manifest, pinned = _open_manifest(storage, version, branch)
+    if pinned:
+        return ReadOnlyDataset(storage, manifest, pinned=True)  # type: ignore[return-value]
+    return Dataset(storage, manifest)
+
+
+def open_read_only(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    version: str | None = None,
+    branch: str | None = None,
+) -> ReadOnlyDataset:
+    """Open a dataset for reading only; writes raise ``ReadOnlyError``.
+
+    Raises:
+        DatasetNotFoundError: No dataset at ``url``.
+        BranchNotFoundError: ``branch`` does not exist.
+        VersionNotFoundError: ``version`` names no version or tag.
+    """
+    storage = open_storage(url, creds)
+    manifest, pinned = _open_manifest(storage, version, branch)
+    return ReadOnlyDataset(storage, manifest, pinned=pinned)
+
+
+def exists(url: URL, creds: dict[str, Any] | None = None) -> bool:
+    """Return whether a lakefmt dataset exists at ``url``."""
+    return open_storage(url, creds).exists(layout.FORMAT_FILE)
+
+
+def delete(url: URL, creds: dict[str, Any] | None = None) -> None:
+    """Delete a dataset and all its versions.
+
+    Raises:
+        DatasetNotFoundError: No dataset at ``url``.
+    """
+    storage = open_storage(url, creds)
+    if not storage.exists(layout.FORMAT_FILE):
+        raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}'")
+    # The format file goes first, so a crash mid-way leaves no half dataset that "exists".
+    storage.delete(layout.FORMAT_FILE)
+    storage.delete_all()
+
+
+def copy(
+    src: URL,
+    dst: URL,
+    src_creds: dict[str, Any] | None = None,
+    dst_creds: dict[str, Any] | None = None,
+) -> None:
+    """Copy a dataset with its whole history, tags and branches, across storages.
+
+    Raises:
+        DatasetNotFoundError: No dataset at ``src``.
+        DatasetExistsError: A dataset already exists at ``dst``.
+    """
+    source = open_storage(src, src_creds)
+    read_format_file(source)
+    target = open_storage(dst, dst_creds)
+    if target.exists(layout.FORMAT_FILE):
+        raise DatasetExistsError(f"a dataset already exists at '{target.url}'")
+    paths = [
+        p for p in source.list()
+        if p != layout.FORMAT_FILE and not p.startswith(layout.TMP_DIR + "/")
+    ]
+    # Data first, manifests after, the format file last: an interrupted copy is not a dataset.
+    paths.sort(key=lambda p: (p.startswith(("_versions", "tree/")), p.startswith("_refs"), p))
+    for path in paths:
+        target.write(path, source.read(path))
+    target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))
+
+
+def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = None) -> Dataset:
+    """Create an empty dataset with the schema (types, defaults, metadata) of another.
+
+    Raises:
+        DatasetExistsError: A dataset already exists at ``dst``.
+    """
+    source = src if isinstance(src, ReadOnlyDataset) else open_read_only(src, creds=creds)
+    target = create(dst, creds=creds)
+    ops = [
+        ChangeSchema("add", f.name, new_field=f.model_dump(exclude={"id"}))
+        for f in source._manifest.fields
+    ]
+    if source._manifest.metadata:
+        ops.append(SetMetadata(dict(source._manifest.metadata)))
+    if ops:
+        target._set_manifest(commit(target._storage, target._manifest, ops, is_commit=True))
+    return target

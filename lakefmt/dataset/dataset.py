@@ -1,0 +1,549 @@
+"""ReadOnlyDataset and Dataset: a branch head (or a pinned version) plus the write path.
+
+Writes go through a buffer: ``append`` converts and validates the input at once (a bad
+append leaves nothing behind), and a flush (automatic past ``FLUSH_BYTES``, and on
+``flush``, ``commit``, context exit and interpreter exit) writes fragments and a new manifest
+that every reader of the branch sees. ``commit`` additionally marks the version as a commit
+in history.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.dataset.metadata import DatasetMetadata
+from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
+from lakefmt.dataset.view import DatasetView, normalize_index
+from lakefmt.errors import (
+    ColumnExistsError,
+    ReadOnlyError,
+    SchemaError,
+    UnevenColumnsError,
+    VersionNotFoundError,
+)
+from lakefmt.format import commit as commits
+from lakefmt.format import fragments as files
+from lakefmt.format import layout, refs
+from lakefmt.format.manifest import DataFile, Manifest, VersionRef
+from lakefmt.format.snapshot import Snapshot, encode_default
+from lakefmt.format.versions import read_latest, resolve_ref
+from lakefmt.storage import Storage
+from lakefmt.types import resolve_type
+from lakefmt.types.convert import ColumnSpec, to_table
+
+logger = logging.getLogger(__name__)
+
+#: Buffered appends are flushed once they pass this many bytes (Arrow, uncompressed).
+FLUSH_BYTES = 64 << 20
+#: A fragment holds at most this many rows; larger flushes are split.
+FRAGMENT_MAX_ROWS = 1 << 20
+#: A fragment holds at most this many bytes (media fragments stay small enough to rewrite).
+FRAGMENT_MAX_BYTES = 256 << 20
+
+_OPEN_WRITERS: weakref.WeakSet[Dataset] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for ds in list(_OPEN_WRITERS):
+        try:
+            ds.flush()
+        except Exception:  # the interpreter is going away: report, never raise
+            logger.exception("lakefmt: could not flush %s at exit", ds.url)
+
+
+def resolve_version(storage: Storage, branch: str, version: str) -> Manifest:
+    """Find the manifest named by a version id (``v3``, ``dev/v7``) or a tag name.
+
+    Raises:
+        VersionNotFoundError: Neither a version of this dataset nor a tag.
+    """
+    parsed = layout.parse_version_id(str(version))
+    if parsed is not None:
+        return resolve_ref(storage, VersionRef(branch=parsed[0], version=parsed[1]))
+    if layout.REF_NAME_RE.match(str(version)) and storage.exists(layout.tag_path(str(version))):
+        info = refs.read_tag(storage, str(version))
+        return resolve_ref(storage, VersionRef(branch=info["branch"], version=info["version"]))
+    raise VersionNotFoundError(
+        f"{version!r} is neither a version id (like 'v3') nor a tag of {storage.url}"
+    )
+
+
+class ReadOnlyDataset(DatasetView):
+    """A dataset opened for reading: the head of a branch or a pinned version.
+
+    Any write raises :class:`~lakefmt.errors.ReadOnlyError`.
+    """
+
+    def __init__(
+        self, storage: Storage, manifest: Manifest, *, pinned: bool = False
+    ) -> None:
+        super().__init__(self, None)
+        self._storage = storage
+        self._manifest = manifest
+        self._snap = Snapshot(storage, manifest)
+        self._pinned = pinned
+        self._lock = threading.RLock()
+
+    # -- reading ----------------------------------------------------------------------------
+    def _snapshot(self) -> Snapshot:
+        return self._snap
+
+    def _data(self) -> Snapshot:
+        return self._snap
+
+    def __len__(self) -> int:
+        return self._snap.num_rows
+
+    def _set_manifest(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._snap = Snapshot(self._storage, manifest)
+
+    @property
+    def url(self) -> str:
+        """The dataset's root URL."""
+        return self._storage.url
+
+    @property
+    def metadata(self) -> DatasetMetadata:
+        """Dataset-level metadata (dict-like)."""
+        return DatasetMetadata(self)
+
+    # -- versions ---------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """Id of the version this handle is at (``v12``; ``dev/v12`` on branch ``dev``)."""
+        return layout.version_id(self._manifest.branch, self._manifest.version)
+
+    @property
+    def history(self) -> History:
+        """The commits leading here, oldest first."""
+        return History(self, self._manifest)
+
+    @property
+    def tags(self) -> Tags:
+        """The dataset's tags."""
+        return Tags(self)
+
+    @property
+    def branches(self) -> Branches:
+        """The dataset's branches."""
+        return Branches(self)
+
+    @property
+    def current_branch(self) -> Branch:
+        """The branch this handle reads (and writes)."""
+        return Branch(self, self._manifest.branch)
+
+    def refresh(self) -> None:
+        """Move to the newest version of the branch, to see other writers' changes.
+
+        A handle opened at a fixed version stays there.
+        """
+        if self._pinned:
+            return
+        with self._lock:
+            self._set_manifest(read_latest(self._storage, self._manifest.branch))
+
+    def _open_version(self, version: str) -> ReadOnlyDataset:
+        return ReadOnlyDataset(
+            self._storage, resolve_version(self._storage, self._manifest.branch, version), pinned=True
+        )
+
+    # -- writes are refused -------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        raise ReadOnlyError(
+            f"{self.url} is open read-only (at {self.version}); use lakefmt.open() to write"
+        )
+
+    def _writable(self) -> Dataset:
+        self._check_writable()
+        raise AssertionError("unreachable")  # _check_writable raised
+
+    def summary(self) -> None:
+        """Print rows, columns with types, version, fragments and bytes on storage."""
+        print(self._summary_text())
+
+    def _summary_text(self) -> str:
+        m = self._manifest
+        data_bytes = sum(d.size for f in m.fragments for d in f.files)
+        deleted = sum(f.rows - f.live_rows for f in m.fragments)
+        lines = [
+            f"Dataset {self.url} (branch {m.branch}, version {self.version}"
+            + (", read-only)" if isinstance(self, ReadOnlyDataset) and not isinstance(self, Dataset) else ")"),
+            f"rows: {len(self)}",
+            "columns:",
+        ]
+        for col in self.schema.columns:
+            lines.append(f"  {col.name:<24} {col.dtype!r}")
+        lines.append(
+            f"fragments: {len(m.fragments)}, deleted rows pending compaction: {deleted}, "
+            f"data files: {data_bytes / 1e6:.2f} MB"
+        )
+        lines.append(f"commits: {len(self.history)}, tags: {len(self.tags)}, branches: {len(self.branches)}")
+        return "\n".join(lines)
+
+    def __enter__(self) -> ReadOnlyDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _reopen,
+            (self.url, self._storage.creds, self._manifest.branch,
+             self.version if self._pinned else None, True),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r}, version={self.version!r}, rows={len(self)})"
+
+
+def _refuse(name: str) -> Any:
+    def method(self: ReadOnlyDataset, *args: Any, **kwargs: Any) -> Any:
+        self._check_writable()
+
+    method.__name__ = name
+    method.__doc__ = f"Not allowed on a read-only dataset: raises ReadOnlyError ({name})."
+    return method
+
+
+for _name in (
+    "append", "add_column", "remove_column", "rename_column", "delete", "flush", "commit",
+    "rollback", "tag", "branch",
+):
+    setattr(ReadOnlyDataset, _name, _refuse(_name))
+
+
+class Dataset(ReadOnlyDataset):
+    """A dataset opened for reading and writing at the head of a branch."""
+
+    def __init__(self, storage: Storage, manifest: Manifest) -> None:
+        super().__init__(storage, manifest)
+        commits.check_atomic(storage)
+        self._buffer: list[pa.Table] = []
+        self._buffer_rows = 0
+        self._buffer_bytes = 0
+        self._pending: dict[tuple[int, int], list[tuple[np.ndarray, pa.Array]]] = {}
+        self._specs: list[ColumnSpec] | None = None
+        _OPEN_WRITERS.add(self)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        return None
+
+    def _writable(self) -> Dataset:
+        return self
+
+    def _data(self) -> Snapshot:
+        if self._buffer or self._pending:
+            self.flush()
+        return self._snap
+
+    def __len__(self) -> int:
+        return self._snap.num_rows + self._buffer_rows
+
+    def _set_manifest(self, manifest: Manifest) -> None:
+        super()._set_manifest(manifest)
+        self._specs = None
+
+    def _column_specs(self) -> list[ColumnSpec]:
+        if self._specs is None:
+            from lakefmt.format.snapshot import decode_default
+
+            self._specs = [
+                ColumnSpec(f.name, self._snap.type_of(f), f.has_default, decode_default(f.default))
+                for f in self._snap.fields
+            ]
+        return self._specs
+
+    def _commit_ops(
+        self, ops: list[commits.Operation], *, is_commit: bool = False, message: str | None = None
+    ) -> Manifest:
+        manifest = commits.commit(
+            self._storage, self._manifest, ops, is_commit=is_commit, message=message
+        )
+        self._set_manifest(manifest)
+        return manifest
+
+    # -- appends --------------------------------------------------------------------------------
+    def append(self, data: Any) -> None:
+        """Append rows.
+
+        ``data`` is a list of row dicts, a dict of column values (lists or arrays; the fast
+        path), a pyarrow Table/RecordBatch, a pandas DataFrame, an Arrow stream (polars,
+        DuckDB) or a dataset view. Every column must be given unless it has a
+        ``default_value``. Rows are buffered and flushed automatically.
+
+        Raises:
+            ColumnNotFoundError: A column the dataset lacks.
+            ColumnMissingValueError: A column without default value is missing.
+            UnevenColumnsError: Columns of different lengths.
+            TypeMismatchError: A value of the wrong type, shape or size.
+            DecodeError: Corrupt media bytes.
+        """
+        with self._lock:
+            table = to_table(data, self._column_specs())
+            if table.num_rows == 0:
+                return
+            self._buffer.append(table)
+            self._buffer_rows += table.num_rows
+            self._buffer_bytes += table.nbytes
+            if self._buffer_bytes >= FLUSH_BYTES:
+                self.flush()
+
+    def _write_fragments(self, table: pa.Table) -> list[tuple[int, list[DataFile]]]:
+        fields = self._snap.fields
+        media = [f for f in fields if self._snap.type_of(f).is_media]
+        plain = [f for f in fields if not self._snap.type_of(f).is_media]
+        per_row = max(1, table.nbytes // max(table.num_rows, 1))
+        step = int(max(1, min(FRAGMENT_MAX_ROWS, FRAGMENT_MAX_BYTES // per_row)))
+        drafts = []
+        for start in range(0, table.num_rows, step):
+            part = table.slice(start, step)
+            data_files = []
+            for group, is_media in ((plain, False), (media, True)):
+                if group:
+                    data_files.append(
+                        files.write_data_file(
+                            self._storage,
+                            part.select([f.name for f in group]),
+                            [f.id for f in group],
+                            media=is_media,
+                        )
+                    )
+            drafts.append((part.num_rows, data_files))
+        return drafts
+
+    def flush(self) -> None:
+        """Write buffered rows and pending updates as a new version visible to every reader."""
+        with self._lock:
+            ops = self._pending_operations()
+            if ops:
+                self._commit_ops(ops)
+
+    def _pending_operations(self) -> list[commits.Operation]:
+        ops: list[commits.Operation] = []
+        if self._buffer:
+            table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+            ops.append(commits.AppendFragments(self._write_fragments(table)))
+            self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+        if self._pending:
+            changes = {}
+            for key, parts in self._pending.items():
+                positions = np.concatenate([p for p, _ in parts])
+                values = pa.concat_arrays([v for _, v in parts])
+                # the last assignment to a cell wins
+                rev_unique, rev_first = np.unique(positions[::-1], return_index=True)
+                last = len(positions) - 1 - rev_first
+                changes[key] = (rev_unique, values.take(pa.array(last)))
+            ops.append(commits.UpdateCells(self._manifest, changes))
+            self._pending = {}
+        return ops
+
+    def commit(self, message: str | None = None) -> str:
+        """Flush and record a commit: a version that can be reopened by its id.
+
+        Succeeds (making an empty commit) when nothing is pending.
+
+        Returns:
+            The new version id.
+        """
+        with self._lock:
+            ops = self._pending_operations()
+            self._commit_ops(ops, is_commit=True, message=message)
+            return self.version
+
+    def rollback(self) -> None:
+        """Drop buffered rows and updates that were not flushed yet."""
+        with self._lock:
+            self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+            self._pending = {}
+
+    # -- updates and deletes ----------------------------------------------------------------------
+    def _update_cells(self, column: str, indices: Any, value: Any, *, single: bool) -> None:
+        with self._lock:
+            if self._buffer:
+                self.flush()  # row indices must refer to written rows
+            field = self._snap.field(column)
+            dtype = self._snap.type_of(field)
+            idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
+            if single or (len(idx) != 1 and dtype.is_single(value)):
+                values = dtype.convert([value], column=column)
+                if len(idx) != 1:
+                    values = values.take(pa.array(np.zeros(len(idx), dtype=np.int64)))
+            else:
+                values = dtype.convert(value, column=column)
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if len(values) != len(idx):
+                raise UnevenColumnsError(
+                    f"cannot assign {len(values)} values to {len(idx)} rows of column '{column}'"
+                )
+            for k, positions, slots in self._snap.locate(idx):
+                frag_id = self._manifest.fragments[k].id
+                self._pending.setdefault((frag_id, field.id), []).append(
+                    (positions, values.take(pa.array(slots)))
+                )
+
+    def delete(self, index: Any) -> None:
+        """Delete rows by index (an int, a slice or a list); later rows move up.
+
+        Raises:
+            IndexError: An index is out of range.
+        """
+        with self._lock:
+            self.flush()
+            idx = normalize_index(index, len(self))
+            idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+            if len(idx) == 0:
+                return
+            by_fragment = {
+                self._manifest.fragments[k].id: positions
+                for k, positions, _ in self._snap.locate(np.unique(idx))
+            }
+            self._commit_ops([commits.DeleteRows(self._manifest, by_fragment)])
+
+    # -- schema ----------------------------------------------------------------------------------
+    def add_column(self, name: str, dtype: Any, default_value: Any = None) -> None:
+        """Add a column; existing rows get ``default_value`` (or null). No data is rewritten.
+
+        Appends that leave the column out also get ``default_value``; without one they must
+        give it.
+
+        Raises:
+            ColumnExistsError: The name is taken.
+            TypeMismatchError: ``default_value`` does not fit ``dtype``.
+        """
+        with self._lock:
+            _check_column_name(name)
+            if name in {f.name for f in self._snap.fields}:
+                raise ColumnExistsError(f"column '{name}' already exists")
+            column_type = resolve_type(dtype, column=name)
+            if default_value is not None:
+                column_type.convert([default_value], column=name)  # validate now, not on read
+            self.flush()
+            field = {
+                "name": name,
+                "type": column_type.to_json(),
+                "arrow_type": str(column_type.storage_type),
+                "default": encode_default(default_value),
+                "has_default": default_value is not None,
+            }
+            self._commit_ops([commits.ChangeSchema("add", name, new_field=field)])
+
+    def remove_column(self, name: str) -> None:
+        """Remove a column (its data stays in old versions; no file is rewritten).
+
+        Raises:
+            ColumnNotFoundError: No such column.
+        """
+        with self._lock:
+            field = self._snap.field(name)
+            self.flush()
+            self._commit_ops([commits.ChangeSchema("drop", name, field_id=field.id)])
+
+    def rename_column(self, name: str, new_name: str) -> None:
+        """Rename a column (data files are addressed by field id, so nothing is rewritten).
+
+        Raises:
+            ColumnNotFoundError: No column ``name``.
+            ColumnExistsError: ``new_name`` is taken.
+        """
+        with self._lock:
+            _check_column_name(new_name)
+            field = self._snap.field(name)
+            if new_name in {f.name for f in self._snap.fields}:
+                raise ColumnExistsError(f"column '{new_name}' already exists")
+            self.flush()
+            self._commit_ops(
+                [commits.ChangeSchema("rename", name, field_id=field.id, new_name=new_name)]
+            )
+
+    def _set_metadata(self, values: dict[str, Any], removed: list[str]) -> None:
+        with self._lock:
+            self.flush()
+            self._commit_ops([commits.SetMetadata(values, removed)])
+
+    def _set_column_metadata(self, column: str, metadata: dict[str, Any]) -> None:
+        with self._lock:
+            field = self._snap.field(column)
+            self.flush()
+            self._commit_ops(
+                [commits.ChangeSchema("metadata", column, field_id=field.id, metadata=metadata)]
+            )
+
+    # -- refs ----------------------------------------------------------------------------------
+    def tag(self, name: str, message: str | None = None, version: str | None = None) -> Tag:
+        """Name a version (the current one by default).
+
+        Raises:
+            TagExistsError: The name is taken.
+            VersionNotFoundError: ``version`` does not exist.
+            ValueError: The name is not valid.
+        """
+        with self._lock:
+            if version is None:
+                self.flush()
+                manifest = self._manifest
+            else:
+                manifest = resolve_version(self._storage, self._manifest.branch, version)
+            info = refs.create_tag(self._storage, name, manifest.ref, message)
+            return Tag(self, info)
+
+    def branch(self, name: str, version: str | None = None) -> Branch:
+        """Create a branch from a version (the current one by default); no data is copied.
+
+        Raises:
+            BranchExistsError: The name is taken.
+            ValueError: The name is not valid.
+        """
+        with self._lock:
+            if version is None:
+                self.flush()
+                manifest = self._manifest
+            else:
+                manifest = resolve_version(self._storage, self._manifest.branch, version)
+            refs.create_branch(self._storage, name, manifest.ref)
+            return Branch(self, name)
+
+    def refresh(self) -> None:
+        """Move to the newest version of the branch (pending writes are kept and rebase)."""
+        with self._lock:
+            self._set_manifest(read_latest(self._storage, self._manifest.branch))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self.flush()  # the other side reopens by URL and must see these rows
+        return (_reopen, (self.url, self._storage.creds, self._manifest.branch, None, False))
+
+
+def _check_column_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"column names must be non-empty strings, got {name!r}")
+
+
+def _reopen(
+    url: str, creds: dict[str, Any] | None, branch: str, version: str | None, read_only: bool
+) -> ReadOnlyDataset:
+    from lakefmt.dataset.api import open as open_dataset
+    from lakefmt.dataset.api import open_read_only
+
+    if read_only:
+        return open_read_only(url, creds=creds, version=version, branch=branch)
+    return open_dataset(url, creds=creds, branch=branch)
+

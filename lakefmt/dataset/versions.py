@@ -1,0 +1,177 @@
+"""Version, history, tag and branch objects of the public API."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from lakefmt.errors import VersionNotFoundError
+from lakefmt.format import layout, refs
+from lakefmt.format.manifest import Manifest
+from lakefmt.format.versions import iter_commits, list_branches
+
+if TYPE_CHECKING:
+    from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset
+
+
+class Version:
+    """A commit: ``id``, ``message``, ``timestamp`` and ``open()``."""
+
+    def __init__(self, dataset: ReadOnlyDataset, manifest: Manifest) -> None:
+        self._dataset = dataset
+        self.id = layout.version_id(manifest.branch, manifest.version)
+        self.message = manifest.message
+        self.timestamp = datetime.datetime.fromtimestamp(
+            manifest.timestamp / 1000, tz=datetime.timezone.utc
+        )
+        self.branch = manifest.branch
+        self.number = manifest.version
+
+    def open(self) -> ReadOnlyDataset:
+        """Open the dataset as it was at this commit (read-only)."""
+        return self._dataset._open_version(self.id)
+
+    def __repr__(self) -> str:
+        return f"Version(id={self.id!r}, message={self.message!r}, timestamp={self.timestamp.isoformat()})"
+
+
+class History:
+    """The commits leading to a dataset's current version, oldest first.
+
+    ``history[id]`` finds a commit by id, ``history[-1]`` is the newest; iteration reads
+    the commit manifests lazily.
+    """
+
+    def __init__(self, dataset: ReadOnlyDataset, head: Manifest) -> None:
+        self._dataset = dataset
+        self._head = head
+        self._cache: list[Version] | None = None
+
+    def _versions(self) -> list[Version]:
+        if self._cache is None:
+            commits = list(iter_commits(self._dataset._storage, self._head))
+            self._cache = [Version(self._dataset, m) for m in reversed(commits)]
+        return self._cache
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(self._versions())
+
+    def __len__(self) -> int:
+        return len(self._versions())
+
+    def __getitem__(self, key: int | str) -> Version:
+        versions = self._versions()
+        if isinstance(key, int):
+            return versions[key]
+        for version in versions:
+            if version.id == key:
+                return version
+        raise VersionNotFoundError(f"no commit {key!r} in this dataset's history")
+
+    def __repr__(self) -> str:
+        return f"History({[v.id for v in self._versions()]})"
+
+
+class Tag:
+    """A name for a version: ``name``, ``version``, ``message``, ``open()``, ``delete()``."""
+
+    def __init__(self, dataset: ReadOnlyDataset, info: dict[str, Any]) -> None:
+        self._dataset = dataset
+        self.name: str = info["name"]
+        self.version: str = layout.version_id(info["branch"], info["version"])
+        self.message: str | None = info.get("message")
+        self.timestamp = datetime.datetime.fromtimestamp(
+            info.get("timestamp", 0) / 1000, tz=datetime.timezone.utc
+        )
+
+    def open(self) -> ReadOnlyDataset:
+        """Open the dataset at the tagged version (read-only)."""
+        return self._dataset._open_version(self.version)
+
+    def delete(self) -> None:
+        """Remove the tag."""
+        self._dataset._check_writable()
+        refs.delete_tag(self._dataset._storage, self.name)
+
+    def __repr__(self) -> str:
+        return f"Tag(name={self.name!r}, version={self.version!r})"
+
+
+class Tags:
+    """The tags of a dataset: ``tags[name]``, ``tags.names()``, ``len``, iteration."""
+
+    def __init__(self, dataset: ReadOnlyDataset) -> None:
+        self._dataset = dataset
+
+    def names(self) -> list[str]:
+        """Tag names, sorted."""
+        return refs.list_tags(self._dataset._storage)
+
+    def __getitem__(self, name: str) -> Tag:
+        return Tag(self._dataset, refs.read_tag(self._dataset._storage, name))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __iter__(self) -> Iterator[Tag]:
+        return (self[name] for name in self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Tags({self.names()})"
+
+
+class Branch:
+    """A branch: ``name``, ``open()``, ``delete()``."""
+
+    def __init__(self, dataset: ReadOnlyDataset, name: str) -> None:
+        self._dataset = dataset
+        self.name = name
+
+    def open(self) -> Dataset:
+        """Open the branch's head for reading and writing."""
+        from lakefmt.dataset.api import open as open_dataset
+
+        ds = self._dataset
+        return open_dataset(ds._storage.url, creds=ds._storage.creds, branch=self.name)
+
+    def delete(self) -> None:
+        """Remove the branch (its data files stay until cleanup)."""
+        self._dataset._check_writable()
+        refs.delete_branch(self._dataset._storage, self.name)
+
+    def __repr__(self) -> str:
+        return f"Branch({self.name!r})"
+
+
+class Branches:
+    """The branches of a dataset: ``branches[name]``, ``branches.names()``, iteration."""
+
+    def __init__(self, dataset: ReadOnlyDataset) -> None:
+        self._dataset = dataset
+
+    def names(self) -> list[str]:
+        """Branch names, ``main`` first."""
+        return list_branches(self._dataset._storage)
+
+    def __getitem__(self, name: str) -> Branch:
+        if name not in self.names():
+            from lakefmt.errors import BranchNotFoundError
+
+            raise BranchNotFoundError(f"no branch '{name}'")
+        return Branch(self._dataset, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __iter__(self) -> Iterator[Branch]:
+        return (Branch(self._dataset, n) for n in self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Branches({self.names()})"

@@ -1,0 +1,477 @@
+"""Read access shared by datasets and views: rows, columns, batches, Arrow/pandas export."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.errors import ColumnNotFoundError, ReadOnlyError
+from lakefmt.format.manifest import Field
+from lakefmt.format.snapshot import Snapshot
+from lakefmt.types import Type
+
+if TYPE_CHECKING:
+    import pandas
+
+Key = int | slice | Sequence[int] | np.ndarray
+
+
+def normalize_index(key: Any, length: int) -> int | np.ndarray:
+    """Turn an int, slice or index list into a non-negative int or an int64 array.
+
+    Raises:
+        IndexError: An index is out of range.
+        TypeError: ``key`` is not an index.
+    """
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        i = int(key)
+        if i < -length or i >= length:
+            raise IndexError(f"row index {i} is out of range for {length} rows")
+        return i + length if i < 0 else i
+    if isinstance(key, slice):
+        return np.arange(*key.indices(length), dtype=np.int64)
+    if isinstance(key, range):
+        key = list(key)
+    if isinstance(key, (list, tuple, np.ndarray)):
+        arr = np.asarray(key)
+        if arr.dtype == bool:
+            if len(arr) != length:
+                raise IndexError(f"boolean mask of length {len(arr)} for {length} rows")
+            return np.flatnonzero(arr).astype(np.int64)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TypeError(f"row indices must be integers, got {arr.dtype}")
+        arr = arr.astype(np.int64).reshape(-1)
+        bad = (arr < -length) | (arr >= length)
+        if bad.any():
+            raise IndexError(f"row index {int(arr[bad][0])} is out of range for {length} rows")
+        return np.where(arr < 0, arr + length, arr)
+    raise TypeError(f"cannot index rows with {type(key).__name__}; use an int, slice or list")
+
+
+class Schema:
+    """The columns of a dataset or view: ``schema["col"]`` is a type, ``schema.columns`` the list."""
+
+    def __init__(self, fields: Sequence[tuple[str, Type]]) -> None:
+        self._fields = list(fields)
+
+    @property
+    def columns(self) -> list[ColumnDefinition]:
+        """The columns, in order."""
+        return [ColumnDefinition(name, dtype) for name, dtype in self._fields]
+
+    def __getitem__(self, name: str) -> Type:
+        for n, t in self._fields:
+            if n == name:
+                return t
+        raise ColumnNotFoundError(f"no column '{name}'; columns are {[n for n, _ in self._fields]}")
+
+    def __contains__(self, name: object) -> bool:
+        return any(n == name for n, _ in self._fields)
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, _ in self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def to_dict(self) -> dict[str, Type]:
+        """``{name: type}``."""
+        return dict(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Schema):
+            return self._fields == other._fields
+        if isinstance(other, dict):
+            return self.to_dict() == other
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n!r}: {t!r}" for n, t in self._fields)
+        return f"Schema({{{inner}}})"
+
+
+class ColumnDefinition:
+    """A column's name and type, as listed by ``Schema.columns``."""
+
+    def __init__(self, name: str, dtype: Type) -> None:
+        self.name = name
+        self.dtype = dtype
+
+    def __repr__(self) -> str:
+        return f"ColumnDefinition({self.name!r}, {self.dtype!r})"
+
+
+class DatasetView:
+    """Rows of a dataset (all of them, a range, a selection or a query result).
+
+    A view holds row references into its source; column values are read (and media decoded)
+    only when accessed.
+    """
+
+    _lakefmt_view = True
+
+    def __init__(self, source: Any, indices: np.ndarray | None) -> None:
+        self._source = source
+        self._indices = indices
+
+    # -- what subclasses provide -----------------------------------------------------------
+    def _snapshot(self) -> Snapshot:
+        """The source's current version, for schema lookups (never flushes)."""
+        return self._source._snapshot()  # type: ignore[no-any-return]
+
+    def _data(self) -> Snapshot:
+        """The source's current version, with pending writes flushed, for reading rows."""
+        return self._source._data()  # type: ignore[no-any-return]
+
+    def _globals(self, local: int | np.ndarray) -> int | np.ndarray:
+        """Map view positions to source (global) row indices."""
+        if self._indices is None:
+            return local
+        return int(self._indices[local]) if isinstance(local, int) else self._indices[local]
+
+    def _writable(self) -> Any:
+        """The dataset that accepts writes through this view."""
+        writer = getattr(self._source, "_writable", None)
+        if writer is None:
+            raise ReadOnlyError("this view is read-only")
+        return writer()
+
+    # -- size and schema ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        if self._indices is None:
+            return self._source_len()
+        return len(self._indices)
+
+    def _source_len(self) -> int:
+        return len(self._source)
+
+    @property
+    def schema(self) -> Schema:
+        """The columns and their types."""
+        snap = self._snapshot()
+        return Schema([(f.name, snap.type_of(f)) for f in snap.fields])
+
+    def _fields(self, columns: Sequence[str] | None) -> list[Field]:
+        snap = self._snapshot()
+        if columns is None:
+            return list(snap.fields)
+        if isinstance(columns, str):
+            columns = [columns]
+        return [snap.field(name) for name in columns]
+
+    # -- indexing ---------------------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        """``view["col"]`` a Column; ``view[i]`` a Row; ``view[a:b]`` / ``view[[i, j]]`` a view."""
+        if isinstance(key, str):
+            self._snapshot().field(key)  # raises ColumnNotFoundError
+            return Column(self, key)
+        index = normalize_index(key, len(self))
+        if isinstance(index, int):
+            return Row(self, index)
+        return RowRange(self, index)
+
+    def __iter__(self) -> Iterator[Row]:
+        for i in range(len(self)):
+            yield Row(self, i)
+
+    def _read(self, fields: Sequence[Field], local: np.ndarray) -> dict[int, pa.Array]:
+        snap = self._data()
+        global_idx = self._globals(local)
+        assert isinstance(global_idx, np.ndarray)
+        if self._indices is None and len(local) and local[-1] - local[0] + 1 == len(local):
+            return snap.read_range(fields, int(local[0]), int(local[-1]) + 1)
+        return snap.take(fields, global_idx)
+
+    # -- bulk reads -----------------------------------------------------------------------------
+    def batches(
+        self,
+        batch_size: int = 1000,
+        drop_last: bool = False,
+        columns: Sequence[str] | None = None,
+        *,
+        decode: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """Iterate over rows in batches of ``batch_size``: ``{column: numpy array or list}``.
+
+        The next batch is read (and media decoded) on a background thread while the caller
+        works on the current one.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        fields = self._fields(columns)
+        snap = self._snapshot()
+        types = {f.id: snap.type_of(f) for f in fields}
+
+        def produce() -> Iterator[dict[str, Any]]:
+            for arrays in self._iter_arrays(fields, batch_size, drop_last):
+                if decode:
+                    yield {f.name: types[f.id].decode(arrays[f.id]) for f in fields}
+                else:
+                    yield {f.name: arrays[f.id] for f in fields}
+
+        return _read_ahead(produce())
+
+    def _iter_arrays(
+        self, fields: Sequence[Field], batch_size: int, drop_last: bool
+    ) -> Iterator[dict[int, pa.Array]]:
+        snap = self._data()
+        if self._indices is None:
+            yield from snap.iter_batches(fields, batch_size, drop_last=drop_last)
+            return
+        total = len(self._indices)
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            if drop_last and stop - start < batch_size:
+                return
+            yield snap.take(fields, self._indices[start:stop])
+
+    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Return the rows as an Arrow table (multimodal columns keep their extension types)."""
+        fields = self._fields(columns)
+        snap = self._snapshot()
+        schema = snap.arrow_schema(fields)
+        batches = [
+            pa.RecordBatch.from_arrays([arrays[f.id] for f in fields], schema=schema)
+            for arrays in self._iter_arrays(fields, 65_536, False)
+        ]
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def to_batches(
+        self, columns: Sequence[str] | None = None, batch_size: int = 65_536
+    ) -> pa.RecordBatchReader:
+        """Stream the rows as an Arrow ``RecordBatchReader``."""
+        fields = self._fields(columns)
+        schema = self._snapshot().arrow_schema(fields)
+        gen = (
+            pa.RecordBatch.from_arrays([arrays[f.id] for f in fields], schema=schema)
+            for arrays in self._iter_arrays(fields, batch_size, False)
+        )
+        return pa.RecordBatchReader.from_batches(schema, gen)
+
+    def to_pandas(self, columns: Sequence[str] | None = None, *, decode: bool = False) -> pandas.DataFrame:
+        """Return the rows as a pandas DataFrame.
+
+        Media columns hold their stored bytes unless ``decode=True`` (decoded objects).
+        """
+        import pandas as pd
+
+        fields = self._fields(columns)
+        snap = self._snapshot()
+        if not decode:
+            table = self.to_arrow(columns)
+            plain = pa.table(
+                [c.storage if isinstance(c.type, pa.ExtensionType) else c
+                 for c in (_storage_chunked(col) for col in table.columns)],
+                names=table.column_names,
+            )
+            return plain.to_pandas()
+        data: dict[str, list[Any]] = {f.name: [] for f in fields}
+        for batch in self.batches(65_536, columns=[f.name for f in fields]):
+            for f in fields:
+                data[f.name].extend(list(batch[f.name]))
+        del snap
+        return pd.DataFrame(data)
+
+    def to_polars(self, columns: Sequence[str] | None = None) -> Any:
+        """Return the rows as a polars DataFrame."""
+        import polars as pl
+
+        table = self.to_arrow(columns)
+        plain = pa.table([_storage_chunked(c) for c in table.columns], names=table.column_names)
+        return pl.from_arrow(plain)
+
+    def summary(self) -> None:
+        """Print the number of rows and the columns with their types."""
+        print(self._summary_text())
+
+    def _summary_text(self) -> str:
+        lines = [f"{type(self).__name__}: {len(self)} rows", "columns:"]
+        for col in self.schema.columns:
+            lines.append(f"  {col.name:<24} {col.dtype!r}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rows={len(self)}, columns={list(self.schema)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_view, (self._source, self._indices))
+
+
+def _storage_chunked(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if isinstance(column.type, pa.ExtensionType):
+        return pa.chunked_array([c.storage for c in column.chunks], type=column.type.storage_type)
+    return column
+
+
+def _rebuild_view(source: Any, indices: np.ndarray | None) -> DatasetView:
+    return DatasetView(source, indices)
+
+
+class RowRange(DatasetView):
+    """Several rows of a dataset or view (``ds[a:b]``, ``ds[[i, j]]``)."""
+
+    def __init__(self, parent: DatasetView, local: np.ndarray) -> None:
+        global_idx = parent._globals(local)
+        assert isinstance(global_idx, np.ndarray)
+        # Chain to the dataset, not through intermediate views: a view of a view of rows
+        # still reads straight from the source.
+        root = parent if parent._indices is None else parent._source
+        super().__init__(root, np.asarray(global_idx, dtype=np.int64))
+
+    def _source_len(self) -> int:
+        return len(self._source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{column: values}`` of these rows."""
+        return {name: self[name][:] for name in self.schema}
+
+
+class Column:
+    """One column of a dataset or view.
+
+    ``col[i]`` gives one value, ``col[a:b]`` / ``col[[i, j]]`` several (numbers as numpy
+    arrays, text as lists, images as decoded arrays); ``col[i] = v`` updates in place.
+    """
+
+    def __init__(self, view: DatasetView, name: str) -> None:
+        self._view = view
+        self.name = name
+
+    def _field(self) -> Field:
+        return self._view._snapshot().field(self.name)
+
+    @property
+    def dtype(self) -> Type:
+        """The column's type."""
+        snap = self._view._snapshot()
+        return snap.type_of(snap.field(self.name))
+
+    @property
+    def metadata(self) -> Any:
+        """Column metadata (a dict-like object; persisted on writable datasets)."""
+        from lakefmt.dataset.metadata import ColumnMetadata
+
+        return ColumnMetadata(self._view, self.name)
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def _arrays(self, key: Any) -> tuple[pa.Array, bool]:
+        index = normalize_index(key, len(self._view))
+        field = self._field()
+        if isinstance(index, int):
+            return self._view._read([field], np.array([index], dtype=np.int64))[field.id], True
+        return self._view._read([field], index)[field.id], False
+
+    def __getitem__(self, key: Any) -> Any:
+        array, single = self._arrays(key)
+        dtype = self.dtype
+        return dtype.decode_one(array, 0) if single else dtype.decode(array)
+
+    def get_bytes(self, key: Any) -> Any:
+        """Return stored values without decoding (e.g. the original JPEG bytes)."""
+        array, single = self._arrays(key)
+        if isinstance(array, pa.ExtensionArray):
+            array = array.storage
+        values = array.to_pylist()
+        return values[0] if single else values
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        index = normalize_index(key, len(self._view))
+        global_idx = self._view._globals(index)
+        self._view._writable()._update_cells(self.name, global_idx, value, single=isinstance(index, int))
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def numpy(self) -> Any:
+        """All values of the column (same as ``col[:]``)."""
+        return self[:]
+
+    def __repr__(self) -> str:
+        return f"Column({self.name!r}, {self.dtype!r}, rows={len(self)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Column, (self._view, self.name))
+
+
+class Row:
+    """One row of a dataset or view: ``row["col"]``, ``row["col"] = v``, ``row.to_dict()``."""
+
+    def __init__(self, view: DatasetView, index: int) -> None:
+        self._view = view
+        self.row_id = index
+
+    def __getitem__(self, column: str) -> Any:
+        return Column(self._view, column)[self.row_id]
+
+    def __setitem__(self, column: str, value: Any) -> None:
+        Column(self._view, column)[self.row_id] = value
+
+    def get_bytes(self, column: str) -> Any:
+        """The stored (undecoded) value of ``column`` in this row."""
+        return Column(self._view, column).get_bytes(self.row_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{column: value}`` of this row."""
+        snap = self._view._snapshot()
+        fields = list(snap.fields)
+        arrays = self._view._read(fields, np.array([self.row_id], dtype=np.int64))
+        return {f.name: snap.type_of(f).decode_one(arrays[f.id], 0) for f in fields}
+
+    def keys(self) -> list[str]:
+        """The column names."""
+        return list(self._view.schema)
+
+    def __repr__(self) -> str:
+        return f"Row(index={self.row_id})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Row, (self._view, self.row_id))
+
+
+_END = object()
+
+
+def _read_ahead(source: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run ``source`` on a thread, ``depth`` items ahead of the consumer."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_END, None))
+        except BaseException as exc:  # re-raised in the consumer
+            q.put((_END, exc))
+
+    thread = threading.Thread(target=run, daemon=True, name="lakefmt-read-ahead")
+    thread.start()
+
+    def consume() -> Iterator[Any]:
+        try:
+            while True:
+                item, exc = q.get()
+                if item is _END:
+                    if exc is not None:
+                        raise exc
+                    return
+                yield item
+        finally:
+            stop.set()
+
+    return consume()

@@ -1,0 +1,415 @@
+"""The commit protocol: operations applied to the newest manifest, created if absent.
+
+A writer builds its change as a list of :class:`Operation` objects against the version it
+read (its *base*). To commit, it applies them to the newest manifest and tries to create
+the next manifest number with the storage's atomic create-if-absent. If another writer got
+there first, it reads what landed and applies the same operations again on top (a rebase);
+an operation that cannot be re-applied raises :class:`CommitConflictError` naming what
+conflicted. Data files are written before any attempt, so a rebase costs a manifest, not a
+rewrite (see ``spec/format.md``, "Committing").
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.errors import (
+    ColumnExistsError,
+    ColumnNotFoundError,
+    CommitConflictError,
+    StorageError,
+)
+from lakefmt.format import fragments as files
+from lakefmt.format import layout
+from lakefmt.format.manifest import (
+    DataFile,
+    Field,
+    Fragment,
+    Manifest,
+    UpdateFile,
+    dump_manifest,
+    now_ms,
+)
+from lakefmt.format.snapshot import Snapshot
+from lakefmt.format.versions import read_latest
+from lakefmt.storage import Storage
+
+#: How many times a writer rebases before giving up (each retry waits a little longer).
+MAX_ATTEMPTS = 200
+#: An update touching more than this share of a fragment's rows rewrites the column group.
+FULL_REWRITE_SHARE = 0.25
+
+
+class Operation(abc.ABC):
+    """One change to a manifest, re-applicable on a newer manifest."""
+
+    name: str = "change"
+
+    @abc.abstractmethod
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Return ``manifest`` with this change applied (version fields untouched).
+
+        Raises:
+            CommitConflictError: The change no longer applies to ``manifest``.
+        """
+
+
+def _conflict(message: str, base: Manifest, latest: Manifest) -> CommitConflictError:
+    return CommitConflictError(
+        f"{message} (based on {layout.version_id(base.branch, base.version)}, "
+        f"newest is {layout.version_id(latest.branch, latest.version)}); nothing was committed",
+        read_version=base.version,
+        latest_version=latest.version,
+        conflicts=[message],
+    )
+
+
+@dataclasses.dataclass
+class AppendFragments(Operation):
+    """Add fragments whose files are already written; always rebases."""
+
+    drafts: list[tuple[int, list[DataFile]]]
+    """(row count, column group files) of each new fragment."""
+    name: str = "append"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Give the fragments the next ids and add them."""
+        next_id = manifest.next_fragment_id
+        new = []
+        for rows, data_files in self.drafts:
+            new.append(Fragment(id=next_id, rows=rows, files=data_files))
+            next_id += 1
+        return manifest.model_copy(
+            update={"fragments": [*manifest.fragments, *new], "next_fragment_id": next_id}
+        )
+
+
+def _fragment_index(manifest: Manifest) -> dict[int, int]:
+    return {f.id: i for i, f in enumerate(manifest.fragments)}
+
+
+@dataclasses.dataclass
+class DeleteRows(Operation):
+    """Delete physical rows of fragments; rebases by merging with concurrent deletions."""
+
+    base: Manifest
+    positions: dict[int, np.ndarray]
+    """fragment id -> sorted physical positions to delete."""
+    name: str = "delete"
+    _written: dict[tuple[int, str | None], Any] = dataclasses.field(default_factory=dict)
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Write (or reuse) the merged deletion files and drop fully deleted fragments."""
+        index = _fragment_index(manifest)
+        fragments = list(manifest.fragments)
+        snapshot = Snapshot(storage, manifest)
+        drop: set[int] = set()
+        for frag_id, positions in self.positions.items():
+            i = index.get(frag_id)
+            if i is None:
+                raise _conflict(
+                    f"rows to delete were in fragment {frag_id}, which a concurrent commit "
+                    "rewrote (compaction or delete); delete again on the new version",
+                    self.base,
+                    manifest,
+                )
+            fragment = fragments[i]
+            current = fragment.deletion.path if fragment.deletion else None
+            key = (frag_id, current)
+            if key not in self._written:
+                merged = np.union1d(snapshot.deleted(fragment), positions)
+                if len(merged) >= fragment.rows:
+                    self._written[key] = None
+                else:
+                    self._written[key] = files.write_deletion_file(storage, frag_id, merged)
+            deletion = self._written[key]
+            if deletion is None:
+                drop.add(frag_id)
+            else:
+                fragments[i] = fragment.model_copy(update={"deletion": deletion})
+        return manifest.model_copy(
+            update={"fragments": [f for f in fragments if f.id not in drop]}
+        )
+
+
+@dataclasses.dataclass
+class UpdateCells(Operation):
+    """New values for cells, addressed by (fragment, physical position) and field id.
+
+    Rebases when a concurrent commit changed other cells of the same column; raises
+    :class:`CommitConflictError` when it changed one of ours to a different value.
+    """
+
+    base: Manifest
+    changes: dict[tuple[int, int], tuple[np.ndarray, pa.Array]]
+    """(fragment id, field id) -> (sorted unique positions, new values)."""
+    name: str = "update"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Merge the new values into each touched fragment's update file or column group."""
+        index = _fragment_index(manifest)
+        base_index = _fragment_index(self.base)
+        fragments = list(manifest.fragments)
+        latest = Snapshot(storage, manifest)
+        base = Snapshot(storage, self.base)
+        field_ids = {f.id: f for f in manifest.fields}
+        for (frag_id, field_id), (positions, values) in self.changes.items():
+            i = index.get(frag_id)
+            field = field_ids.get(field_id)
+            if i is None or field is None:
+                what = f"fragment {frag_id}" if i is None else f"column id {field_id}"
+                raise _conflict(
+                    f"updated cells belong to {what}, which a concurrent commit removed",
+                    self.base,
+                    manifest,
+                )
+            fragment = fragments[i]
+            base_fragment = self.base.fragments[base_index[frag_id]]
+            if _column_state(fragment, field_id) != _column_state(base_fragment, field_id):
+                before = base.read_fragment(base_fragment, [field], positions)[field_id]
+                now = latest.read_fragment(fragment, [field], positions)[field_id]
+                changed = np.flatnonzero(~_equal(before, now))
+                if len(changed):
+                    raise _conflict(
+                        f"column '{field.name}' rows at positions "
+                        f"{positions[changed][:10].tolist()} of fragment {frag_id} were "
+                        "changed by a concurrent commit",
+                        self.base,
+                        manifest,
+                    )
+            fragments[i] = _merge_update(storage, latest, fragment, field, positions, values)
+        return manifest.model_copy(update={"fragments": fragments})
+
+
+def _column_state(fragment: Fragment, field_id: int) -> tuple[Any, ...]:
+    files_with = tuple(d.path for d in fragment.files if field_id in d.field_ids)
+    updates = tuple(u.path for u in fragment.updates if u.field_id == field_id)
+    return files_with, updates
+
+
+def _equal(a: pa.Array, b: pa.Array) -> np.ndarray:
+    return np.array([x == y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], dtype=bool)
+
+
+def _merge_update(
+    storage: Storage,
+    snapshot: Snapshot,
+    fragment: Fragment,
+    field: Field,
+    positions: np.ndarray,
+    values: pa.Array,
+) -> Fragment:
+    old = next((u for u in fragment.updates if u.field_id == field.id), None)
+    if old is not None:
+        old_pos, old_values = files.read_update_file(storage, old.path)
+        keep = ~np.isin(old_pos, positions)
+        all_pos = np.concatenate([old_pos[keep], positions])
+        all_values = pa.concat_arrays([old_values.filter(pa.array(keep)), values])
+    else:
+        all_pos, all_values = positions, values
+    order = np.argsort(all_pos, kind="stable")
+    all_pos = all_pos[order]
+    all_values = all_values.take(pa.array(order))
+    others = [u for u in fragment.updates if u.field_id != field.id]
+    if len(all_pos) > FULL_REWRITE_SHARE * fragment.rows:
+        # Rewrite the column for the whole fragment as a new column group; the last file
+        # holding a field id wins, so older groups need no rewrite.
+        full = snapshot.read_fragment(
+            fragment.model_copy(update={"updates": others}),
+            [field],
+            np.arange(fragment.rows, dtype=np.int64),
+        )[field.id]
+        take = np.arange(fragment.rows, dtype=np.int64)
+        take[all_pos] = fragment.rows + np.arange(len(all_pos))
+        column = pa.concat_arrays([full, all_values.cast(full.type)]).take(pa.array(take))
+        data_file = files.write_data_file(
+            storage,
+            pa.table({field.name: column}),
+            [field.id],
+            media=snapshot.type_of(field).is_media,
+        )
+        return fragment.model_copy(update={"files": [*fragment.files, data_file], "updates": others})
+    update: UpdateFile = files.write_update_file(storage, fragment.id, field.id, all_pos, all_values)
+    return fragment.model_copy(update={"updates": [*others, update]})
+
+
+@dataclasses.dataclass
+class ChangeSchema(Operation):
+    """Add, drop or rename a column, or change its metadata, by name on the newest schema."""
+
+    kind: str  # "add" | "drop" | "rename" | "metadata"
+    column: str
+    new_field: dict[str, Any] | None = None
+    new_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    field_id: int | None = None
+    name: str = "schema"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Apply the change to the newest schema."""
+        fields = list(manifest.fields)
+        names = [f.name for f in fields]
+        if self.kind == "add":
+            if self.column in names:
+                raise ColumnExistsError(f"column '{self.column}' already exists")
+            field = Field(id=manifest.next_field_id, **(self.new_field or {}))
+            return manifest.model_copy(
+                update={"fields": [*fields, field], "next_field_id": manifest.next_field_id + 1}
+            )
+        i = next((k for k, f in enumerate(fields) if f.id == self.field_id), None)
+        if i is None:
+            raise ColumnNotFoundError(
+                f"column '{self.column}' no longer exists (removed by a concurrent commit)"
+            )
+        if self.kind == "drop":
+            del fields[i]
+        elif self.kind == "rename":
+            assert self.new_name is not None
+            if self.new_name in names:
+                raise ColumnExistsError(f"column '{self.new_name}' already exists")
+            fields[i] = fields[i].model_copy(update={"name": self.new_name})
+        elif self.kind == "metadata":
+            fields[i] = fields[i].model_copy(update={"metadata": dict(self.metadata or {})})
+        return manifest.model_copy(update={"fields": fields})
+
+
+@dataclasses.dataclass
+class SetMetadata(Operation):
+    """Set (value) or remove (``None`` in ``removed``) dataset metadata keys."""
+
+    values: dict[str, Any]
+    removed: Sequence[str] = ()
+    name: str = "metadata"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Merge the keys into the newest metadata."""
+        merged = {k: v for k, v in manifest.metadata.items() if k not in self.removed}
+        merged.update(self.values)
+        return manifest.model_copy(update={"metadata": merged})
+
+
+@dataclasses.dataclass
+class ReplaceFragments(Operation):
+    """Swap fragments for rewritten ones (compaction); conflicts if they changed meanwhile."""
+
+    base: Manifest
+    removed: list[int]
+    drafts: list[tuple[int, list[DataFile]]]
+    name: str = "optimize"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Put the new fragments where the first removed one was."""
+        base_frags = {f.id: f for f in self.base.fragments}
+        latest = {f.id: f for f in manifest.fragments}
+        for frag_id in self.removed:
+            if latest.get(frag_id) != base_frags.get(frag_id):
+                raise _conflict(
+                    f"fragment {frag_id} changed while it was being compacted", self.base, manifest
+                )
+        removed = set(self.removed)
+        next_id = manifest.next_fragment_id
+        new = []
+        for rows, data_files in self.drafts:
+            new.append(Fragment(id=next_id, rows=rows, files=data_files))
+            next_id += 1
+        out: list[Fragment] = []
+        inserted = False
+        for fragment in manifest.fragments:
+            if fragment.id in removed:
+                if not inserted:
+                    out.extend(new)
+                    inserted = True
+                continue
+            out.append(fragment)
+        if not inserted:
+            out.extend(new)
+        return manifest.model_copy(update={"fragments": out, "next_fragment_id": next_id})
+
+
+def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
+    """Create the manifest file unless that version exists; also refresh the latest hint."""
+    created = storage.put_if_absent(
+        layout.manifest_path(manifest.branch, manifest.version), dump_manifest(manifest)
+    )
+    if created:
+        try:
+            storage.write(
+                layout.latest_hint_path(manifest.branch), str(manifest.version).encode()
+            )
+        except OSError:
+            pass  # only a hint: readers verify it
+    return created
+
+
+def commit(
+    storage: Storage,
+    base: Manifest,
+    operations: Sequence[Operation],
+    *,
+    is_commit: bool = False,
+    message: str | None = None,
+    on_retry: Callable[[Manifest], None] | None = None,
+) -> Manifest:
+    """Apply ``operations`` on the newest manifest of ``base.branch`` and create the next one.
+
+    Returns:
+        The manifest that was created.
+
+    Raises:
+        CommitConflictError: An operation no longer applies, or too many writers kept winning.
+    """
+    current = base
+    delay = 0.001
+    for _attempt in range(MAX_ATTEMPTS):
+        manifest = current
+        for operation in operations:
+            manifest = operation.apply(storage, manifest)
+        if is_commit or not operations:
+            name = "commit"
+        else:
+            name = "+".join(dict.fromkeys(op.name for op in operations))
+        manifest = manifest.model_copy(
+            update={
+                "version": current.version + 1,
+                "parent": current.ref,
+                "timestamp": max(now_ms(), current.timestamp + 1),
+                "is_commit": is_commit,
+                "message": message if is_commit else None,
+                "previous_commit": current.ref if current.is_commit else current.previous_commit,
+                "operation": name,
+            }
+        )
+        if write_manifest_if_absent(storage, manifest):
+            return manifest
+        current = read_latest(storage, base.branch, at_least=current.version + 1)
+        if on_retry is not None:
+            on_retry(current)
+        time.sleep(delay * random.random())
+        delay = min(delay * 2, 0.05)
+    raise CommitConflictError(
+        f"gave up committing to {storage.url} after {MAX_ATTEMPTS} attempts: other writers "
+        "kept committing first",
+        read_version=base.version,
+        latest_version=current.version,
+    )
+
+
+def check_atomic(storage: Storage) -> None:
+    """Refuse to write where commits could silently overwrite each other.
+
+    Raises:
+        StorageError: The backend has no atomic create-if-absent.
+    """
+    if not storage.capabilities.atomic_create:
+        raise StorageError(
+            f"{storage.url}: this storage cannot create files atomically, so concurrent "
+            "writers could lose commits; open it with a single writer"
+        )

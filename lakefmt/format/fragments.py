@@ -1,0 +1,200 @@
+"""Writing and reading the Parquet files of fragments: column groups, deletions, updates.
+
+Data files are ordinary Parquet written by pyarrow with the Arrow schema stored (extension
+types survive) and ``PARQUET:field_id`` on every top-level column. Media columns go in a
+column group of their own, uncompressed (their bytes are already compressed) and with row
+groups sized by bytes, so scalar scans never touch media bytes and a single-image read reads
+one small row group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakefmt.format import layout
+from lakefmt.format.cache import LRUCache
+from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
+from lakefmt.storage import Storage
+
+FIELD_ID_KEY = b"PARQUET:field_id"
+#: Row groups hold at most this many rows (random reads decode one group per column).
+MAX_ROW_GROUP_ROWS = 32_768
+#: Target uncompressed bytes per row group of scalar column groups.
+SCALAR_ROW_GROUP_BYTES = 16 << 20
+#: Target bytes per row group of media column groups (one image read reads one group).
+MEDIA_ROW_GROUP_BYTES = 1 << 20
+
+_FOOTERS: LRUCache[pq.ParquetFile] = LRUCache()
+_POSITIONS: LRUCache[np.ndarray] = LRUCache()
+_UPDATES: LRUCache[tuple[np.ndarray, pa.Array]] = LRUCache(256)
+
+
+def _rows_per_group(table: pa.Table, target_bytes: int) -> int:
+    if table.num_rows == 0:
+        return 1
+    per_row = max(1, table.nbytes // table.num_rows)
+    return int(max(1, min(MAX_ROW_GROUP_ROWS, target_bytes // per_row)))
+
+
+def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
+    """Return ``schema`` with ``PARQUET:field_id`` metadata on each top-level field."""
+    fields = [
+        f.with_metadata({**(f.metadata or {}), FIELD_ID_KEY: str(fid).encode()})
+        for f, fid in zip(schema, field_ids, strict=True)
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def write_data_file(
+    storage: Storage, table: pa.Table, field_ids: Sequence[int], *, media: bool = False
+) -> DataFile:
+    """Write one column group of a fragment as a fresh Parquet file."""
+    path = layout.data_file_path()
+    schema = with_field_ids(table.schema, field_ids)
+    table = table.cast(schema) if table.schema != schema else table
+    rows_per_group = _rows_per_group(
+        table, MEDIA_ROW_GROUP_BYTES if media else SCALAR_ROW_GROUP_BYTES
+    )
+    groups: list[int] = []
+
+    def write(sink: pa.NativeFile) -> None:
+        with pq.ParquetWriter(
+            sink,
+            schema,
+            compression="none" if media else "snappy",
+            use_dictionary=not media,
+            store_schema=True,
+            write_statistics=not media,
+            write_page_index=True,
+        ) as writer:
+            for start in range(0, max(table.num_rows, 1), rows_per_group):
+                chunk = table.slice(start, rows_per_group)
+                writer.write_table(chunk, row_group_size=rows_per_group)
+                groups.append(chunk.num_rows)
+
+    size = storage.write_stream(path, write)
+    return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups)
+
+
+def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
+    """Open (and cache the footer of) a data file."""
+    return _FOOTERS.get_or_load(
+        (storage.url, path), lambda: pq.ParquetFile(storage.open_input(path), pre_buffer=False)
+    )
+
+
+def read_data_file(
+    storage: Storage,
+    data_file: DataFile,
+    field_ids: Sequence[int],
+    start: int,
+    stop: int,
+) -> dict[int, pa.Array]:
+    """Read rows ``[start, stop)`` of some columns of a data file, opening only their groups."""
+    pf = parquet_file(storage, data_file.path)
+    names = pf.schema_arrow.names
+    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
+    bounds = np.concatenate([[0], np.cumsum(data_file.row_groups)])
+    first = int(np.searchsorted(bounds, start, side="right") - 1)
+    last = int(np.searchsorted(bounds, max(stop - 1, start), side="right") - 1)
+    first = max(0, min(first, len(data_file.row_groups) - 1))
+    last = max(first, min(last, len(data_file.row_groups) - 1))
+    table = pf.read_row_groups(list(range(first, last + 1)), columns=columns, use_threads=True)
+    table = table.slice(start - int(bounds[first]), stop - start)
+    return {fid: table.column(i).combine_chunks() for i, fid in enumerate(field_ids)}
+
+
+def iter_data_file(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], batch_size: int
+) -> pa.RecordBatchReader | list[pa.RecordBatch]:
+    """Stream some columns of a data file as record batches (in file order)."""
+    pf = parquet_file(storage, data_file.path)
+    names = pf.schema_arrow.names
+    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
+    return pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=True)
+
+
+def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:
+    """Write a sorted ``position`` column (deletion files)."""
+    table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64))})
+
+    def write(sink: pa.NativeFile) -> None:
+        pq.write_table(table, sink, compression="zstd", store_schema=True)
+
+    return storage.write_stream(path, write)
+
+
+def read_positions(storage: Storage, path: str) -> np.ndarray:
+    """Read (cached) the sorted positions of a deletion file."""
+
+    def load() -> np.ndarray:
+        table = pq.read_table(storage.open_input(path), columns=["position"])
+        return table.column(0).to_numpy()
+
+    return _POSITIONS.get_or_load((storage.url, path), load)
+
+
+def write_deletion_file(
+    storage: Storage, fragment_id: int, positions: np.ndarray
+) -> DeletionFile:
+    """Write the full set of deleted positions of a fragment."""
+    path = layout.deletion_file_path(fragment_id)
+    positions = np.unique(np.asarray(positions, dtype=np.int64))
+    write_positions(storage, path, positions)
+    return DeletionFile(path=path, count=int(len(positions)))
+
+
+def write_update_file(
+    storage: Storage,
+    fragment_id: int,
+    field_id: int,
+    positions: np.ndarray,
+    values: pa.Array,
+) -> UpdateFile:
+    """Write new values for cells of one column of a fragment (positions sorted, unique)."""
+    path = layout.update_file_path(fragment_id, field_id)
+    table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64)), "value": values})
+
+    def write(sink: pa.NativeFile) -> None:
+        pq.write_table(table, sink, store_schema=True)
+
+    storage.write_stream(path, write)
+    return UpdateFile(field_id=field_id, path=path, count=int(len(positions)))
+
+
+def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]:
+    """Read (cached) an update file: sorted positions and their values."""
+
+    def load() -> tuple[np.ndarray, pa.Array]:
+        table = pq.read_table(storage.open_input(path))
+        return table.column("position").to_numpy(), table.column("value").combine_chunks()
+
+    return _UPDATES.get_or_load((storage.url, path), load)
+
+
+def read_data_file_positions(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], positions: np.ndarray
+) -> dict[int, pa.Array]:
+    """Read the rows at sorted ``positions`` of some columns, opening only their row groups."""
+    if len(positions) == 0:
+        return read_data_file(storage, data_file, field_ids, 0, 0)
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first + 1 == len(positions):  # contiguous: a slice, no gather
+        return read_data_file(storage, data_file, field_ids, first, last + 1)
+    pf = parquet_file(storage, data_file.path)
+    names = pf.schema_arrow.names
+    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
+    bounds = np.concatenate([[0], np.cumsum(data_file.row_groups)])
+    group_of = np.searchsorted(bounds, positions, side="right") - 1
+    groups = np.unique(group_of)
+    sizes = np.asarray(data_file.row_groups)[groups]
+    start_in_read = np.zeros(int(group_of.max()) + 1, dtype=np.int64)
+    start_in_read[groups] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    local = positions - bounds[group_of] + start_in_read[group_of]
+    table = pf.read_row_groups([int(g) for g in groups], columns=columns, use_threads=True)
+    indices = pa.array(local, type=pa.int64())
+    return {fid: table.column(i).take(indices).combine_chunks() for i, fid in enumerate(field_ids)}

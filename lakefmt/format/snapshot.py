@@ -1,0 +1,307 @@
+"""One resolved version: which rows exist and how to read their columns.
+
+Rows are addressed two ways. A *global index* counts live rows across fragments in manifest
+order (what users index with). A *(fragment, position)* pair names a physical row of a
+fragment; positions never change while the fragment exists, which is why deletions and
+updates are stored against them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.errors import ColumnNotFoundError
+from lakefmt.format import fragments as files
+from lakefmt.format.manifest import Field, Fragment, Manifest
+from lakefmt.storage import Storage
+from lakefmt.types import Type, type_from_json
+
+Arrays = dict[int, pa.Array]
+
+
+def encode_default(value: Any) -> Any:
+    """Make a default value JSON-safe (bytes as ``{"$base64": ...}``, numpy as lists)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$base64": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def decode_default(value: Any) -> Any:
+    """Inverse of :func:`encode_default`."""
+    if isinstance(value, dict) and set(value) == {"$base64"}:
+        return base64.b64decode(value["$base64"])
+    return value
+
+
+class Snapshot:
+    """Read access to one manifest's rows.
+
+    Args:
+        storage: The dataset root.
+        manifest: The version to read.
+    """
+
+    def __init__(self, storage: Storage, manifest: Manifest) -> None:
+        self.storage = storage
+        self.manifest = manifest
+        self._types: dict[int, Type] = {}
+        live = np.array([f.live_rows for f in manifest.fragments], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(live)]).astype(np.int64)
+        self._by_name = {f.name: f for f in manifest.fields}
+
+    # -- schema -------------------------------------------------------------------------
+    @property
+    def num_rows(self) -> int:
+        """Live rows in this version."""
+        return int(self._starts[-1])
+
+    @property
+    def fields(self) -> list[Field]:
+        """The schema's fields, in column order."""
+        return self.manifest.fields
+
+    def field(self, name: str) -> Field:
+        """The field called ``name``.
+
+        Raises:
+            ColumnNotFoundError: No such column.
+        """
+        field = self._by_name.get(name)
+        if field is None:
+            raise ColumnNotFoundError(
+                f"no column '{name}'; columns are {[f.name for f in self.fields]}"
+            )
+        return field
+
+    def type_of(self, field: Field) -> Type:
+        """The lakefmt type of a field (cached)."""
+        found = self._types.get(field.id)
+        if found is None:
+            found = self._types[field.id] = type_from_json(field.type)
+        return found
+
+    def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:
+        """The Arrow schema (extension types included) of some or all columns."""
+        return pa.schema([pa.field(f.name, self.type_of(f).arrow_type) for f in fields or self.fields])
+
+    # -- rows -----------------------------------------------------------------------------
+    def deleted(self, fragment: Fragment) -> np.ndarray:
+        """Sorted deleted positions of a fragment."""
+        if fragment.deletion is None:
+            return np.zeros(0, dtype=np.int64)
+        return files.read_positions(self.storage, fragment.deletion.path)
+
+    def live_positions(self, fragment: Fragment) -> np.ndarray:
+        """Sorted positions of the fragment's rows that are not deleted."""
+        positions = np.arange(fragment.rows, dtype=np.int64)
+        if fragment.deletion is None:
+            return positions
+        return np.delete(positions, self.deleted(fragment))
+
+    def locate(self, indices: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Map global indices to ``(fragment index, physical positions, output slots)``.
+
+        Positions come back sorted per fragment; ``output slots`` says where each row goes
+        in the caller's order.
+        """
+        if len(indices) == 0:
+            return []
+        frag_of = np.searchsorted(self._starts, indices, side="right") - 1
+        order = np.argsort(frag_of, kind="stable")
+        result = []
+        sorted_frags = frag_of[order]
+        cuts = np.flatnonzero(np.diff(sorted_frags)) + 1
+        for slots in np.split(order, cuts):
+            k = int(frag_of[slots[0]])
+            local = indices[slots] - self._starts[k]
+            fragment = self.manifest.fragments[k]
+            physical = local if fragment.deletion is None else self.live_positions(fragment)[local]
+            inner = np.argsort(physical, kind="stable")
+            result.append((k, physical[inner], slots[inner]))
+        return result
+
+    def read_fragment(
+        self, fragment: Fragment, fields: Sequence[Field], positions: np.ndarray
+    ) -> Arrays:
+        """Read the cells of ``fields`` at sorted physical ``positions`` of a fragment."""
+        wanted = {f.id for f in fields}
+        out: Arrays = {}
+        for data_file in reversed(fragment.files):  # the last file holding a field wins
+            fids = [fid for fid in data_file.field_ids if fid in wanted and fid not in out]
+            if fids:
+                out.update(files.read_data_file_positions(self.storage, data_file, fids, positions))
+        for field in fields:
+            if field.id not in out:
+                out[field.id] = self.default_array(field, len(positions))
+            else:
+                out[field.id] = self.type_of(field).wrap(out[field.id])
+        for update in fragment.updates:
+            if update.field_id in wanted:
+                out[update.field_id] = self._apply_update(out[update.field_id], update.path, positions)
+        return out
+
+    def default_array(self, field: Field, count: int) -> pa.Array:
+        """``count`` copies of a field's default (nulls when it has none)."""
+        value = decode_default(field.default) if field.has_default else None
+        return self.type_of(field).repeat(value, count, column=field.name)
+
+    def _apply_update(self, base: pa.Array, path: str, positions: np.ndarray) -> pa.Array:
+        upd_pos, upd_values = files.read_update_file(self.storage, path)
+        where = np.searchsorted(upd_pos, positions)
+        where_clipped = np.minimum(where, max(len(upd_pos) - 1, 0))
+        hit = (where < len(upd_pos)) & (upd_pos[where_clipped] == positions) if len(upd_pos) else (
+            np.zeros(len(positions), dtype=bool)
+        )
+        if not hit.any():
+            return base
+        take = np.arange(len(positions), dtype=np.int64)
+        take[hit] = len(positions) + where_clipped[hit]
+        values = upd_values if upd_values.type == base.type else upd_values.cast(base.type)
+        return pa.concat_arrays([base, values]).take(pa.array(take))
+
+    def take(self, fields: Sequence[Field], indices: np.ndarray) -> Arrays:
+        """Read ``fields`` at global ``indices`` (any order, repeats allowed)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        parts: dict[int, list[pa.Array]] = {f.id: [] for f in fields}
+        slots_all: list[np.ndarray] = []
+        for k, positions, slots in self.locate(indices):
+            got = self.read_fragment(self.manifest.fragments[k], fields, positions)
+            for f in fields:
+                parts[f.id].append(got[f.id])
+            slots_all.append(slots)
+        out: Arrays = {}
+        if not slots_all:
+            return {f.id: self.default_array(f, 0) for f in fields}
+        slots = np.concatenate(slots_all)
+        inverse = np.empty_like(slots)
+        inverse[slots] = np.arange(len(slots))
+        identity = bool(np.all(inverse == np.arange(len(slots))))
+        for f in fields:
+            merged = pa.concat_arrays(parts[f.id]) if len(parts[f.id]) > 1 else parts[f.id][0]
+            out[f.id] = merged if identity else merged.take(pa.array(inverse))
+        return out
+
+    def read_range(self, fields: Sequence[Field], start: int, stop: int) -> Arrays:
+        """Read rows ``[start, stop)``."""
+        return self.take(fields, np.arange(start, stop, dtype=np.int64))
+
+    def iter_batches(
+        self, fields: Sequence[Field], batch_size: int, *, drop_last: bool = False
+    ) -> Iterator[Arrays]:
+        """Stream every live row in order, in batches of exactly ``batch_size`` rows."""
+        pending: list[Arrays] = []
+        pending_rows = 0
+        for fragment in self.manifest.fragments:
+            for piece in self._iter_fragment(fragment, fields, batch_size):
+                pending.append(piece)
+                pending_rows += len(next(iter(piece.values()))) if piece else 0
+                while pending_rows >= batch_size:
+                    batch, pending, pending_rows = _cut(pending, fields, batch_size)
+                    yield batch
+        if pending_rows and not drop_last:
+            yield {f.id: _concat([p[f.id] for p in pending]) for f in fields}
+
+    def _iter_fragment(
+        self, fragment: Fragment, fields: Sequence[Field], batch_size: int
+    ) -> Iterator[Arrays]:
+        wanted = {f.id for f in fields}
+        cursors = []
+        covered: set[int] = set()
+        for data_file in reversed(fragment.files):  # the last file holding a field wins
+            fids = [fid for fid in data_file.field_ids if fid in wanted and fid not in covered]
+            if fids:
+                covered.update(fids)
+                cursors.append(
+                    (fids, _Cursor(files.iter_data_file(self.storage, data_file, fids, batch_size)))
+                )
+        deleted = self.deleted(fragment)
+        updates = [u for u in fragment.updates if u.field_id in wanted]
+        for start in range(0, fragment.rows, batch_size):
+            count = min(batch_size, fragment.rows - start)
+            out: Arrays = {}
+            for fids, cursor in cursors:
+                arrays = cursor.take(count)
+                for fid, arr in zip(fids, arrays, strict=True):
+                    out[fid] = arr
+            for field in fields:
+                out[field.id] = (
+                    self.type_of(field).wrap(out[field.id])
+                    if field.id in out
+                    else self.default_array(field, count)
+                )
+            positions = None
+            if updates or len(deleted):
+                positions = np.arange(start, start + count, dtype=np.int64)
+            for update in updates:
+                out[update.field_id] = self._apply_update(out[update.field_id], update.path, positions)
+            if len(deleted):
+                lo, hi = np.searchsorted(deleted, [start, start + count])
+                if hi > lo:
+                    mask = np.ones(count, dtype=bool)
+                    mask[deleted[lo:hi] - start] = False
+                    keep = pa.array(mask)
+                    out = {fid: arr.filter(keep) for fid, arr in out.items()}
+            yield out
+
+
+class _Cursor:
+    """Pulls exactly ``n`` rows at a time out of a stream of record batches."""
+
+    def __init__(self, batches: Any) -> None:
+        self._iter = iter(batches)
+        self._buffer: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def take(self, n: int) -> list[pa.Array]:
+        while self._rows < n:
+            batch = next(self._iter)
+            self._buffer.append(batch)
+            self._rows += batch.num_rows
+        if len(self._buffer) == 1 and self._buffer[0].num_rows == n:
+            batch = self._buffer.pop()
+            self._rows = 0
+            return list(batch.columns)
+        table = pa.Table.from_batches(self._buffer)
+        head, tail = table.slice(0, n), table.slice(n)
+        self._buffer = tail.to_batches() if tail.num_rows else []
+        self._rows = tail.num_rows
+        return [c.combine_chunks() for c in head.columns]
+
+
+def _concat(arrays: list[pa.Array]) -> pa.Array:
+    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+
+def _cut(
+    pending: list[Arrays], fields: Sequence[Field], size: int
+) -> tuple[Arrays, list[Arrays], int]:
+    """Split exactly ``size`` rows off the front of the pending pieces."""
+    taken: list[Arrays] = []
+    rows = 0
+    rest: list[Arrays] = []
+    for i, piece in enumerate(pending):
+        n = len(next(iter(piece.values())))
+        if rows + n <= size:
+            taken.append(piece)
+            rows += n
+            if rows == size:
+                rest = pending[i + 1 :]
+                break
+        else:
+            need = size - rows
+            taken.append({fid: arr.slice(0, need) for fid, arr in piece.items()})
+            rest = [{fid: arr.slice(need) for fid, arr in piece.items()}, *pending[i + 1 :]]
+            rows = size
+            break
+    batch = {f.id: _concat([p[f.id] for p in taken]) for f in fields}
+    remaining = sum(len(next(iter(p.values()))) for p in rest)
+    return batch, rest, remaining

@@ -1,0 +1,86 @@
+"""Arrow extension types for lakefmt's multimodal types.
+
+Each lakefmt type with ``is_extension`` gets one ``pa.ExtensionType`` subclass, registered
+under the type's stable name (``lakefmt.image``, ...). Its serialized metadata is JSON
+``{"v": 1, "params": {...}}``, so pyarrow (after ``import lakefmt``) reads Parquet files back
+with the typed column, and without lakefmt sees the plain storage type.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from lakefmt.types.base import Type
+
+EXTENSION_METADATA_VERSION = 1
+
+_CLASSES: dict[str, type[LakefmtExtensionType]] = {}
+_LOCK = threading.Lock()
+
+
+class LakefmtExtensionType(pa.ExtensionType):
+    """Base of the registered extension types; ``lakefmt_type`` is the lakefmt type it carries."""
+
+    _lakefmt_name: str = ""
+
+    def __init__(self, storage_type: pa.DataType, params: dict[str, Any]) -> None:
+        self.params = params
+        super().__init__(storage_type, self._lakefmt_name)
+
+    @property
+    def lakefmt_type(self) -> Type:
+        """The lakefmt type these values belong to."""
+        from lakefmt.types.registry import type_from_json
+
+        return type_from_json({"name": self._lakefmt_name, "params": self.params})
+
+    def __arrow_ext_serialize__(self) -> bytes:
+        return json.dumps(
+            {"v": EXTENSION_METADATA_VERSION, "params": self.params}, sort_keys=True
+        ).encode()
+
+    @classmethod
+    def __arrow_ext_deserialize__(
+        cls, storage_type: pa.DataType, serialized: bytes
+    ) -> LakefmtExtensionType:
+        try:
+            meta = json.loads(serialized.decode() or "{}")
+        except ValueError:
+            meta = {}
+        return cls(storage_type, meta.get("params", {}))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (self._lakefmt_name, self.storage_type, self.params)
+
+
+def _rebuild(name: str, storage_type: pa.DataType, params: dict[str, Any]) -> pa.ExtensionType:
+    return extension_class(name)(storage_type, params)
+
+
+def extension_class(name: str) -> type[LakefmtExtensionType]:
+    """Return (creating and registering once) the extension class for a type name."""
+    with _LOCK:
+        cls = _CLASSES.get(name)
+        if cls is None:
+            cls = type(
+                "".join(p.capitalize() for p in name.split(".")[-1].split("_")) + "ArrowType",
+                (LakefmtExtensionType,),
+                {"_lakefmt_name": name, "__module__": __name__},
+            )
+            _CLASSES[name] = cls
+            try:
+                pa.register_extension_type(cls(pa.binary(), {}))
+            except pa.ArrowKeyError:  # registered by an earlier import of this module
+                pa.unregister_extension_type(name)
+                pa.register_extension_type(cls(pa.binary(), {}))
+        return cls
+
+
+def extension_type_for(lakefmt_type: Type) -> pa.ExtensionType:
+    """Return the Arrow extension type instance for a lakefmt type."""
+    return extension_class(lakefmt_type.name)(lakefmt_type.storage_type, lakefmt_type.params())

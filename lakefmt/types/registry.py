@@ -1,0 +1,89 @@
+"""Type name -> class, and the normalisation of what users pass as a dtype."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakefmt.errors import FormatError, SchemaError
+from lakefmt.types.base import Type
+from lakefmt.types.scalars import NUMERIC_DTYPES, Bytes, Numeric, Text
+
+_BY_NAME: dict[str, type[Type]] = {"text": Text, "bytes": Bytes}
+
+_ALIASES: dict[Any, str] = {
+    str: "text",
+    "str": "text",
+    "string": "text",
+    int: "int64",
+    "int": "int64",
+    float: "float64",
+    "float": "float64",
+    bool: "bool",
+    bytes: "bytes",
+    "binary": "bytes",
+    "double": "float64",
+}
+
+
+def register_type(cls: type[Type]) -> type[Type]:
+    """Register a type class under its ``name`` (a class decorator)."""
+    _BY_NAME[cls.name] = cls
+    if cls.is_extension:
+        from lakefmt.types.extension import extension_class
+
+        extension_class(cls.name)
+    return cls
+
+
+def type_from_json(data: dict[str, Any]) -> Type:
+    """Rebuild a type from its manifest form ``{"name": ..., "params": {...}}``.
+
+    Raises:
+        FormatError: The type name is unknown to this version of lakefmt.
+    """
+    name = data.get("name")
+    if name in NUMERIC_DTYPES:
+        return Numeric(name)
+    cls = _BY_NAME.get(name)  # type: ignore[arg-type]
+    if cls is None:
+        raise FormatError(f"unknown column type {name!r}; a newer lakefmt may be needed")
+    return cls.from_params(dict(data.get("params") or {}))
+
+
+def resolve_type(spec: Any, *, column: str = "?") -> Type:
+    """Turn what a user passes as a dtype (``"int32"``, ``str``, ``types.Image()``) into a Type.
+
+    Raises:
+        SchemaError: ``spec`` names no type.
+    """
+    if isinstance(spec, Type):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Type):
+        try:
+            return spec()
+        except TypeError as exc:
+            raise SchemaError(f"column '{column}': {spec.__name__} needs arguments: {exc}") from exc
+    try:
+        key = _ALIASES.get(spec, spec)
+    except TypeError:  # unhashable
+        key = spec
+    if isinstance(key, str):
+        lowered = key.lower()
+        lowered = _ALIASES.get(lowered, lowered)
+        if lowered in NUMERIC_DTYPES:
+            return Numeric(lowered)
+        cls = _BY_NAME.get(lowered)
+        if cls is not None:
+            return cls()
+    try:
+        import numpy as np
+
+        dtype = np.dtype(spec)
+        if dtype.name in NUMERIC_DTYPES:
+            return Numeric(dtype.name)
+    except (TypeError, ValueError):
+        pass
+    raise SchemaError(
+        f"column '{column}': {spec!r} is not a lakefmt type; use a name such as 'int32', "
+        "'float32', 'text', 'bytes' or a lakefmt.types constructor"
+    )

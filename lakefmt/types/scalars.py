@@ -1,0 +1,220 @@
+"""Scalar column types: integers, floats, bool, text and bytes."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.types.base import Type, as_list, mismatch
+
+_NUMERIC = {
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float16": pa.float16(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+
+def _first_bad(values: list[Any], arrow_type: pa.DataType) -> tuple[int | None, Any]:
+    """Find the row that makes a bulk conversion fail (only run on the error path)."""
+    for i, value in enumerate(values):
+        try:
+            pa.array([value], type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            return i, value
+    return None, None
+
+
+class Numeric(Type):
+    """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``."""
+
+    name: ClassVar[str] = "numeric"
+
+    def __init__(self, dtype: str) -> None:
+        if dtype not in _NUMERIC:
+            raise TypeError(f"unknown numeric dtype {dtype!r}; expected one of {sorted(_NUMERIC)}")
+        self.dtype = dtype
+
+    def to_json(self) -> dict[str, Any]:
+        """Numeric types are stored under their dtype name (``{"name": "int32"}``)."""
+        return {"name": self.dtype}
+
+    def __hash__(self) -> int:
+        return hash(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"{self.dtype.capitalize().replace('Uint', 'UInt')}()"
+
+    @property
+    def storage_type(self) -> pa.DataType:
+        """The Arrow primitive type."""
+        return _NUMERIC[self.dtype]
+
+    def convert(self, values: Any, *, column: str) -> pa.Array:
+        """Convert numbers (list, numpy array, Arrow array) without lossy casts."""
+        arrow_type = self.storage_type
+        try:
+            if isinstance(values, (pa.Array, pa.ChunkedArray)):
+                if isinstance(values, pa.ChunkedArray):
+                    values = values.combine_chunks()
+                return values if values.type == arrow_type else values.cast(arrow_type)
+            if isinstance(values, np.ndarray):
+                if values.dtype == object:
+                    return pa.array(values.tolist(), type=arrow_type)
+                if values.dtype.kind in "US":
+                    raise pa.ArrowTypeError("strings")
+                if self.dtype == "bool" and values.dtype.kind != "b":
+                    raise pa.ArrowTypeError("not bool")
+                if values.ndim != 1:
+                    raise pa.ArrowInvalid(f"expected scalars, got an array of shape {values.shape}")
+                return pa.array(values, type=arrow_type)
+            values = as_list(values)
+            if self.dtype == "bool" and any(
+                v is not None and not isinstance(v, (bool, np.bool_)) for v in values
+            ):
+                raise pa.ArrowTypeError("not bool")
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+            items = as_list(values)
+            row, value = _first_bad(items, arrow_type)
+            if self.dtype == "bool" and row is None:
+                row, value = next(
+                    ((i, v) for i, v in enumerate(items)
+                     if v is not None and not isinstance(v, (bool, np.bool_))),
+                    (None, None),
+                )
+            if row is None:
+                raise mismatch(column, None, self.dtype, values) from exc
+            raise mismatch(column, row, self.dtype, value) from exc
+
+    def decode(self, array: pa.Array) -> Any:
+        """Return a numpy array; with nulls, an object array holding ``None``."""
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if array.null_count:
+            return np.array(array.to_pylist(), dtype=object)
+        return array.to_numpy(zero_copy_only=False)
+
+    def decode_one(self, array: pa.Array, index: int) -> Any:
+        """Return a numpy scalar, or ``None`` for null."""
+        scalar = array[index]
+        if not scalar.is_valid:
+            return None
+        return np.dtype(self.dtype).type(scalar.as_py())
+
+
+class Text(Type):
+    """UTF-8 text. ``index_type`` ("inverted", "bm25") asks for a text index in queries."""
+
+    name: ClassVar[str] = "text"
+
+    def __init__(self, index_type: str | None = None) -> None:
+        if index_type not in (None, "inverted", "bm25", "exact"):
+            raise TypeError(f"unknown text index_type {index_type!r}; use 'inverted' or 'bm25'")
+        self.index_type = index_type
+
+    def params(self) -> dict[str, Any]:
+        """``index_type`` when set."""
+        return {"index_type": self.index_type} if self.index_type else {}
+
+    @property
+    def storage_type(self) -> pa.DataType:
+        """Arrow ``string``."""
+        return pa.string()
+
+    def convert(self, values: Any, *, column: str) -> pa.Array:
+        """Convert ``str`` values (``None`` for null)."""
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                return values.cast(pa.string())
+            if values.type == pa.null():
+                return pa.nulls(len(values), pa.string())
+            raise mismatch(column, None, "text", values)
+        if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+            return pa.array(values, type=pa.string())
+        items = as_list(values)
+        for i, v in enumerate(items):
+            if v is not None and not isinstance(v, str):
+                raise mismatch(column, i, "text (str)", v)
+        return pa.array(items, type=pa.string())
+
+    def decode(self, array: pa.Array) -> list[str | None]:
+        """Return a list of ``str`` (``None`` for null)."""
+        return array.to_pylist()  # type: ignore[no-any-return]
+
+    def decode_one(self, array: pa.Array, index: int) -> str | None:
+        """Return one ``str``."""
+        return array[index].as_py()  # type: ignore[no-any-return]
+
+
+class Bytes(Type):
+    """Opaque binary values."""
+
+    name: ClassVar[str] = "bytes"
+
+    @property
+    def storage_type(self) -> pa.DataType:
+        """Arrow ``binary``."""
+        return pa.binary()
+
+    def convert(self, values: Any, *, column: str) -> pa.Array:
+        """Convert ``bytes``-like values (``None`` for null)."""
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+                return values.cast(pa.binary())
+            raise mismatch(column, None, "bytes", values)
+        items = as_list(values)
+        for i, v in enumerate(items):
+            if v is not None and not isinstance(v, (bytes, bytearray, memoryview)):
+                raise mismatch(column, i, "bytes", v)
+        return pa.array(items, type=pa.binary())
+
+    def decode(self, array: pa.Array) -> list[bytes | None]:
+        """Return a list of ``bytes``."""
+        return array.to_pylist()  # type: ignore[no-any-return]
+
+    def decode_one(self, array: pa.Array, index: int) -> bytes | None:
+        """Return one ``bytes`` value."""
+        return array[index].as_py()  # type: ignore[no-any-return]
+
+
+def _numeric(dtype: str, doc: str) -> type[Numeric]:
+    def __init__(self: Numeric) -> None:
+        Numeric.__init__(self, dtype)
+
+    cls = type(
+        dtype.capitalize().replace("Uint", "UInt"),
+        (Numeric,),
+        {"__init__": __init__, "__doc__": doc, "__module__": __name__},
+    )
+    return cls
+
+
+Int8 = _numeric("int8", "8-bit signed integers.")
+Int16 = _numeric("int16", "16-bit signed integers.")
+Int32 = _numeric("int32", "32-bit signed integers.")
+Int64 = _numeric("int64", "64-bit signed integers.")
+UInt8 = _numeric("uint8", "8-bit unsigned integers.")
+UInt16 = _numeric("uint16", "16-bit unsigned integers.")
+UInt32 = _numeric("uint32", "32-bit unsigned integers.")
+UInt64 = _numeric("uint64", "64-bit unsigned integers.")
+Float16 = _numeric("float16", "Half-precision floats.")
+Float32 = _numeric("float32", "Single-precision floats.")
+Float64 = _numeric("float64", "Double-precision floats.")
+Bool = _numeric("bool", "Booleans.")
+
+NUMERIC_DTYPES = tuple(_NUMERIC)
