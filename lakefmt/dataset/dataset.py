@@ -10,6 +10,7 @@ in history.
 from __future__ import annotations
 
 import atexit
+import datetime
 import logging
 import threading
 import weakref
@@ -23,6 +24,7 @@ from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
 from lakefmt.dataset.view import DatasetView, normalize_index
 from lakefmt.errors import (
     ColumnExistsError,
+    CommitConflictError,
     ReadOnlyError,
     SchemaError,
     UnevenColumnsError,
@@ -30,7 +32,7 @@ from lakefmt.errors import (
 )
 from lakefmt.format import commit as commits
 from lakefmt.format import fragments as files
-from lakefmt.format import layout, refs
+from lakefmt.format import layout, maintenance, refs
 from lakefmt.format.manifest import DataFile, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot, encode_default
 from lakefmt.format.versions import read_latest, resolve_ref
@@ -46,6 +48,9 @@ FLUSH_BYTES = 64 << 20
 FRAGMENT_MAX_ROWS = 1 << 20
 #: A fragment holds at most this many bytes (media fragments stay small enough to rewrite).
 FRAGMENT_MAX_BYTES = 256 << 20
+
+#: Cleanup keeps unreferenced files younger than this, for writers still committing.
+DEFAULT_CLEANUP_AGE = datetime.timedelta(days=7)
 
 _OPEN_WRITERS: weakref.WeakSet[Dataset] = weakref.WeakSet()
 
@@ -218,7 +223,7 @@ def _refuse(name: str) -> Any:
 
 for _name in (
     "append", "add_column", "remove_column", "rename_column", "delete", "flush", "commit",
-    "rollback", "tag", "branch",
+    "rollback", "tag", "branch", "optimize", "cleanup", "merge",
 ):
     setattr(ReadOnlyDataset, _name, _refuse(_name))
 
@@ -234,6 +239,8 @@ class Dataset(ReadOnlyDataset):
         self._buffer_bytes = 0
         self._pending: dict[tuple[int, int], list[tuple[np.ndarray, pa.Array]]] = {}
         self._specs: list[ColumnSpec] | None = None
+        #: Compact automatically once small fragments pile up (see ``optimize``).
+        self.auto_compact = True
         _OPEN_WRITERS.add(self)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -329,6 +336,71 @@ class Dataset(ReadOnlyDataset):
             ops = self._pending_operations()
             if ops:
                 self._commit_ops(ops)
+                self._maybe_auto_compact()
+
+    def _maybe_auto_compact(self) -> None:
+        if not self.auto_compact:
+            return
+        if maintenance.count_small_fragments(self._manifest) < maintenance.AUTO_COMPACT_FRAGMENTS:
+            return
+        ops = maintenance.compaction_operations(
+            self._storage,
+            self._manifest,
+            self._write_fragments,
+            min_run=maintenance.AUTO_COMPACT_FRAGMENTS // 2,
+            max_rows=FRAGMENT_MAX_ROWS,
+            max_bytes=FRAGMENT_MAX_BYTES,
+        )
+        if ops:
+            try:
+                self._commit_ops(list(ops))
+            except CommitConflictError:
+                # A concurrent writer touched those fragments: compaction simply waits for
+                # the next flush; nothing of the user's data depends on it.
+                self.refresh()
+
+    def optimize(self) -> str:
+        """Compact small fragments and column groups and apply deletions and updates.
+
+        Runs as an ordinary commit that changes no row's content or order, so earlier
+        versions stay readable until :meth:`cleanup` removes their files.
+
+        Returns:
+            The new version id.
+
+        Raises:
+            CommitConflictError: A concurrent writer changed the same fragments.
+        """
+        with self._lock:
+            self.flush()
+            ops = maintenance.compaction_operations(
+                self._storage,
+                self._manifest,
+                self._write_fragments,
+                max_rows=FRAGMENT_MAX_ROWS,
+                max_bytes=FRAGMENT_MAX_BYTES,
+            )
+            self._commit_ops(list(ops), is_commit=True, message="optimize")
+            return self.version
+
+    def cleanup(
+        self, older_than: datetime.timedelta | float = DEFAULT_CLEANUP_AGE, *, dry_run: bool = False
+    ) -> maintenance.CleanupReport:
+        """Delete manifests and files that no kept version references.
+
+        Kept: every commit, tag and branch head, and anything written less than
+        ``older_than`` ago (a ``timedelta`` or seconds; ``0`` keeps only what versions
+        reference). The grace period protects writers that are still committing.
+
+        Returns:
+            What was (or with ``dry_run`` would be) deleted.
+        """
+        seconds = older_than.total_seconds() if isinstance(older_than, datetime.timedelta) else float(older_than)
+        if seconds < 0:
+            raise ValueError(f"older_than must not be negative, got {older_than!r}")
+        with self._lock:
+            self.flush()
+            return maintenance.cleanup(self._storage, older_than=seconds, dry_run=dry_run)
 
     def _pending_operations(self) -> list[commits.Operation]:
         ops: list[commits.Operation] = []

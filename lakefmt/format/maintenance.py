@@ -1,0 +1,255 @@
+"""Compaction and cleanup.
+
+Compaction rewrites runs of adjacent fragments (small ones, ones with deletions, update
+files or several column groups) into fresh fragments, as an ordinary commit that changes no
+row's content or order. Cleanup deletes what no kept version references, after a grace
+period that protects writers whose files are written but whose manifest is not yet
+committed (see ``spec/format.md``, "Maintenance").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+
+import pyarrow as pa
+
+from lakefmt.format import fragments as files
+from lakefmt.format import layout
+from lakefmt.format.commit import ReplaceFragments
+from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
+from lakefmt.format.snapshot import Snapshot
+from lakefmt.format.versions import (
+    branch_info,
+    list_branches,
+    read_latest,
+    read_manifest,
+)
+from lakefmt.storage import Storage
+
+#: A fragment smaller than this (bytes on storage) is worth merging with its neighbours.
+SMALL_FRAGMENT_BYTES = 32 << 20
+#: Automatic compaction runs once a branch has this many small fragments.
+AUTO_COMPACT_FRAGMENTS = 32
+#: Rows read per step while rewriting (bounds the memory compaction needs).
+REWRITE_BATCH_ROWS = 65_536
+
+
+def fragment_bytes(fragment: Fragment) -> int:
+    """Bytes of a fragment's column groups on storage."""
+    return sum(d.size for d in fragment.files)
+
+
+def needs_rewrite(manifest: Manifest, fragment: Fragment, *, small_bytes: int) -> bool:
+    """Whether compaction should rewrite a fragment."""
+    live_ids = {f.id for f in manifest.fields}
+    has_dead_columns = any(set(d.field_ids) - live_ids for d in fragment.files)
+    plain_groups = 2  # one scalar group and one media group is the normal shape
+    return (
+        fragment.deletion is not None
+        or bool(fragment.updates)
+        or len(fragment.files) > plain_groups
+        or has_dead_columns
+        or fragment_bytes(fragment) < small_bytes
+    )
+
+
+def plan_compaction(
+    manifest: Manifest, *, small_bytes: int = SMALL_FRAGMENT_BYTES, min_run: int = 1
+) -> list[list[Fragment]]:
+    """Runs of adjacent fragments to rewrite together (order is kept by rewriting in place).
+
+    A run of a single healthy-but-small fragment is left alone: rewriting it gains nothing.
+    """
+    runs: list[list[Fragment]] = []
+    current: list[Fragment] = []
+    for fragment in manifest.fragments:
+        if needs_rewrite(manifest, fragment, small_bytes=small_bytes):
+            current.append(fragment)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+
+    def worth(run: list[Fragment]) -> bool:
+        if len(run) > 1:
+            return len(run) >= min_run
+        only = run[0]
+        return only.deletion is not None or bool(only.updates) or len(only.files) > 2 or any(
+            set(d.field_ids) - {f.id for f in manifest.fields} for d in only.files
+        )
+
+    return [run for run in runs if worth(run)]
+
+
+def rewrite_run(
+    storage: Storage,
+    manifest: Manifest,
+    run: list[Fragment],
+    write_fragments: Callable[[pa.Table], list[tuple[int, list[DataFile]]]],
+    *,
+    max_rows: int,
+    max_bytes: int,
+) -> list[tuple[int, list[DataFile]]]:
+    """Read a run's live rows (deletions and updates applied) and write them anew."""
+    sub = Snapshot(storage, manifest.model_copy(update={"fragments": run}))
+    fields = list(sub.fields)
+    schema = sub.arrow_schema(fields)
+    drafts: list[tuple[int, list[DataFile]]] = []
+    pending: list[pa.Table] = []
+    rows = nbytes = 0
+
+    def emit() -> None:
+        nonlocal pending, rows, nbytes
+        if pending:
+            drafts.extend(write_fragments(pa.concat_tables(pending)))
+        pending, rows, nbytes = [], 0, 0
+
+    if not fields:
+        return [(sum(f.live_rows for f in run), [])] if any(f.live_rows for f in run) else []
+    for arrays in sub.iter_batches(fields, REWRITE_BATCH_ROWS):
+        table = pa.Table.from_arrays([arrays[f.id] for f in fields], schema=schema)
+        pending.append(table)
+        rows += table.num_rows
+        nbytes += table.nbytes
+        if rows >= max_rows or nbytes >= max_bytes:
+            emit()
+    emit()
+    return drafts
+
+
+def compaction_operations(
+    storage: Storage,
+    manifest: Manifest,
+    write_fragments: Callable[[pa.Table], list[tuple[int, list[DataFile]]]],
+    *,
+    small_bytes: int = SMALL_FRAGMENT_BYTES,
+    min_run: int = 1,
+    max_rows: int,
+    max_bytes: int,
+) -> list[ReplaceFragments]:
+    """Rewrite every run worth compacting; one ``ReplaceFragments`` per run."""
+    ops = []
+    for run in plan_compaction(manifest, small_bytes=small_bytes, min_run=min_run):
+        drafts = rewrite_run(
+            storage, manifest, run, write_fragments, max_rows=max_rows, max_bytes=max_bytes
+        )
+        ops.append(ReplaceFragments(manifest, [f.id for f in run], drafts))
+    return ops
+
+
+def count_small_fragments(manifest: Manifest, small_bytes: int = SMALL_FRAGMENT_BYTES) -> int:
+    """How many fragments are below the small-fragment size."""
+    return sum(1 for f in manifest.fragments if fragment_bytes(f) < small_bytes)
+
+
+# -- cleanup ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CleanupReport:
+    """What cleanup removed (or, in a dry run, would remove)."""
+
+    manifests: list[str] = dataclasses.field(default_factory=list)
+    files: list[str] = dataclasses.field(default_factory=list)
+    bytes: int = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"CleanupReport(manifests={len(self.manifests)}, files={len(self.files)}, "
+            f"bytes={self.bytes})"
+        )
+
+
+def _referenced(manifest: Manifest) -> Iterable[str]:
+    for fragment in manifest.fragments:
+        for data_file in fragment.files:
+            yield data_file.path
+        if fragment.deletion is not None:
+            yield fragment.deletion.path
+        for update in fragment.updates:
+            yield update.path
+
+
+def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> CleanupReport:
+    """Delete manifests and files that no kept version references.
+
+    Kept: every commit, every tagged version, every branch head and branch fork point, and
+    any file or manifest modified less than ``older_than`` seconds ago (in-flight writers).
+    Only then are unreferenced data, deletion and update files deleted.
+    """
+    import json
+
+    cutoff = time.time() - older_than
+    report = CleanupReport()
+    keep_refs: set[tuple[str, int]] = set()
+    for name in [p for p in storage.list(layout.TAGS_DIR) if p.endswith(".json")]:
+        info = json.loads(storage.read(name))
+        keep_refs.add((info["branch"], int(info["version"])))
+    branches = list_branches(storage)
+    for branch in branches:
+        if branch != layout.MAIN_BRANCH:
+            parent = VersionRef.model_validate(branch_info(storage, branch)["parent"])
+            keep_refs.add((parent.branch, parent.version))
+
+    referenced: set[str] = set()
+    doomed: list[str] = []
+    dirs = [(b, layout.versions_dir(b)) for b in branches]
+    # Manifest trees of deleted branches: everything there is garbage once old enough.
+    known = {layout.versions_dir(b) for b in branches}
+    for path in storage.list("tree"):
+        folder = path.rsplit("/", 1)[0]
+        if folder not in known and storage.modified(path) < cutoff:
+            doomed.append(path)
+    for branch, folder in dirs:
+        numbers = sorted(
+            n for n in (layout.parse_manifest_name(p) for p in storage.list(folder)) if n is not None
+        )
+        if not numbers:
+            continue
+        head = read_latest(storage, branch)
+        for number in numbers:
+            path = layout.manifest_path(branch, number)
+            manifest = head if number == head.version else None
+            if manifest is None:
+                try:
+                    manifest = read_manifest(storage, branch, number)
+                except Exception:  # a damaged old manifest: never delete what we cannot read
+                    continue
+            kept = (
+                manifest.is_commit
+                or number == head.version
+                or (branch, number) in keep_refs
+                or storage.modified(path) >= cutoff
+            )
+            if kept:
+                referenced.update(_referenced(manifest))
+            else:
+                doomed.append(path)
+    report.manifests = list(doomed)
+    for prefix in (layout.DATA_DIR, layout.DELETIONS_DIR, layout.UPDATES_DIR, layout.TMP_DIR):
+        for path in storage.list(prefix):
+            if path in referenced:
+                continue
+            if storage.modified(path) >= cutoff:
+                continue
+            report.files.append(path)
+    if not dry_run:
+        # Manifests first: once a manifest is gone nothing points at the files it listed.
+        for path in report.manifests:
+            storage.delete(path)
+        for path in report.files:
+            try:
+                report.bytes += storage.size(path)
+            except FileNotFoundError:
+                continue
+            storage.delete(path)
+    else:
+        for path in report.files:
+            try:
+                report.bytes += storage.size(path)
+            except FileNotFoundError:
+                continue
+    return report
