@@ -587,6 +587,33 @@ class Dataset(ReadOnlyDataset):
             refs.create_branch(self._storage, name, manifest.ref)
             return Branch(self, name)
 
+    def merge(self, branch: str, *, resolve: str = "error") -> str | None:
+        """Bring another branch's committed changes into this branch, as a commit.
+
+        Appended rows, deletions, cell updates and column additions, drops and renames of
+        ``branch`` (up to its latest commit) are applied here. Cells both branches changed
+        to different values raise :class:`MergeConflictError` naming the rows and columns,
+        and nothing changes; ``resolve="ours"`` keeps this branch's values, ``"theirs"``
+        takes ``branch``'s.
+
+        Returns:
+            The merge commit's version id, or None if there was nothing to merge.
+
+        Raises:
+            MergeConflictError: Conflicting changes (see above).
+            BranchNotFoundError: No such branch.
+        """
+        from lakefmt.format.merge import plan_merge
+
+        with self._lock:
+            self.flush()
+            self.refresh()
+            op = plan_merge(self._storage, self._manifest, branch, resolve=resolve)  # type: ignore[arg-type]
+            if op is None:
+                return None
+            self._commit_ops([op], is_commit=True, message=f"merge {branch}")
+            return self.version
+
     def refresh(self) -> None:
         """Move to the newest version of the branch (pending writes are kept and rebase)."""
         with self._lock:

@@ -92,6 +92,29 @@ class AppendFragments(Operation):
         )
 
 
+@dataclasses.dataclass
+class AppendFragmentCopies(Operation):
+    """Add fragments taken whole from another branch (deletions and updates included)."""
+
+    templates: list[Fragment]
+    name: str = "append"
+    assigned: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Filled by ``apply``: template fragment id -> id given in the target."""
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Give the copies the next fragment ids and add them."""
+        next_id = manifest.next_fragment_id
+        new = []
+        self.assigned = {}
+        for template in self.templates:
+            self.assigned[template.id] = next_id
+            new.append(template.model_copy(update={"id": next_id}))
+            next_id += 1
+        return manifest.model_copy(
+            update={"fragments": [*manifest.fragments, *new], "next_fragment_id": next_id}
+        )
+
+
 def _fragment_index(manifest: Manifest) -> dict[int, int]:
     return {f.id: i for i, f in enumerate(manifest.fragments)}
 
@@ -111,7 +134,6 @@ class DeleteRows(Operation):
         index = _fragment_index(manifest)
         fragments = list(manifest.fragments)
         snapshot = Snapshot(storage, manifest)
-        drop: set[int] = set()
         for frag_id, positions in self.positions.items():
             i = index.get(frag_id)
             if i is None:
@@ -126,18 +148,11 @@ class DeleteRows(Operation):
             key = (frag_id, current)
             if key not in self._written:
                 merged = np.union1d(snapshot.deleted(fragment), positions)
-                if len(merged) >= fragment.rows:
-                    self._written[key] = None
-                else:
-                    self._written[key] = files.write_deletion_file(storage, frag_id, merged)
-            deletion = self._written[key]
-            if deletion is None:
-                drop.add(frag_id)
-            else:
-                fragments[i] = fragment.model_copy(update={"deletion": deletion})
-        return manifest.model_copy(
-            update={"fragments": [f for f in fragments if f.id not in drop]}
-        )
+                # A fully deleted fragment stays (with every row deleted) until compaction,
+                # so merges can tell "all rows deleted" from "rewritten by optimize".
+                self._written[key] = files.write_deletion_file(storage, frag_id, merged)
+            fragments[i] = fragment.model_copy(update={"deletion": self._written[key]})
+        return manifest.model_copy(update={"fragments": fragments})
 
 
 @dataclasses.dataclass

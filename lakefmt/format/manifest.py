@@ -96,6 +96,19 @@ class VersionRef(_Model):
     version: int
 
 
+class MergeRecord(_Model):
+    """Where the last merge of a branch into this one left off, for the next merge."""
+
+    source_version: int
+    """The source branch's commit that was merged."""
+    target_version: int
+    """The version the merge created on this branch."""
+    fragments: dict[int, int] = {}
+    """Source fragment id -> fragment id here, for fragments the merge appended."""
+    fields: dict[int, int] = {}
+    """Source field id -> field id here, for columns the merge added."""
+
+
 class Manifest(_Model):
     """The complete description of one version of a dataset branch."""
 
@@ -119,6 +132,8 @@ class Manifest(_Model):
     fragments: list[Fragment] = []
     next_fragment_id: int = 0
     metadata: dict[str, Any] = {}
+    merges: dict[str, MergeRecord] = {}
+    """Per source branch, the last merge into this branch."""
 
     @property
     def ref(self) -> VersionRef:
