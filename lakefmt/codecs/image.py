@@ -391,7 +391,7 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _POOL, _POOL_PID, _POOL_WORKERS
     with _POOL_LOCK:
         # a pool inherited through fork() has no live threads; it would hang forever
-        if _POOL is None or _POOL_PID != os.getpid():
+        if _POOL is None or os.getpid() != _POOL_PID:
             _POOL_WORKERS = max(1, os.cpu_count() or 1)
             _POOL = ThreadPoolExecutor(
                 max_workers=_POOL_WORKERS, thread_name_prefix="lakefmt-decode"

@@ -15,6 +15,7 @@ deterministic and exact:
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,10 @@ _STL_HEADER_SIZE = 84
 _STL_RECORD_SIZE = 50
 # a binary STL header must not start with b"solid", or readers may take it for ASCII
 _STL_HEADER = b"binary STL written by lakefmt".ljust(80, b" ")
+_PLY_ENCODINGS = ("ascii", "binary_little_endian", "binary_big_endian")
+_MAX_PLY_HEADER = 1 << 16
+_FACET_START = re.compile(rb"^\s*facet\b", re.MULTILINE | re.IGNORECASE)
+_FACET_END = re.compile(rb"^\s*endfacet\b", re.MULTILINE | re.IGNORECASE)
 _STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
 
 
@@ -51,9 +56,7 @@ def normalize_mesh_format(name: str) -> str:
     """
     key = str(name).strip().lower().lstrip(".")
     if key not in MESH_FORMATS:
-        raise ValueError(
-            f"unknown mesh format {name!r}; expected one of {', '.join(MESH_FORMATS)}"
-        )
+        raise ValueError(f"unknown mesh format {name!r}; expected one of {', '.join(MESH_FORMATS)}")
     return key
 
 
@@ -79,10 +82,8 @@ def sniff_mesh(data: bytes) -> str:
     if data.startswith(b"ply"):
         return "ply"
     # binary first: many binary STL headers also begin with "solid"
-    if len(data) >= _STL_HEADER_SIZE:
-        (count,) = struct.unpack_from("<I", data, 80)
-        if len(data) == _STL_HEADER_SIZE + _STL_RECORD_SIZE * count:
-            return "stl"
+    if _is_binary_stl(data):
+        return "stl"
     if data.lstrip()[:5].lower() == b"solid" and b"facet" in data:
         return "stl"
     detail = ""
@@ -109,6 +110,8 @@ def decode_mesh(data: bytes) -> trimesh.Trimesh:
         DecodeError: ``data`` is not a PLY/STL file, or it is corrupt or truncated.
     """
     fmt = sniff_mesh(data)
+    if fmt == "ply":
+        _check_ply_header(data)
     trimesh_mod = require("trimesh")
     try:
         loaded = trimesh_mod.load(io.BytesIO(data), file_type=fmt, process=False)
@@ -121,7 +124,47 @@ def decode_mesh(data: bytes) -> trimesh.Trimesh:
             f"corrupt {fmt.upper()} mesh: face indices out of range for "
             f"{len(mesh.vertices)} vertices"
         )
+    if fmt == "stl" and not _is_binary_stl(data):
+        # trimesh skips facets it cannot parse; every facet must have made a face
+        starts = len(_FACET_START.findall(data))
+        ends = len(_FACET_END.findall(data))
+        if not starts == ends == len(faces):
+            raise DecodeError(
+                f"corrupt ASCII STL mesh: {starts} facets opened, {ends} closed, "
+                f"{len(faces)} parsed"
+            )
     return mesh
+
+
+def _is_binary_stl(data: bytes) -> bool:
+    if len(data) < _STL_HEADER_SIZE:
+        return False
+    (count,) = struct.unpack_from("<I", data, 80)
+    return len(data) == _STL_HEADER_SIZE + _STL_RECORD_SIZE * count
+
+
+def _check_ply_header(data: bytes) -> None:
+    # trimesh shrugs at some broken headers (an unknown format, say) and reads garbage
+    end = data.find(b"end_header", 0, _MAX_PLY_HEADER)
+    if end < 0:
+        raise DecodeError("corrupt PLY mesh: no end_header line in the header")
+    try:
+        lines = data[:end].decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise DecodeError("corrupt PLY mesh: the header is not ASCII text") from None
+    words = [line.split() for line in lines if line.strip()]
+    if words[0] != ["ply"]:
+        raise DecodeError("corrupt PLY mesh: the first line is not 'ply'")
+    body = [w for w in words[1:] if w[0] not in ("comment", "obj_info")]
+    if not body or len(body[0]) != 3 or body[0][0] != "format" or body[0][1] not in _PLY_ENCODINGS:
+        raise DecodeError(
+            f"corrupt PLY mesh: expected 'format <{'|'.join(_PLY_ENCODINGS)}> 1.0' after 'ply'"
+        )
+    for w in body[1:]:
+        if w[0] == "element" and (len(w) != 3 or not w[2].isdigit()):
+            raise DecodeError(f"corrupt PLY mesh: bad element line {' '.join(w)!r}")
+        if w[0] not in ("element", "property"):
+            raise DecodeError(f"corrupt PLY mesh: unexpected header line {' '.join(w)!r}")
 
 
 def _as_trimesh(trimesh_mod: Any, loaded: Any, fmt: str) -> trimesh.Trimesh:
@@ -174,8 +217,7 @@ def _mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
         ) from None
     if vertices.ndim != 2 or vertices.shape[1] != 3 or vertices.dtype.kind not in "fiu":
         raise TypeMismatchError(
-            f"mesh vertices must be an (N, 3) numeric array; "
-            f"got {vertices.dtype} {vertices.shape}"
+            f"mesh vertices must be an (N, 3) numeric array; got {vertices.dtype} {vertices.shape}"
         )
     if faces.size == 0:
         faces = faces.reshape(0, 3).astype(np.int64)
@@ -186,8 +228,7 @@ def _mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
         )
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise TypeMismatchError(
-            f"mesh face indices must be in 0..{len(vertices) - 1}; "
-            f"got {faces.min()}..{faces.max()}"
+            f"mesh face indices must be in 0..{len(vertices) - 1}; got {faces.min()}..{faces.max()}"
         )
     if vertices.dtype != np.float32:
         vertices = vertices.astype(np.float64, copy=False)
@@ -243,9 +284,7 @@ def _encode_ply(
         rows = vertex_rows if colors[0] == "vertex" else face_rows
         for i, (name, _) in enumerate(rgba):
             rows[name] = colors[1][:, i]
-    return (
-        ("\n".join(header) + "\n").encode("ascii") + vertex_rows.tobytes() + face_rows.tobytes()
-    )
+    return ("\n".join(header) + "\n").encode("ascii") + vertex_rows.tobytes() + face_rows.tobytes()
 
 
 def _encode_stl(vertices: np.ndarray, faces: np.ndarray) -> bytes:

@@ -176,36 +176,54 @@ def decode_frames(
     return frames
 
 
-def _decode_range(
-    data: bytes, start: int, stop: int | None, step: int
-) -> tuple[np.ndarray, int]:
+def _decode_range(data: bytes, start: int, stop: int | None, step: int) -> tuple[np.ndarray, int]:
     """Decode a range of frames; also returns how many frames the decoder produced."""
     if step < 1:
         raise ValueError(f"step must be at least 1, got {step}")
     total = _frame_count(data)
-    begin, end, step = slice(start, stop, step).indices(total)
-    wanted = range(begin, end, step)
+    wanted = range(*slice(start, stop, step).indices(total))
     container, stream = _open(data)
     try:
-        height, width = int(stream.codec_context.height), int(stream.codec_context.width)
+        sink = _FrameSink(len(wanted), stream.codec_context.height, stream.codec_context.width)
         if not wanted:
-            return np.empty((0, height, width, 3), np.uint8), 0
-        result = _decode_after_seek(container, stream, wanted) if begin > 0 else None
-        if result is None:  # start at 0, no timestamps, or the seek overshot
+            return sink.out, 0
+        decoded = _decode_after_seek(container, stream, wanted, sink) if wanted.start else None
+        if decoded is None:  # start at 0, no timestamps, or the seek overshot
             container.close()
             container, stream = _open(data)
-            result = _decode_sequential(container, stream, wanted)
+            decoded = _decode_sequential(container, stream, wanted, sink)
+    except DecodeError:
+        raise
     except _av_errors() as exc:
         raise DecodeError(f"corrupt video: {exc}") from exc
     finally:
         container.close()
-    frames, decoded = result
-    if len(frames) < len(wanted):
+    if sink.filled < len(wanted):
         raise DecodeError(
-            f"truncated video: frame {wanted[len(frames)]} is missing "
+            f"truncated video: frame {wanted[sink.filled]} is missing "
             f"(the container lists {total} frames)"
         )
-    return _stack(frames, height, width), decoded
+    return sink.out, decoded
+
+
+class _FrameSink:
+    """Converts decoded frames to RGB straight into the preallocated result."""
+
+    def __init__(self, count: int, height: int, width: int) -> None:
+        self.out = np.empty((count, height, width, 3), np.uint8)
+        self.filled = 0
+
+    def add(self, frame: Any) -> bool:
+        """Store the next frame; True once the result is full."""
+        rgb = frame.to_ndarray(format="rgb24")
+        if rgb.shape != self.out.shape[1:]:
+            raise DecodeError(
+                f"frame size changes mid-stream ({rgb.shape[1]}x{rgb.shape[0]} instead of "
+                f"{self.out.shape[2]}x{self.out.shape[1]}); not supported"
+            )
+        self.out[self.filled] = rgb
+        self.filled += 1
+        return self.filled == len(self.out)
 
 
 def _target_pts(container: InputContainer, stream: VideoStream, index: int) -> int | None:
@@ -225,59 +243,40 @@ def _target_pts(container: InputContainer, stream: VideoStream, index: int) -> i
 
 
 def _decode_after_seek(
-    container: InputContainer, stream: VideoStream, wanted: range
-) -> tuple[list[Any], int] | None:
+    container: InputContainer, stream: VideoStream, wanted: range, sink: _FrameSink
+) -> int | None:
+    """Seek to the keyframe before ``wanted.start`` and decode forward; None to fall back."""
     target = _target_pts(container, stream, wanted.start)
     if target is None:
         return None
     container.seek(target, stream=stream, backward=True, any_frame=False)
-    frames: list[Any] = []
     decoded = 0
     index = wanted.start
     for frame in container.decode(stream):
         decoded += 1
         if frame.pts is None:
+            sink.filled = 0
             return None
         if frame.pts < target:  # between the keyframe and the first wanted frame
             continue
         if index == wanted.start and frame.pts != target:
             return None  # the seek landed past the target; start over from frame 0
-        if index in wanted:
-            frames.append(_to_rgb(frame))
-            if len(frames) == len(wanted):
-                break
+        if index in wanted and sink.add(frame):
+            break
         index += 1
-    return frames, decoded
+    return decoded
 
 
 def _decode_sequential(
-    container: InputContainer, stream: VideoStream, wanted: range
-) -> tuple[list[Any], int]:
-    frames: list[Any] = []
+    container: InputContainer, stream: VideoStream, wanted: range, sink: _FrameSink
+) -> int:
+    """Decode from the first frame, counting frames in presentation order."""
     decoded = 0
     for index, frame in enumerate(container.decode(stream)):
         decoded += 1
-        if index in wanted:
-            frames.append(_to_rgb(frame))
-            if len(frames) == len(wanted):
-                break
-    return frames, decoded
-
-
-def _to_rgb(frame: Any) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
-
-
-def _stack(frames: list[np.ndarray], height: int, width: int) -> np.ndarray:
-    out = np.empty((len(frames), height, width, 3), np.uint8)
-    for i, frame in enumerate(frames):
-        if frame.shape != (height, width, 3):
-            raise DecodeError(
-                f"frame size changes mid-stream ({frame.shape[1]}x{frame.shape[0]} "
-                f"instead of {width}x{height}); not supported"
-            )
-        out[i] = frame
-    return out
+        if index in wanted and sink.add(frame):
+            break
+    return decoded
 
 
 def encode_video(
@@ -336,9 +335,7 @@ def encode_video(
             if codec in _CRF_CODECS or cc.name in _CRF_CODECS:
                 stream.options = {"crf": str(crf)}
             for i in range(count):
-                frame = av.VideoFrame.from_ndarray(
-                    np.ascontiguousarray(frames[i]), format="rgb24"
-                )
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
                 frame.pts = i
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
@@ -349,9 +346,7 @@ def encode_video(
 
 def _check_frames(frames: Any) -> None:
     if not isinstance(frames, np.ndarray):
-        raise TypeMismatchError(
-            f"video frames must be a numpy array, got {type(frames).__name__}"
-        )
+        raise TypeMismatchError(f"video frames must be a numpy array, got {type(frames).__name__}")
     if frames.ndim != 4 or frames.shape[3] != 3:
         raise TypeMismatchError(
             f"video frames must have shape (T, H, W, 3) (RGB); got {frames.shape}"
@@ -360,9 +355,7 @@ def _check_frames(frames: Any) -> None:
         raise TypeMismatchError(f"video frames must be uint8, got {frames.dtype}")
     count, height, width = frames.shape[:3]
     if count < 1 or height < 1 or width < 1:
-        raise TypeMismatchError(
-            f"video must have at least one non-empty frame; got {frames.shape}"
-        )
+        raise TypeMismatchError(f"video must have at least one non-empty frame; got {frames.shape}")
     if height % 2 or width % 2:
         raise TypeMismatchError(
             f"video frame size {width}x{height} must be even in both directions "

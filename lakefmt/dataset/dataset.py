@@ -341,23 +341,24 @@ class Dataset(ReadOnlyDataset):
     def _maybe_auto_compact(self) -> None:
         if not self.auto_compact:
             return
-        if maintenance.count_small_fragments(self._manifest) < maintenance.AUTO_COMPACT_FRAGMENTS:
+        run = maintenance.plan_auto_compaction(self._manifest)
+        if run is None:
             return
-        ops = maintenance.compaction_operations(
+        drafts = maintenance.rewrite_run(
             self._storage,
             self._manifest,
+            run,
             self._write_fragments,
-            min_run=maintenance.AUTO_COMPACT_FRAGMENTS // 2,
             max_rows=FRAGMENT_MAX_ROWS,
             max_bytes=FRAGMENT_MAX_BYTES,
         )
-        if ops:
-            try:
-                self._commit_ops(list(ops))
-            except CommitConflictError:
-                # A concurrent writer touched those fragments: compaction simply waits for
-                # the next flush; nothing of the user's data depends on it.
-                self.refresh()
+        op = commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
+        try:
+            self._commit_ops([op])
+        except CommitConflictError:
+            # A concurrent writer touched those fragments: compaction simply waits for the
+            # next flush; nothing of the user's data depends on it.
+            self.refresh()
 
     def optimize(self) -> str:
         """Compact small fragments and column groups and apply deletions and updates.
@@ -432,7 +433,10 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             ops = self._pending_operations()
             self._commit_ops(ops, is_commit=True, message=message)
-            return self.version
+            version = self.version
+            if ops:
+                self._maybe_auto_compact()
+            return version
 
     def rollback(self) -> None:
         """Drop buffered rows and updates that were not flushed yet."""

@@ -357,7 +357,9 @@ def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
     if created:
         try:
             storage.write(
-                layout.latest_hint_path(manifest.branch), str(manifest.version).encode()
+                layout.latest_hint_path(manifest.branch),
+                str(manifest.version).encode(),
+                durable=False,
             )
         except OSError:
             pass  # only a hint: readers verify it

@@ -30,8 +30,10 @@ from lakefmt.storage import Storage
 
 #: A fragment smaller than this (bytes on storage) is worth merging with its neighbours.
 SMALL_FRAGMENT_BYTES = 32 << 20
-#: Automatic compaction runs once a branch has this many small fragments.
-AUTO_COMPACT_FRAGMENTS = 32
+#: Automatic compaction merges runs of this many adjacent small fragments of one size tier
+#: (tiers grow by this factor), so each row is rewritten O(log n) times and a branch keeps
+#: at most about this many fragments per tier.
+AUTO_COMPACT_RUN = 8
 #: Rows read per step while rewriting (bounds the memory compaction needs).
 REWRITE_BATCH_ROWS = 65_536
 
@@ -140,9 +142,28 @@ def compaction_operations(
     return ops
 
 
-def count_small_fragments(manifest: Manifest, small_bytes: int = SMALL_FRAGMENT_BYTES) -> int:
-    """How many fragments are below the small-fragment size."""
-    return sum(1 for f in manifest.fragments if fragment_bytes(f) < small_bytes)
+def _tier(fragment: Fragment) -> int:
+    size = max(fragment_bytes(fragment), 1024)
+    tier = 0
+    while size >= 1024 * AUTO_COMPACT_RUN ** (tier + 1):
+        tier += 1
+    return tier
+
+
+def plan_auto_compaction(
+    manifest: Manifest, *, small_bytes: int = SMALL_FRAGMENT_BYTES
+) -> list[Fragment] | None:
+    """The run of adjacent small fragments of one size tier that is due for merging, if any."""
+    run: list[Fragment] = []
+    for fragment in manifest.fragments:
+        small = fragment_bytes(fragment) < small_bytes
+        if small and run and _tier(run[-1]) == _tier(fragment):
+            run.append(fragment)
+        else:
+            if len(run) >= AUTO_COMPACT_RUN:
+                return run
+            run = [fragment] if small else []
+    return run if len(run) >= AUTO_COMPACT_RUN else None
 
 
 # -- cleanup ---------------------------------------------------------------------------------------

@@ -44,8 +44,11 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def write(self, path: str, data: bytes) -> None:
-        """Write ``data`` to ``path``, replacing it. Use only for fresh, unique names or hints."""
+    def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
+        """Write ``data`` to ``path``, replacing it. Use only for fresh, unique names or hints.
+
+        ``durable=False`` allows skipping the sync to disk (for hints that readers verify).
+        """
 
     @abc.abstractmethod
     def put_if_absent(self, path: str, data: bytes) -> bool:

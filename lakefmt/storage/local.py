@@ -47,22 +47,22 @@ class LocalStorage(Storage):
             f.seek(start or 0)
             return f.read(-1 if end is None else end - (start or 0))
 
-    def _write_temp(self, data: bytes) -> str:
+    def _write_temp(self, data: bytes, durable: bool = True) -> str:
         tmp_dir = self._full(_TMP_DIR)
         os.makedirs(tmp_dir, exist_ok=True)
         tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
         with open(tmp, "wb") as f:
             f.write(data)
-            if self.sync:
+            if self.sync and durable:
                 f.flush()
                 os.fsync(f.fileno())
         return tmp
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Write ``data`` to ``path`` via a temp file and rename, so readers never see half."""
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
-        tmp = self._write_temp(data)
+        tmp = self._write_temp(data, durable)
         os.replace(tmp, full)
 
     def put_if_absent(self, path: str, data: bytes) -> bool:

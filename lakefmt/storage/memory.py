@@ -47,7 +47,7 @@ class MemoryStorage(Storage):
             data = data.to_pybytes()
         return data if start is None and end is None else data[start:end]
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Store ``data`` at ``path``."""
         with _LOCK:
             _FILES[self._key(path)] = (bytes(data), time.time())

@@ -64,7 +64,7 @@ class ObjectStoreStorage(Storage):
         data: bytes = self._retry(self.fs.cat_file, self._full(path), start=start, end=end)
         return data
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """PUT ``data`` at ``path`` (overwrites; fresh names only)."""
         self._retry(self.fs.pipe_file, self._full(path), data)
 
