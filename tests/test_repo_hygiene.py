@@ -1,0 +1,44 @@
+"""Checks CI runs through the one test command: lint, layering, no stray files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is in the [dev] extra; not installed")
+def test_ruff_clean() -> None:
+    result = subprocess.run(
+        ["ruff", "check", "--quiet", "lakefmt", "tests", "benchmarks", "examples"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter is in the [dev] extra")
+def test_layers_are_respected() -> None:
+    result = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_large_or_data_files_tracked() -> None:
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        path = ROOT / name
+        if not path.exists():
+            continue
+        assert path.stat().st_size < 1_000_000, f"{name} is too large to be in the repository"
+        if name.endswith(".parquet"):
+            assert name.startswith("spec/conformance/"), f"data file {name} committed"
+
+
+def test_python_version() -> None:
+    assert sys.version_info >= (3, 11)
