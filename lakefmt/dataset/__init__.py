@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from lakefmt.dataset.api import copy, create, delete, exists, like, open, open_read_only
+from lakefmt.dataset.api import (
+    copy,
+    create,
+    create_async,
+    delete,
+    exists,
+    like,
+    open,
+    open_async,
+    open_read_only,
+    open_read_only_async,
+)
+from lakefmt.dataset.futures import Future
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags, Version
 from lakefmt.dataset.view import Column, DatasetView, Row, RowRange, Schema
@@ -13,6 +25,7 @@ __all__ = [
     "Column",
     "Dataset",
     "DatasetView",
+    "Future",
     "History",
     "ReadOnlyDataset",
     "Row",
@@ -23,9 +36,12 @@ __all__ = [
     "Version",
     "copy",
     "create",
+    "create_async",
     "delete",
     "exists",
     "like",
     "open",
+    "open_async",
     "open_read_only",
+    "open_read_only_async",
 ]

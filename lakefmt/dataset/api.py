@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
+from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
 from lakefmt.format import layout
 from lakefmt.format.commit import ChangeSchema, SetMetadata, commit, write_manifest_if_absent
@@ -194,3 +195,30 @@ def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = No
     if ops:
         target._set_manifest(commit(target._storage, target._manifest, ops, is_commit=True))
     return target
+
+
+def create_async(
+    url: URL, schema: Mapping[str, Any] | None = None, creds: dict[str, Any] | None = None
+) -> Future:
+    """:func:`create` on the async pool; the awaitable ``Future`` gives the ``Dataset``."""
+    return submit(create, url, schema, creds)
+
+
+def open_async(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    version: str | None = None,
+    branch: str | None = None,
+) -> Future:
+    """:func:`open` on the async pool; the awaitable ``Future`` gives the ``Dataset``."""
+    return submit(open, url, creds, version, branch)
+
+
+def open_read_only_async(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    version: str | None = None,
+    branch: str | None = None,
+) -> Future:
+    """:func:`open_read_only` on the async pool; the ``Future`` gives the ``ReadOnlyDataset``."""
+    return submit(open_read_only, url, creds, version, branch)

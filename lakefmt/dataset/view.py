@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import ColumnNotFoundError, ReadOnlyError
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Snapshot
@@ -373,6 +374,14 @@ class Column:
         dtype = self.dtype
         return dtype.decode_one(array, 0) if single else dtype.decode(array)
 
+    def get_async(self, key: Any) -> Future:
+        """Read ``col[key]`` on the async pool; returns an awaitable ``Future``."""
+        return submit(self.__getitem__, key)
+
+    def set_async(self, key: Any, value: Any) -> Future:
+        """Run ``col[key] = value`` on the async pool; returns an awaitable ``Future``."""
+        return submit(self.__setitem__, key, value)
+
     def get_bytes(self, key: Any) -> Any:
         """Return stored values without decoding (e.g. the original JPEG bytes)."""
         array, single = self._arrays(key)
@@ -413,6 +422,14 @@ class Row:
 
     def __setitem__(self, column: str, value: Any) -> None:
         Column(self._view, column)[self.row_id] = value
+
+    def get_async(self, column: str) -> Future:
+        """Read ``row[column]`` on the async pool; returns an awaitable ``Future``."""
+        return submit(self.__getitem__, column)
+
+    def set_async(self, column: str, value: Any) -> Future:
+        """Run ``row[column] = value`` on the async pool; returns an awaitable ``Future``."""
+        return submit(self.__setitem__, column, value)
 
     def get_bytes(self, column: str) -> Any:
         """The stored (undecoded) value of ``column`` in this row."""

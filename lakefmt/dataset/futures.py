@@ -1,0 +1,59 @@
+"""Futures for the async API: ``concurrent.futures.Future`` objects that asyncio can await.
+
+Work runs on one process-wide thread pool (recreated after ``fork``). pyarrow, DuckDB,
+Pillow and PyAV release the GIL, so reads and decodes issued together overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Threads of the async pool: I/O-bound work, so more than the cores.
+MAX_WORKERS = min(32, (os.cpu_count() or 1) * 4)
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_pid = -1
+_lock = threading.Lock()
+
+
+class Future(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A future with ``.result()`` that is also awaitable in asyncio (``await future``)."""
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self).__await__()
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool, _pool_pid
+    with _lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=MAX_WORKERS, thread_name_prefix="lakefmt-async"
+            )
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def submit(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future:
+    """Run ``fn(*args, **kwargs)`` on the async pool; exceptions surface from ``result()``."""
+    future = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    _executor().submit(run)
+    return future
