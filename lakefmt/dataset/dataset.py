@@ -630,6 +630,15 @@ class Dataset(ReadOnlyDataset):
     def __exit__(self, *exc: object) -> None:
         self.flush()
 
+    def __del__(self) -> None:
+        # A handle dropped with buffered rows (``lakefmt.open(u).append(rows)``) flushes
+        # them, as Deep Lake does; errors are logged, since __del__ cannot raise.
+        if getattr(self, "_buffer", None) or getattr(self, "_pending", None):
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("lakefmt: could not flush %s when the handle was dropped", self.url)
+
     def __reduce__(self) -> tuple[Any, ...]:
         self.flush()  # the other side reopens by URL and must see these rows
         return (_reopen, (self.url, self._storage.creds, self._manifest.branch, None, False))
