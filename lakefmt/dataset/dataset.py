@@ -97,6 +97,16 @@ class ReadOnlyDataset(DatasetView):
         self._pinned = pinned
         self._lock = threading.RLock()
 
+    # A dataset is its own source. A property rather than an attribute, so a handle holds
+    # no reference cycle and is freed (and flushed) as soon as the user drops it.
+    @property
+    def _source(self) -> ReadOnlyDataset:
+        return self
+
+    @_source.setter
+    def _source(self, value: Any) -> None:
+        pass
+
     # -- reading ----------------------------------------------------------------------------
     def _snapshot(self) -> Snapshot:
         return self._snap
