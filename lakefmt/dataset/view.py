@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -285,6 +285,28 @@ class DatasetView:
         table = self.to_arrow(columns)
         plain = pa.table([_storage_chunked(c) for c in table.columns], names=table.column_names)
         return pl.from_arrow(plain)
+
+    def pytorch(
+        self,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        num_workers: int = 0,
+        columns: Sequence[str] | None = None,
+    ) -> Any:
+        """Return a torch ``IterableDataset`` over these rows (needs ``lakefmt[torch]``).
+
+        Rows come as ``{column: value}`` dicts (decoded), passed through ``transform``; with
+        ``batch_size`` it yields stacked batches instead (use ``DataLoader(batch_size=None)``).
+        ``num_workers`` is for the ``DataLoader``: each worker reads a disjoint share, and
+        the object pickles by URL. ``shuffle`` permutes rows anew every epoch.
+        """
+        from lakefmt.dataset.torch_loader import make_torch_dataset
+
+        del num_workers  # the DataLoader's setting; sharding adapts to its worker count
+        return make_torch_dataset(
+            self, transform=transform, batch_size=batch_size, shuffle=shuffle, columns=columns
+        )
 
     def summary(self) -> None:
         """Print the number of rows and the columns with their types."""

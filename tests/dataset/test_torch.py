@@ -1,0 +1,61 @@
+"""ds.pytorch(): every row exactly once per epoch, with shuffle and with worker processes."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lakefmt
+
+torch = pytest.importorskip("torch", reason="torch is the optional [torch] extra")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("torch") / "ds")
+    ds = lakefmt.create(path, schema={"x": "int64", "v": "float32", "t": "text"})
+    for start in range(0, 1000, 250):  # several fragments
+        ds.append({"x": np.arange(start, start + 250), "v": np.ones(250, dtype=np.float32),
+                   "t": [f"r{i}" for i in range(start, start + 250)]})
+        ds.flush()
+    ds.delete(0)
+    ds.commit()
+    return path
+
+
+def _epoch(loader: "torch.utils.data.DataLoader") -> list[int]:
+    return torch.cat([batch["x"] for batch in loader]).tolist()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_every_row_once_per_epoch(url: str, workers: int, shuffle: bool) -> None:
+    ds = lakefmt.open_read_only(url)
+    loader = torch.utils.data.DataLoader(
+        ds.pytorch(shuffle=shuffle, columns=["x", "v"]), batch_size=64, num_workers=workers
+    )
+    first, second = _epoch(loader), _epoch(loader)
+    assert sorted(first) == list(range(1, 1000)) == sorted(second)
+    if shuffle:
+        assert first != sorted(first) and first != second
+    elif workers == 0:
+        assert first == list(range(1, 1000))
+
+
+def test_transform_and_batches(url: str) -> None:
+    ds = lakefmt.open_read_only(url)
+    rows = list(ds.pytorch(transform=lambda r: (r["x"] * 2, r["t"])))
+    assert rows[0] == (2, "r1") and len(rows) == 999
+    batches = list(ds.pytorch(batch_size=100, columns=["x"]))
+    assert len(batches) == 10 and batches[0]["x"].shape == (100,)
+    assert np.concatenate([b["x"] for b in batches]).tolist() == list(range(1, 1000))
+
+
+def test_pickles_by_reference(url: str, tmp_path: Path) -> None:
+    tds = lakefmt.open_read_only(url).pytorch(columns=["x"])
+    blob = pickle.dumps(tds)
+    assert len(blob) < 5000  # a URL, not the data
+    assert [r["x"] for r in pickle.loads(blob)][:3] == [1, 2, 3]
