@@ -182,6 +182,16 @@ class ReadOnlyDataset(DatasetView):
         self._check_writable()
         raise AssertionError("unreachable")  # _check_writable raised
 
+    def verify(self) -> list[str]:
+        """Check every file this version references: present, readable, as the manifest says.
+
+        Returns:
+            The problems found; an empty list means the version is intact.
+        """
+        from lakefmt.format.verify import verify_manifest
+
+        return verify_manifest(self._storage, self._manifest)
+
     def summary(self) -> None:
         """Print rows, columns with types, version, fragments and bytes on storage."""
         print(self._summary_text())

@@ -1,0 +1,5 @@
+"""``python -m lakefmt``: the command line."""
+
+from lakefmt.cli import main
+
+main()

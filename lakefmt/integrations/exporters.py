@@ -1,0 +1,172 @@
+"""Take data out: Parquet (extension types kept), CSV, and image folders with original bytes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakefmt.dataset import DatasetView
+from lakefmt.errors import ColumnNotFoundError, SchemaError
+from lakefmt.integrations.progress import Progress
+
+EXPORT_BATCH_ROWS = 65_536
+
+
+def to_parquet(
+    view: DatasetView,
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    max_rows_per_file: int | None = None,
+    progress: bool | None = None,
+) -> list[str]:
+    """Write rows to Parquet with the Arrow schema stored (extension types survive).
+
+    One file at ``path``, or with ``max_rows_per_file`` a directory ``path`` of numbered
+    files. Returns the files written.
+    """
+    target = os.fspath(path)
+    reader = view.to_batches(columns, batch_size=EXPORT_BATCH_ROWS)
+    written: list[str] = []
+    writer: pq.ParquetWriter | None = None
+    rows_in_file = 0
+    with Progress(len(view), "export parquet", progress) as bar:
+        try:
+            for batch in reader:
+                offset = 0
+                while offset < batch.num_rows or (writer is None and not written):
+                    if writer is None or (max_rows_per_file and rows_in_file >= max_rows_per_file):
+                        if writer is not None:
+                            writer.close()
+                        if max_rows_per_file:
+                            os.makedirs(target, exist_ok=True)
+                            name = os.path.join(target, f"part-{len(written):05d}.parquet")
+                        else:
+                            name = target
+                        writer = pq.ParquetWriter(name, reader.schema, store_schema=True)
+                        written.append(name)
+                        rows_in_file = 0
+                    room = batch.num_rows - offset
+                    if max_rows_per_file:
+                        room = min(room, max_rows_per_file - rows_in_file)
+                    if room <= 0:
+                        break
+                    writer.write_batch(batch.slice(offset, room))
+                    offset += room
+                    rows_in_file += room
+                bar.update(batch.num_rows)
+            if writer is None:  # no rows: still write an empty file with the schema
+                writer = pq.ParquetWriter(target, reader.schema, store_schema=True)
+                written.append(target)
+        finally:
+            if writer is not None:
+                writer.close()
+    return written
+
+
+def _csv_safe(column: pa.ChunkedArray) -> pa.Array | list[Any]:
+    array = column.combine_chunks()
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.storage
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        return [None if v is None else base64.b64encode(v).decode() for v in array.to_pylist()]
+    if pa.types.is_nested(array.type):
+        return [None if v is None else json.dumps(v) for v in array.to_pylist()]
+    return array
+
+
+def to_csv(
+    view: DatasetView,
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> None:
+    """Write rows to CSV; binary values as base64, lists and structs as JSON text."""
+    from pyarrow import csv
+
+    writer: csv.CSVWriter | None = None
+    with Progress(len(view), "export csv", progress) as bar:
+        try:
+            for batch in view.to_batches(columns, batch_size=EXPORT_BATCH_ROWS):
+                table = pa.Table.from_batches([batch])
+                plain = pa.table(
+                    {name: _csv_safe(table.column(name)) for name in table.column_names}
+                )
+                if writer is None:
+                    writer = csv.CSVWriter(os.fspath(path), plain.schema)
+                writer.write_table(plain)
+                bar.update(batch.num_rows)
+            if writer is None:
+                names = list(columns) if columns is not None else list(view.schema)
+                with open(os.fspath(path), "w", encoding="utf-8") as f:
+                    f.write(",".join(f'"{n}"' for n in names) + "\n")
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def to_image_folder(
+    view: DatasetView,
+    path: str | os.PathLike[str],
+    *,
+    column: str = "image",
+    label_column: str | None = None,
+    filename_column: str | None = "filename",
+    progress: bool | None = None,
+) -> list[str]:
+    """Write each row's stored image bytes (identical to what was imported) to a file.
+
+    Files go in subfolders named by ``label_column``'s class names when given, and keep
+    ``filename_column``'s names when the column exists. Returns the files written.
+    """
+    schema = view.schema
+    if column not in schema:
+        raise ColumnNotFoundError(f"no image column '{column}'; columns are {list(schema)}")
+    params = schema[column].params()
+    ext = {"jpeg": "jpg", "jpg": "jpg", "png": "png", "tiff": "tiff"}.get(
+        str(params.get("sample_compression", "bin")), "bin"
+    )
+    names_col = filename_column if filename_column in schema else None
+    class_names: list[str] = []
+    if label_column is not None:
+        if label_column not in schema:
+            raise ColumnNotFoundError(f"no label column '{label_column}'")
+        class_names = list(schema[label_column].params().get("class_names") or [])
+    root = os.fspath(path)
+    os.makedirs(root, exist_ok=True)
+    wanted = [column] + [c for c in (names_col, label_column) if c]
+    written: list[str] = []
+    with Progress(len(view), "export images", progress, unit="images") as bar:
+        for start in range(0, len(view), 256):
+            rows = view[start : start + 256]
+            data = rows[column].get_bytes(slice(None))
+            names = rows[names_col][:] if names_col else None
+            labels = rows[label_column][:] if label_column else None
+            for k, blob in enumerate(data):
+                if blob is None:
+                    continue
+                name = (
+                    os.path.basename(names[k]) if names is not None and names[k]
+                    else f"{start + k:08d}.{ext}"
+                )
+                folder = root
+                if labels is not None and labels[k] is not None:
+                    label = int(labels[k])
+                    folder = os.path.join(root, class_names[label] if label < len(class_names) else str(label))
+                    os.makedirs(folder, exist_ok=True)
+                target = os.path.join(folder, name)
+                if os.path.exists(target):
+                    raise SchemaError(f"two rows would write '{target}'; export to an empty folder")
+                with open(target, "wb") as f:
+                    f.write(blob)
+                written.append(target)
+            bar.update(len(data))
+    del wanted
+    return written
