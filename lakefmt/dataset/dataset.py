@@ -472,7 +472,7 @@ class Dataset(ReadOnlyDataset):
             field = self._snap.field(column)
             dtype = self._snap.type_of(field)
             idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
-            if single or (len(idx) != 1 and dtype.is_single(value)):
+            if single or dtype.is_single(value):
                 values = dtype.convert([value], column=column)
                 if len(idx) != 1:
                     values = values.take(pa.array(np.zeros(len(idx), dtype=np.int64)))

@@ -335,6 +335,12 @@ def _rebuild_view(source: Any, indices: np.ndarray | None) -> DatasetView:
     return DatasetView(source, indices)
 
 
+def _rebuild_row_range(source: Any, indices: np.ndarray) -> RowRange:
+    view = RowRange.__new__(RowRange)
+    DatasetView.__init__(view, source, indices)
+    return view
+
+
 class RowRange(DatasetView):
     """Several rows of a dataset or view (``ds[a:b]``, ``ds[[i, j]]``)."""
 
@@ -348,6 +354,9 @@ class RowRange(DatasetView):
 
     def _source_len(self) -> int:
         return len(self._source)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_row_range, (self._source, self._indices))
 
     def to_dict(self) -> dict[str, Any]:
         """``{column: values}`` of these rows."""

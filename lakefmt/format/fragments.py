@@ -28,7 +28,7 @@ SCALAR_ROW_GROUP_BYTES = 16 << 20
 #: Target bytes per row group of media column groups (one image read reads one group).
 MEDIA_ROW_GROUP_BYTES = 1 << 20
 
-_FOOTERS: LRUCache[pq.ParquetFile] = LRUCache()
+_FOOTERS: LRUCache[pq.FileMetaData] = LRUCache()
 _POSITIONS: LRUCache[np.ndarray] = LRUCache()
 _UPDATES: LRUCache[tuple[np.ndarray, pa.Array]] = LRUCache(256)
 
@@ -81,10 +81,14 @@ def write_data_file(
 
 
 def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
-    """Open (and cache the footer of) a data file."""
-    return _FOOTERS.get_or_load(
-        (storage.url, path), lambda: pq.ParquetFile(storage.open_input(path), pre_buffer=False)
-    )
+    """Open a data file, parsing its footer only the first time (the footer is cached).
+
+    Each call gives a fresh reader, because a pyarrow reader is not safe to share between
+    threads; the cached footer makes opening cost no read of the file's tail.
+    """
+    source = storage.open_input(path)
+    metadata = _FOOTERS.get_or_load((storage.url, path), lambda: pq.read_metadata(source))
+    return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
 
 
 def read_data_file(
@@ -145,7 +149,7 @@ def write_deletion_file(
     path = layout.deletion_file_path(fragment_id)
     positions = np.unique(np.asarray(positions, dtype=np.int64))
     write_positions(storage, path, positions)
-    return DeletionFile(path=path, count=int(len(positions)))
+    return DeletionFile(path=path, count=len(positions))
 
 
 def write_update_file(
@@ -163,7 +167,7 @@ def write_update_file(
         pq.write_table(table, sink, store_schema=True)
 
     storage.write_stream(path, write)
-    return UpdateFile(field_id=field_id, path=path, count=int(len(positions)))
+    return UpdateFile(field_id=field_id, path=path, count=len(positions))
 
 
 def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]:

@@ -76,8 +76,15 @@ def _tmp_base() -> str:
     global _TMP_BASE
     if _TMP_BASE is None:
         _TMP_BASE = tempfile.mkdtemp(prefix="lakefmt-tmp-")
-        atexit.register(shutil.rmtree, _TMP_BASE, True)
     return _TMP_BASE
+
+
+@atexit.register
+def _remove_tmp_base() -> None:
+    # Registered at import, before the dataset layer's exit flush: atexit runs handlers in
+    # reverse order, so buffered rows of tmp:// datasets are flushed first, then removed.
+    if _TMP_BASE is not None:
+        shutil.rmtree(_TMP_BASE, ignore_errors=True)
 
 
 def open_storage(url: str | os.PathLike[str], creds: dict[str, Any] | None = None) -> Storage:

@@ -47,7 +47,13 @@ def _columns_of(data: Any) -> tuple[dict[str, Any], int | None]:
         out: dict[str, Any] = {}
         for name in data.columns:
             series = data[name]
-            out[str(name)] = series.to_numpy() if series.dtype.kind in "biuf" else series.tolist()
+            if series.dtype.kind in "biuf":
+                out[str(name)] = series.to_numpy()
+            else:  # missing values (NaN, NA, NaT) become nulls
+                out[str(name)] = [
+                    None if missing else value
+                    for value, missing in zip(series.tolist(), series.isna().tolist(), strict=True)
+                ]
         return out, None
     if hasattr(data, "__arrow_c_stream__"):
         return _columns_of(pa.table(data))

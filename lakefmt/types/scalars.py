@@ -35,6 +35,18 @@ def _first_bad(values: list[Any], arrow_type: pa.DataType) -> tuple[int | None, 
     return None, None
 
 
+def _check_integral(values: Any, column: str, dtype: str) -> None:
+    """Refuse fractional floats for integer columns (Arrow would truncate them silently)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(values) | (np.mod(values, 1) != 0))
+        if len(bad):
+            raise mismatch(column, int(bad[0]), dtype, values.reshape(-1)[bad[0]].item())
+    elif isinstance(values, (list, tuple)):
+        for i, v in enumerate(values):
+            if isinstance(v, (float, np.floating)) and not float(v).is_integer():
+                raise mismatch(column, i, dtype, v)
+
+
 class Numeric(Type):
     """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``."""
 
@@ -63,6 +75,8 @@ class Numeric(Type):
     def convert(self, values: Any, *, column: str) -> pa.Array:
         """Convert numbers (list, numpy array, Arrow array) without lossy casts."""
         arrow_type = self.storage_type
+        if pa.types.is_integer(arrow_type):
+            _check_integral(values, column, self.dtype)
         try:
             if isinstance(values, (pa.Array, pa.ChunkedArray)):
                 if isinstance(values, pa.ChunkedArray):
@@ -137,7 +151,11 @@ class Text(Type):
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
-            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            if (
+                pa.types.is_string(values.type)
+                or pa.types.is_large_string(values.type)
+                or pa.types.is_string_view(values.type)  # polars exports string_view
+            ):
                 return values.cast(pa.string())
             if values.type == pa.null():
                 return pa.nulls(len(values), pa.string())
@@ -174,7 +192,11 @@ class Bytes(Type):
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
-            if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+            if (
+                pa.types.is_binary(values.type)
+                or pa.types.is_large_binary(values.type)
+                or pa.types.is_binary_view(values.type)
+            ):
                 return values.cast(pa.binary())
             raise mismatch(column, None, "bytes", values)
         items = as_list(values)
