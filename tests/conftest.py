@@ -56,15 +56,15 @@ LOCAL_DISK_BACKENDS = ("file", "file_url", "tmp")
 
 
 @pytest.fixture(params=list(_BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    """The name of the storage backend a test runs on."""
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """The name (a key of ``_BACKENDS``) of the storage backend a test runs on."""
     return str(request.param)
 
 
 @pytest.fixture
-def dataset_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def dataset_url(storage_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh URL where no dataset exists yet, on each backend of ``_BACKENDS``."""
-    return _BACKENDS[backend](request, tmp_path)
+    return _BACKENDS[storage_backend](request, tmp_path)
 
 
 @pytest.fixture

@@ -72,7 +72,10 @@ def create(url: URL, schema: Mapping[str, Any] | None = None, creds: dict[str, A
         }
     )
     if not write_manifest_if_absent(storage, manifest):
-        raise DatasetExistsError(f"a dataset already exists (or is being created) at '{storage.url}'")
+        raise DatasetExistsError(
+            f"a dataset is being created at '{storage.url}', or an earlier create was "
+            "interrupted (lakefmt.delete(url) clears it)"
+        )
     # Written last: a dataset "exists" only once its first version is complete.
     storage.write(layout.FORMAT_FILE, _format_file(dataset_id))
     return Dataset(storage, manifest)
@@ -143,9 +146,12 @@ def delete(url: URL, creds: dict[str, Any] | None = None) -> None:
         DatasetNotFoundError: No dataset at ``url``.
     """
     storage = open_storage(url, creds)
-    if not storage.exists(layout.FORMAT_FILE):
+    if not storage.exists(layout.FORMAT_FILE) and not any(
+        True for _ in storage.list(layout.versions_dir(layout.MAIN_BRANCH))
+    ):
         raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}'")
-    # The format file goes first, so a crash mid-way leaves no half dataset that "exists".
+    # The format file goes first, so a crash mid-way leaves no half dataset that "exists";
+    # a location with manifests but no format file (an interrupted create) is cleared too.
     storage.delete(layout.FORMAT_FILE)
     storage.delete_all()
 
@@ -171,8 +177,9 @@ def copy(
         p for p in source.list()
         if p != layout.FORMAT_FILE and not p.startswith(layout.TMP_DIR + "/")
     ]
-    # Data first, manifests after, the format file last: an interrupted copy is not a dataset.
-    paths.sort(key=lambda p: (p.startswith(("_versions", "tree/")), p.startswith("_refs"), p))
+    # Data first, then manifests, then refs, the format file last: an interrupted copy is
+    # not a dataset, and no ref points at a manifest that is not there yet.
+    paths.sort(key=lambda p: (p.startswith("_refs"), p.startswith(("_versions", "tree/")), p))
     for path in paths:
         target.write(path, source.read(path))
     target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))

@@ -254,11 +254,13 @@ class Dataset(ReadOnlyDataset):
     def __init__(self, storage: Storage, manifest: Manifest) -> None:
         super().__init__(storage, manifest)
         commits.check_atomic(storage)
+        commits.check_writer_features(manifest, storage.url)
         self._buffer: list[pa.Table] = []
         self._buffer_rows = 0
         self._buffer_bytes = 0
         self._pending: dict[tuple[int, int], list[tuple[np.ndarray, pa.Array]]] = {}
         self._specs: list[ColumnSpec] | None = None
+        self._written: tuple[pa.Table, list[tuple[int, list[DataFile]]]] | None = None
         #: Compact automatically once small fragments pile up (see ``optimize``).
         self.auto_compact = True
         _OPEN_WRITERS.add(self)
@@ -353,9 +355,7 @@ class Dataset(ReadOnlyDataset):
     def flush(self) -> None:
         """Write buffered rows and pending updates as a new version visible to every reader."""
         with self._lock:
-            ops = self._pending_operations()
-            if ops:
-                self._commit_ops(ops)
+            if self._commit_pending():
                 self._maybe_auto_compact()
 
     def _maybe_auto_compact(self) -> None:
@@ -423,12 +423,34 @@ class Dataset(ReadOnlyDataset):
             self.flush()
             return maintenance.cleanup(self._storage, older_than=seconds, dry_run=dry_run)
 
+    def _commit_pending(self, *, is_commit: bool = False, message: str | None = None) -> bool:
+        """Commit buffered rows and updates; returns whether anything was pending.
+
+        On a conflict the buffered rows stay buffered (they rebase on the next flush) and
+        only the conflicting updates are dropped, so no appended row is ever lost.
+        """
+        ops = self._pending_operations()
+        if not ops and not is_commit:
+            return False
+        try:
+            self._commit_ops(ops, is_commit=is_commit, message=message)
+        except CommitConflictError:
+            self._pending = {}
+            raise
+        self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+        self._pending = {}
+        self._written = None
+        return bool(ops)
+
     def _pending_operations(self) -> list[commits.Operation]:
         ops: list[commits.Operation] = []
         if self._buffer:
-            table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-            ops.append(commits.AppendFragments(self._write_fragments(table)))
-            self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+            if self._written is None or self._written[0] is not self._buffer[-1]:
+                table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+                # Remember the files written for this buffer: a retry after a conflict
+                # reuses them instead of writing the rows again.
+                self._written = (self._buffer[-1], self._write_fragments(table))
+            ops.append(commits.AppendFragments(self._written[1]))
         if self._pending:
             changes = {}
             for key, parts in self._pending.items():
@@ -439,7 +461,6 @@ class Dataset(ReadOnlyDataset):
                 last = len(positions) - 1 - rev_first
                 changes[key] = (rev_unique, values.take(pa.array(last)))
             ops.append(commits.UpdateCells(self._manifest, changes))
-            self._pending = {}
         return ops
 
     def commit(self, message: str | None = None) -> str:
@@ -451,10 +472,9 @@ class Dataset(ReadOnlyDataset):
             The new version id.
         """
         with self._lock:
-            ops = self._pending_operations()
-            self._commit_ops(ops, is_commit=True, message=message)
+            had_changes = self._commit_pending(is_commit=True, message=message)
             version = self.version
-            if ops:
+            if had_changes:
                 self._maybe_auto_compact()
             return version
 
@@ -463,6 +483,7 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
             self._pending = {}
+            self._written = None
 
     # -- updates and deletes ----------------------------------------------------------------------
     def _update_cells(self, column: str, indices: Any, value: Any, *, single: bool) -> None:

@@ -351,9 +351,16 @@ class ReplaceFragments(Operation):
 
 def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
     """Create the manifest file unless that version exists; also refresh the latest hint."""
-    created = storage.put_if_absent(
-        layout.manifest_path(manifest.branch, manifest.version), dump_manifest(manifest)
-    )
+    path = layout.manifest_path(manifest.branch, manifest.version)
+    data = dump_manifest(manifest)
+    created = storage.put_if_absent(path, data)
+    if not created:
+        # A retried conditional PUT (after a timeout) can find the object its first attempt
+        # created: byte-identical content (same timestamp, same fresh file names) is ours.
+        try:
+            created = storage.read(path) == data
+        except FileNotFoundError:
+            created = False
     if created:
         try:
             storage.write(
@@ -389,7 +396,7 @@ def commit(
         manifest = current
         for operation in operations:
             manifest = operation.apply(storage, manifest)
-        if is_commit or not operations:
+        if not operations:
             name = "commit"
         else:
             name = "+".join(dict.fromkeys(op.name for op in operations))
@@ -417,6 +424,23 @@ def commit(
         read_version=base.version,
         latest_version=current.version,
     )
+
+
+def check_writer_features(manifest: Manifest, location: str) -> None:
+    """Refuse to write a dataset that uses writer features this library does not know.
+
+    Raises:
+        FormatError: The manifest lists an unknown writer feature.
+    """
+    from lakefmt.errors import FormatError
+    from lakefmt.format.manifest import WRITER_FEATURES
+
+    unknown = set(manifest.writer_features) - WRITER_FEATURES
+    if unknown:
+        raise FormatError(
+            f"{location}: needs writer features {sorted(unknown)} that this lakefmt lacks; "
+            "open it read-only or upgrade"
+        )
 
 
 def check_atomic(storage: Storage) -> None:

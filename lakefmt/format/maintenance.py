@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
-from lakefmt.format import fragments as files
 from lakefmt.format import layout
 from lakefmt.format.commit import ReplaceFragments
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
@@ -217,6 +216,7 @@ def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> Cl
 
     referenced: set[str] = set()
     doomed: list[str] = []
+    heads: dict[str, int] = {}
     dirs = [(b, layout.versions_dir(b)) for b in branches]
     # Manifest trees of deleted branches: everything there is garbage once old enough.
     known = {layout.versions_dir(b) for b in branches}
@@ -231,14 +231,19 @@ def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> Cl
         if not numbers:
             continue
         head = read_latest(storage, branch)
+        heads[branch] = head.version
         for number in numbers:
             path = layout.manifest_path(branch, number)
             manifest = head if number == head.version else None
             if manifest is None:
                 try:
                     manifest = read_manifest(storage, branch, number)
-                except Exception:  # a damaged old manifest: never delete what we cannot read
-                    continue
+                except (FormatError, OSError) as exc:
+                    # Its files cannot be known, so nothing may be deleted: stop here.
+                    raise FormatError(
+                        f"cleanup stopped before deleting anything: cannot read {path} "
+                        f"({exc}); repair or remove that manifest first"
+                    ) from exc
             kept = (
                 manifest.is_commit
                 or number == head.version
@@ -258,7 +263,11 @@ def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> Cl
                 continue
             report.files.append(path)
     if not dry_run:
-        # Manifests first: once a manifest is gone nothing points at the files it listed.
+        # Hints first: they must name each head (at or above every gap this leaves), since
+        # readers probe upward from the hint. Then manifests: once a manifest is gone
+        # nothing points at the files it listed. Files last.
+        for branch, head_version in heads.items():
+            storage.write(layout.latest_hint_path(branch), str(head_version).encode())
         for path in report.manifests:
             storage.delete(path)
         for path in report.files:

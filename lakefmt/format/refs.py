@@ -23,7 +23,7 @@ def check_ref_name(name: str, kind: str) -> None:
         ValueError: ``name`` is empty, too long, or has characters other than letters,
             digits, ``_``, ``.`` and ``-`` (or starts with ``.``/``-``).
     """
-    if not isinstance(name, str) or not layout.REF_NAME_RE.match(name) or name.startswith("v") and name[1:].isdigit():
+    if not isinstance(name, str) or not layout.REF_NAME_RE.match(name) or (name.startswith("v") and name[1:].isdigit()):
         raise ValueError(
             f"invalid {kind} name {name!r}: use 1-128 letters, digits, '_', '.', '-' "
             "(not starting with '.' or '-', and not of the form v<number>)"
@@ -105,6 +105,8 @@ def delete_branch(storage: Storage, name: str) -> None:
         raise ValueError("the main branch cannot be deleted")
     if not storage.exists(layout.branch_path(name)):
         raise BranchNotFoundError(f"no branch '{name}' in {storage.url}")
-    storage.delete(layout.branch_path(name))
-    for path in list(storage.list(f"tree/{name}")):
+    # Manifests first, the ref last: a crash half-way leaves the branch existing (delete it
+    # again), never a new branch of the same name that inherits old manifests.
+    for path in sorted(storage.list(f"tree/{name}"), reverse=True):
         storage.delete(path)
+    storage.delete(layout.branch_path(name))

@@ -9,6 +9,7 @@ updates are stored against them.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,7 +30,9 @@ def encode_default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$base64": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}  # JSON has no NaN or infinity
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
@@ -39,6 +42,8 @@ def decode_default(value: Any) -> Any:
     """Inverse of :func:`encode_default`."""
     if isinstance(value, dict) and set(value) == {"$base64"}:
         return base64.b64decode(value["$base64"])
+    if isinstance(value, dict) and set(value) == {"$float"}:
+        return float(value["$float"])
     return value
 
 

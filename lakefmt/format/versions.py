@@ -112,8 +112,8 @@ def read_latest(storage: Storage, branch: str, *, at_least: int | None = None) -
         raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}' (no manifest)")
     info = branch_info(storage, branch)
     parent = VersionRef.model_validate(info["parent"])
-    base = read_manifest(storage, parent.branch, parent.version)
-    return base.model_copy(update={"branch": branch})
+    # The parent may itself be a branch without manifests of its own: resolve recursively.
+    return resolve_ref(storage, parent).model_copy(update={"branch": branch})
 
 
 def resolve_ref(storage: Storage, ref: VersionRef) -> Manifest:
@@ -127,9 +127,7 @@ def resolve_ref(storage: Storage, ref: VersionRef) -> Manifest:
         parent = VersionRef.model_validate(info["parent"])
         if parent.version != ref.version:
             raise
-        return read_manifest(storage, parent.branch, parent.version).model_copy(
-            update={"branch": ref.branch}
-        )
+        return resolve_ref(storage, parent).model_copy(update={"branch": ref.branch})
 
 
 def iter_commits(storage: Storage, head: Manifest) -> Iterator[Manifest]:

@@ -128,6 +128,9 @@ class LocalStorage(Storage):
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            # The directory entry too: a manifest must never outlive (in a power loss)
+            # the name of a file it lists.
+            _fsync_dir(os.path.dirname(full))
         return int(size)
 
 

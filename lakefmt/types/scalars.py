@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from lakefmt.errors import TypeMismatchError
 from lakefmt.types.base import Type, as_list, mismatch
 
 _NUMERIC = {
@@ -35,10 +36,20 @@ def _first_bad(values: list[Any], arrow_type: pa.DataType) -> tuple[int | None, 
     return None, None
 
 
+def _arrow_compatible(source: pa.DataType, target: pa.DataType) -> bool:
+    """Arrow casts that keep meaning: number to number, bool to bool, null to anything."""
+    if pa.types.is_null(source):
+        return True
+    if pa.types.is_boolean(target) or pa.types.is_boolean(source):
+        return pa.types.is_boolean(target) and pa.types.is_boolean(source)
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    return any(f(source) for f in numeric) and any(f(target) for f in numeric)
+
+
 def _check_integral(values: Any, column: str, dtype: str) -> None:
     """Refuse fractional floats for integer columns (Arrow would truncate them silently)."""
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(values) | (np.mod(values, 1) != 0))
+        bad = np.flatnonzero(~np.isnan(values) & (~np.isfinite(values) | (np.mod(values, 1) != 0)))
         if len(bad):
             raise mismatch(column, int(bad[0]), dtype, values.reshape(-1)[bad[0]].item())
     elif isinstance(values, (list, tuple)):
@@ -81,7 +92,13 @@ class Numeric(Type):
             if isinstance(values, (pa.Array, pa.ChunkedArray)):
                 if isinstance(values, pa.ChunkedArray):
                     values = values.combine_chunks()
-                return values if values.type == arrow_type else values.cast(arrow_type)
+                if values.type == arrow_type:
+                    return values
+                if not _arrow_compatible(values.type, arrow_type):
+                    raise pa.ArrowTypeError(f"{values.type} values")
+                if pa.types.is_integer(arrow_type) and pa.types.is_floating(values.type):
+                    _check_integral(values.to_numpy(zero_copy_only=False), column, self.dtype)
+                return values.cast(arrow_type, safe=True)
             if isinstance(values, np.ndarray):
                 if values.dtype == object:
                     return pa.array(values.tolist(), type=arrow_type)
@@ -98,6 +115,8 @@ class Numeric(Type):
             ):
                 raise pa.ArrowTypeError("not bool")
             return pa.array(values, type=arrow_type)
+        except TypeMismatchError:
+            raise
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
             items = as_list(values)
             row, value = _first_bad(items, arrow_type)

@@ -1,0 +1,91 @@
+"""Examples printed in spec/format.md agree with the implementation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from lakefmt.format import layout
+from lakefmt.format.manifest import Manifest, dump_manifest, parse_manifest
+
+FORMAT_MD = Path(__file__).resolve().parents[2] / "spec" / "format.md"
+
+
+def _json_blocks() -> list[str]:
+    return re.findall(r"```json\n(.*?)```", FORMAT_MD.read_text(encoding="utf-8"), flags=re.S)
+
+
+def _checks(raw: bytes) -> bool:
+    """The checksum rule exactly as section 6.2.9 states it."""
+    key = b',"checksum":"sha256:'
+    if len(raw) < 86 or raw[-86:-66] != key or raw[-2:] != b'"}':
+        return False
+    return hashlib.sha256(raw[:-86]).hexdigest().encode() == raw[-66:-2]
+
+
+def test_byte_for_byte_manifest_example_verifies() -> None:
+    compact = [b for b in _json_blocks() if b.startswith('{"format_version":1,')]
+    assert len(compact) == 1
+    raw = compact[0].rstrip("\n").encode()
+    assert _checks(raw)
+    manifest = parse_manifest(raw, location="spec/format.md")
+    assert manifest.version == 0 and manifest.operation == "create"
+    assert dump_manifest(manifest) == raw  # the serialization is exactly reproducible
+
+
+def test_pretty_manifest_example_is_a_valid_manifest() -> None:
+    pretty = [b for b in _json_blocks() if b.startswith('{\n  "format_version": 1,')]
+    assert len(pretty) == 1
+    data = json.loads(pretty[0])
+    manifest = Manifest.model_validate(data)
+    assert [f.name for f in manifest.fields] == ["id", "label", "score", "flag"]
+    assert manifest.num_rows == 13
+    assert manifest.merges["dev"].fragments == {2: 2}
+
+
+def test_dump_follows_the_checksum_rule() -> None:
+    manifest = Manifest(dataset_id="ab" * 16, branch="main", version=3, timestamp=1, message="é")
+    raw = dump_manifest(manifest)
+    assert _checks(raw)
+    assert "é".encode() in raw  # UTF-8, not \u escapes
+    assert b" " not in raw.replace(b"\xc3\xa9", b"")  # compact
+    damaged = raw[:10] + b"X" + raw[11:]
+    assert not _checks(damaged)
+
+
+def test_layout_names_match_the_documented_patterns() -> None:
+    assert re.fullmatch(r"_versions/\d{20}\.json", layout.manifest_path("main", 7))
+    assert layout.manifest_path("dev", 7) == "tree/dev/_versions/00000000000000000007.json"
+    assert layout.latest_hint_path("dev") == "tree/dev/_versions/_latest"
+    assert re.fullmatch(r"data/[0-9a-f]{32}\.parquet", layout.data_file_path())
+    assert re.fullmatch(r"_deletions/12-[0-9a-f]{32}\.parquet", layout.deletion_file_path(12))
+    assert re.fullmatch(r"_updates/12-3-[0-9a-f]{32}\.parquet", layout.update_file_path(12, 3))
+    assert layout.tag_path("t") == "_refs/tags/t.json"
+    assert layout.branch_path("b") == "_refs/branches/b.json"
+    assert layout.REF_NAME_RE.pattern == r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+    assert layout.REF_NAME_RE.pattern in FORMAT_MD.read_text(encoding="utf-8").replace("`", "")
+
+
+def _strip_volatile(value: object) -> object:
+    """Drop what differs between runs: ids, file names, sizes, timestamps, checksum."""
+    volatile = {"dataset_id", "timestamp", "checksum", "path", "size"}
+    if isinstance(value, dict):
+        return {k: _strip_volatile(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_strip_volatile(v) for v in value]
+    return value
+
+
+def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
+    import lakefmt
+
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    section = text[text.index("#### 6.2.10 A complete example") :]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    path = tmp_path / "example"
+    exec(compile(code, "spec/format.md#6.2.10", "exec"), {"lakefmt": lakefmt, "p": str(path)})
+    written = json.loads((path / "_versions" / "00000000000000000007.json").read_bytes())
+    pretty = next(b for b in _json_blocks() if b.startswith('{\n  "format_version": 1,'))
+    assert _strip_volatile(written) == _strip_volatile(json.loads(pretty))
