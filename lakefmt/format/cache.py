@@ -6,6 +6,7 @@ from them is always safe; only memory needs bounding. Budget: ``MAX_ENTRIES`` pe
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -42,3 +43,46 @@ class LRUCache(Generic[V]):
         """Drop every entry."""
         with self._lock:
             self._data.clear()
+
+
+#: Budget of the decoded row-group cache (bytes); ``LAKEFMT_CACHE_BYTES`` overrides it.
+ROW_GROUP_CACHE_BYTES = int(os.environ.get("LAKEFMT_CACHE_BYTES", 256 << 20))
+
+
+class ByteBudgetCache(Generic[V]):
+    """A thread-safe LRU cache bounded by the total ``nbytes`` of its values."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._max = max_bytes
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> V | None:
+        """The cached value, or None."""
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            self._data.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: V, nbytes: int) -> None:
+        """Cache ``value`` (skipped when larger than a quarter of the budget)."""
+        if nbytes > self._max // 4:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._data[key] = (value, nbytes)
+            self._bytes += nbytes
+            while self._bytes > self._max and self._data:
+                _, (_, size) = self._data.popitem(last=False)
+                self._bytes -= size
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakefmt.format import layout
-from lakefmt.format.cache import LRUCache
+from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
 from lakefmt.storage import Storage
 
@@ -31,6 +31,9 @@ MEDIA_ROW_GROUP_BYTES = 1 << 20
 _FOOTERS: LRUCache[pq.FileMetaData] = LRUCache()
 _POSITIONS: LRUCache[np.ndarray] = LRUCache()
 _UPDATES: LRUCache[tuple[np.ndarray, pa.Array]] = LRUCache(256)
+_GROUPS: ByteBudgetCache[pa.Array] = ByteBudgetCache(ROW_GROUP_CACHE_BYTES)
+#: Reads of up to this many row groups go through the decoded-group cache.
+CACHED_READ_MAX_GROUPS = 2
 
 
 def _rows_per_group(table: pa.Table, target_bytes: int) -> int:
@@ -99,17 +102,61 @@ def read_data_file(
     stop: int,
 ) -> dict[int, pa.Array]:
     """Read rows ``[start, stop)`` of some columns of a data file, opening only their groups."""
-    pf = parquet_file(storage, data_file.path)
-    names = pf.schema_arrow.names
-    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
     bounds = np.concatenate([[0], np.cumsum(data_file.row_groups)])
+    last_group = len(data_file.row_groups) - 1
     first = int(np.searchsorted(bounds, start, side="right") - 1)
     last = int(np.searchsorted(bounds, max(stop - 1, start), side="right") - 1)
-    first = max(0, min(first, len(data_file.row_groups) - 1))
-    last = max(first, min(last, len(data_file.row_groups) - 1))
-    table = pf.read_row_groups(list(range(first, last + 1)), columns=columns, use_threads=True)
-    table = table.slice(start - int(bounds[first]), stop - start)
-    return {fid: table.column(i).combine_chunks() for i, fid in enumerate(field_ids)}
+    first = max(0, min(first, last_group))
+    last = max(first, min(last, last_group))
+    groups = list(range(first, last + 1))
+    columns = read_row_groups(storage, data_file, field_ids, groups)
+    offset = start - int(bounds[first])
+    return {fid: columns[fid].slice(offset, stop - start) for fid in field_ids}
+
+
+def read_row_groups(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
+) -> dict[int, pa.Array]:
+    """Read whole row groups of some columns, concatenated.
+
+    Random access reads a group or two at a time; those decoded groups are kept in a cache
+    with a byte budget (data files are immutable), so repeated reads near each other cost
+    no I/O and no decoding. Bulk reads bypass the cache so scans do not flush it.
+    """
+    cacheable = len(groups) <= CACHED_READ_MAX_GROUPS
+    found: dict[tuple[int, int], pa.Array] = {}
+    missing_fids: list[int] = []
+    if cacheable:
+        for fid in field_ids:
+            for g in groups:
+                hit = _GROUPS.get((storage.url, data_file.path, g, fid))
+                if hit is None:
+                    missing_fids.append(fid)
+                    break
+                found[(g, fid)] = hit
+    else:
+        missing_fids = list(field_ids)
+    if missing_fids:
+        pf = parquet_file(storage, data_file.path)
+        names = pf.schema_arrow.names
+        columns = [names[data_file.field_ids.index(fid)] for fid in missing_fids]
+        if cacheable:
+            for g in groups:
+                table = pf.read_row_group(g, columns=columns, use_threads=True)
+                for i, fid in enumerate(missing_fids):
+                    array = table.column(i).combine_chunks()
+                    found[(g, fid)] = array
+                    _GROUPS.put((storage.url, data_file.path, g, fid), array, array.nbytes)
+        else:
+            table = pf.read_row_groups(list(groups), columns=columns, use_threads=True)
+            return {
+                **{fid: table.column(i).combine_chunks() for i, fid in enumerate(missing_fids)},
+            }
+    out = {}
+    for fid in field_ids:
+        parts = [found[(g, fid)] for g in groups]
+        out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+    return out
 
 
 def iter_data_file(
@@ -189,9 +236,6 @@ def read_data_file_positions(
     first, last = int(positions[0]), int(positions[-1])
     if last - first + 1 == len(positions):  # contiguous: a slice, no gather
         return read_data_file(storage, data_file, field_ids, first, last + 1)
-    pf = parquet_file(storage, data_file.path)
-    names = pf.schema_arrow.names
-    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
     bounds = np.concatenate([[0], np.cumsum(data_file.row_groups)])
     group_of = np.searchsorted(bounds, positions, side="right") - 1
     groups = np.unique(group_of)
@@ -199,6 +243,6 @@ def read_data_file_positions(
     start_in_read = np.zeros(int(group_of.max()) + 1, dtype=np.int64)
     start_in_read[groups] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = positions - bounds[group_of] + start_in_read[group_of]
-    table = pf.read_row_groups([int(g) for g in groups], columns=columns, use_threads=True)
+    columns = read_row_groups(storage, data_file, field_ids, [int(g) for g in groups])
     indices = pa.array(local, type=pa.int64())
-    return {fid: table.column(i).take(indices).combine_chunks() for i, fid in enumerate(field_ids)}
+    return {fid: columns[fid].take(indices) for fid in field_ids}
