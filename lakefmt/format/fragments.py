@@ -9,12 +9,14 @@ one small row group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakefmt.errors import FormatError
 from lakefmt.format import layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
@@ -73,6 +75,7 @@ def write_data_file(
             store_schema=True,
             write_statistics=not media,
             write_page_index=True,
+            write_page_checksum=True,  # CRC32 per page: verify() detects damaged bytes
         ) as writer:
             for start in range(0, max(table.num_rows, 1), rows_per_group):
                 chunk = table.slice(start, rows_per_group)
@@ -83,15 +86,27 @@ def write_data_file(
     return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups)
 
 
+@contextlib.contextmanager
+def damaged_file_errors(storage: Storage, path: str) -> Iterator[None]:
+    """Report a missing or damaged data file as a ``FormatError`` naming it."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise FormatError(f"{storage.url}/{path} is missing (referenced by the manifest)") from exc
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise FormatError(f"{storage.url}/{path} is damaged: {exc}") from exc
+
+
 def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
     """Open a data file, parsing its footer only the first time (the footer is cached).
 
     Each call gives a fresh reader, because a pyarrow reader is not safe to share between
     threads; the cached footer makes opening cost no read of the file's tail.
     """
-    source = storage.open_input(path)
-    metadata = _FOOTERS.get_or_load((storage.url, path), lambda: pq.read_metadata(source))
-    return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
+    with damaged_file_errors(storage, path):
+        source = storage.open_input(path)
+        metadata = _FOOTERS.get_or_load((storage.url, path), lambda: pq.read_metadata(source))
+        return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
 
 
 def read_data_file(
@@ -142,13 +157,15 @@ def read_row_groups(
         columns = [names[data_file.field_ids.index(fid)] for fid in missing_fids]
         if cacheable:
             for g in groups:
-                table = pf.read_row_group(g, columns=columns, use_threads=True)
+                with damaged_file_errors(storage, data_file.path):
+                    table = pf.read_row_group(g, columns=columns, use_threads=True)
                 for i, fid in enumerate(missing_fids):
                     array = table.column(i).combine_chunks()
                     found[(g, fid)] = array
                     _GROUPS.put((storage.url, data_file.path, g, fid), array, array.nbytes)
         else:
-            table = pf.read_row_groups(list(groups), columns=columns, use_threads=True)
+            with damaged_file_errors(storage, data_file.path):
+                table = pf.read_row_groups(list(groups), columns=columns, use_threads=True)
             return {
                 **{fid: table.column(i).combine_chunks() for i, fid in enumerate(missing_fids)},
             }
@@ -161,12 +178,13 @@ def read_row_groups(
 
 def iter_data_file(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], batch_size: int
-) -> pa.RecordBatchReader | list[pa.RecordBatch]:
+) -> Iterator[pa.RecordBatch]:
     """Stream some columns of a data file as record batches (in file order)."""
     pf = parquet_file(storage, data_file.path)
     names = pf.schema_arrow.names
     columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
-    return pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=True)
+    with damaged_file_errors(storage, data_file.path):
+        yield from pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=True)
 
 
 def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
+from lakefmt.errors import FormatError
 from lakefmt.format import layout
 from lakefmt.format.commit import ReplaceFragments
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef

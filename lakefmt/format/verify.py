@@ -13,9 +13,9 @@ def verify_manifest(storage: Storage, manifest: Manifest) -> list[str]:
     """Return every problem found (an empty list means the version is intact).
 
     Checks that each data, deletion and update file the manifest references exists, has
-    the recorded size, opens as Parquet, and holds the recorded rows, row groups and
-    columns; that deletion positions are inside their fragment. The manifest's own
-    checksum was verified when it was read.
+    the recorded size, opens as Parquet, passes the CRC32 checksum of every page, and
+    holds the recorded rows, row groups and columns; that deletion positions are inside
+    their fragment. The manifest's own checksum was verified when it was read.
     """
     problems: list[str] = []
     for fragment in manifest.fragments:
@@ -31,9 +31,15 @@ def verify_manifest(storage: Storage, manifest: Manifest) -> list[str]:
                     f"{where}: {data_file.path} has {size} bytes, the manifest says {data_file.size}"
                 )
             try:
-                meta = pq.ParquetFile(storage.open_input(data_file.path)).metadata
+                reader = pq.ParquetFile(
+                    storage.open_input(data_file.path), page_checksum_verification=True
+                )
+                meta = reader.metadata
+                # Reading every page checks each page's CRC32 and decompresses it.
+                for g in range(meta.num_row_groups):
+                    reader.read_row_group(g)
             except Exception as exc:  # any reader error means the file is damaged
-                problems.append(f"{where}: {data_file.path} is not readable Parquet: {exc}")
+                problems.append(f"{where}: {data_file.path} is damaged: {exc}")
                 continue
             if meta.num_rows != fragment.rows or sum(data_file.row_groups) != fragment.rows:
                 problems.append(

@@ -25,7 +25,7 @@ def read_format_file(storage: Storage) -> dict[str, object]:
     """
     try:
         raw = storage.read(layout.FORMAT_FILE)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}'") from None
     try:
         data = json.loads(raw)
