@@ -1,9 +1,10 @@
 """The lakefmt type model: what a column holds, how user input becomes Arrow, and back.
 
-Each type has a stable on-disk ``name`` (``"int32"``, ``"text"``, ``"lakefmt.image"``) and JSON
-``params``; the manifest stores both (``to_json``), and :func:`lakefmt.types.registry.type_from_json`
-rebuilds the type. Multimodal types are Arrow extension types over a plain storage type, so a
-reader without lakefmt still sees ordinary Parquet columns.
+Each type has a stable on-disk ``name`` (``"int32"``, ``"text"``, ``"lakefmt.image"``) and
+JSON ``params``; the manifest stores both (``to_json``), and
+:func:`lakefmt.types.registry.type_from_json` rebuilds the type. Multimodal types are Arrow
+extension types over a plain storage type, so a reader without lakefmt still sees ordinary
+Parquet columns.
 """
 
 from __future__ import annotations
@@ -86,7 +87,14 @@ class Type(abc.ABC):
         if isinstance(value, np.ndarray):
             return value.ndim == self.row_ndim
         if isinstance(value, (list, tuple)):
-            return self.row_ndim > 0 and _depth(value) == self.row_ndim
+            # an empty list is zero rows; a None item is a null row, so a list holding one is
+            # a batch
+            return (
+                self.row_ndim > 0
+                and len(value) > 0
+                and _depth(value) == self.row_ndim
+                and not any(v is None for v in value)
+            )
         if hasattr(value, "__array__") and hasattr(value, "dtype") and hasattr(value, "shape"):
             return len(value.shape) == self.row_ndim  # pandas Series, torch tensors
         return True
@@ -98,7 +106,8 @@ class Type(abc.ABC):
         if self.is_extension:
             if isinstance(storage, pa.ExtensionArray):
                 return storage
-            storage = storage.cast(self.storage_type) if storage.type != self.storage_type else storage
+            if storage.type != self.storage_type:
+                storage = storage.cast(self.storage_type)
             return pa.ExtensionArray.from_storage(self.arrow_type, storage)
         return storage if storage.type == self.storage_type else storage.cast(self.storage_type)
 
@@ -109,8 +118,10 @@ class Type(abc.ABC):
         one = self.convert([value], column=column)
         if count == 0:
             return one.slice(0, 0)
-        return pa.concat_arrays([one] * count) if count < 16 else one.take(
-            pa.array(np.zeros(count, dtype=np.int64))
+        return (
+            pa.concat_arrays([one] * count)
+            if count < 16
+            else one.take(pa.array(np.zeros(count, dtype=np.int64)))
         )
 
     def __eq__(self, other: object) -> bool:

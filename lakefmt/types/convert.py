@@ -94,7 +94,7 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
         UnevenColumnsError: Columns of different lengths.
         TypeMismatchError / DecodeError: A value does not fit its column.
     """
-    given, _ = _columns_of(data)
+    given, row_count = _columns_of(data)
     by_name = {c.name: c for c in columns}
     unknown = [name for name in given if name not in by_name]
     if unknown:
@@ -102,8 +102,14 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
             f"appended data has column(s) {unknown} that the dataset lacks; dataset columns are "
             f"{[c.name for c in columns]} (add them with add_column first)"
         )
-    # One-row dict appends: {"image": b"..."} rather than {"image": [b"..."]}.
-    singles = {name: by_name[name].type.is_single(v) for name, v in given.items()}
+    # One-row dict appends: {"image": b"..."} rather than {"image": [b"..."]}. Columns built
+    # from a list of row dicts always hold one value per row, even when that looks like a
+    # single value (``[None]`` is one null row, not one vector holding a null).
+    singles = (
+        {name: by_name[name].type.is_single(v) for name, v in given.items()}
+        if row_count is None
+        else {}
+    )
     if singles and all(singles.values()):
         given = {name: [v] for name, v in given.items()}
     elif any(singles.values()):
@@ -115,7 +121,7 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
     lengths = {name: len(values) for name, values in given.items()}
     if len(set(lengths.values())) > 1:
         raise UnevenColumnsError(f"appended columns have different lengths: {lengths}")
-    num_rows = next(iter(lengths.values()), 0)
+    num_rows = next(iter(lengths.values()), row_count or 0)
     arrays = []
     for spec in columns:
         values = given.get(spec.name, _MISSING)

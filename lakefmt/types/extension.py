@@ -54,8 +54,24 @@ class LakefmtExtensionType(pa.ExtensionType):
             meta = {}
         return cls(storage_type, meta.get("params", {}))
 
+    def __arrow_ext_class__(self) -> type[pa.ExtensionArray]:
+        return LakefmtArray
+
     def __reduce__(self) -> tuple[Any, ...]:
         return _rebuild, (self._lakefmt_name, self.storage_type, self.params)
+
+
+class LakefmtArray(pa.ExtensionArray):
+    """Arrays of a lakefmt extension type: ``decode()`` gives what a column read gives."""
+
+    @property
+    def lakefmt_type(self) -> Type:
+        """The lakefmt type of these values."""
+        return self.type.lakefmt_type  # type: ignore[no-any-return]
+
+    def decode(self) -> Any:
+        """Decode the values (images to arrays, JSON to dicts...) with the lakefmt type."""
+        return self.lakefmt_type.decode(self)
 
 
 def _rebuild(name: str, storage_type: pa.DataType, params: dict[str, Any]) -> pa.ExtensionType:

@@ -39,7 +39,7 @@ def type_from_json(data: dict[str, Any]) -> Type:
     """Rebuild a type from its manifest form ``{"name": ..., "params": {...}}``.
 
     Raises:
-        FormatError: The type name is unknown to this version of lakefmt.
+        FormatError: The type name or its parameters are unknown to this version of lakefmt.
     """
     name = data.get("name")
     if name in NUMERIC_DTYPES:
@@ -47,7 +47,14 @@ def type_from_json(data: dict[str, Any]) -> Type:
     cls = _BY_NAME.get(name)  # type: ignore[arg-type]
     if cls is None:
         raise FormatError(f"unknown column type {name!r}; a newer lakefmt may be needed")
-    return cls.from_params(dict(data.get("params") or {}))
+    params = dict(data.get("params") or {})
+    try:
+        return cls.from_params(params)
+    except (TypeError, ValueError, KeyError) as exc:  # e.g. a parameter added by a newer lakefmt
+        raise FormatError(
+            f"column type {name!r} has parameters this lakefmt cannot read ({params}): {exc}; "
+            "a newer lakefmt may be needed"
+        ) from exc
 
 
 def resolve_type(spec: Any, *, column: str = "?") -> Type:

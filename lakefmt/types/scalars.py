@@ -122,8 +122,11 @@ class Numeric(Type):
             row, value = _first_bad(items, arrow_type)
             if self.dtype == "bool" and row is None:
                 row, value = next(
-                    ((i, v) for i, v in enumerate(items)
-                     if v is not None and not isinstance(v, (bool, np.bool_))),
+                    (
+                        (i, v)
+                        for i, v in enumerate(items)
+                        if v is not None and not isinstance(v, (bool, np.bool_))
+                    ),
                     (None, None),
                 )
             if row is None:
