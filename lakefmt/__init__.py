@@ -32,11 +32,14 @@ from lakefmt.dataset import (
     create_async,
     delete,
     exists,
+    explain_query,
     like,
     open,
     open_async,
     open_read_only,
     open_read_only_async,
+    query,
+    query_async,
 )
 from lakefmt.errors import (
     BranchExistsError,
@@ -58,6 +61,17 @@ from lakefmt.errors import (
     VersionNotFoundError,
 )
 from lakefmt.format import FORMAT_VERSION
+from lakefmt.integrations import (
+    from_arrow,
+    from_coco,
+    from_csv,
+    from_image_folder,
+    from_pandas,
+    from_parquet,
+    to_csv,
+    to_image_folder,
+    to_parquet,
+)
 
 __version__ = "0.1.0"
 
@@ -101,10 +115,22 @@ __all__ = [
     "delete",
     "errors",
     "exists",
+    "explain_query",
+    "from_arrow",
+    "from_coco",
+    "from_csv",
+    "from_image_folder",
+    "from_pandas",
+    "from_parquet",
     "like",
     "open",
     "open_async",
     "open_read_only",
     "open_read_only_async",
+    "query",
+    "query_async",
+    "to_csv",
+    "to_image_folder",
+    "to_parquet",
     "types",
 ]

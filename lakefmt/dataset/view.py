@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,7 @@ from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import ColumnNotFoundError, ReadOnlyError
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.types import Type
+from lakefmt.types import Type, link_credentials
 
 if TYPE_CHECKING:
     import pandas
@@ -55,7 +56,7 @@ def normalize_index(key: Any, length: int) -> int | np.ndarray:
 
 
 class Schema:
-    """The columns of a dataset or view: ``schema["col"]`` is a type, ``schema.columns`` the list."""
+    """The columns of a dataset or view: ``schema["col"]`` a type, ``schema.columns`` the list."""
 
     def __init__(self, fields: Sequence[tuple[str, Type]]) -> None:
         self._fields = list(fields)
@@ -135,6 +136,14 @@ class DatasetView:
             return local
         return int(self._indices[local]) if isinstance(local, int) else self._indices[local]
 
+    def _link_creds(self) -> dict[str, Any] | None:
+        """Credentials for ``Link`` columns: those the source dataset was opened with."""
+        storage = getattr(self, "_storage", None)
+        if storage is not None:
+            return storage.creds
+        source = self._source
+        return None if source is self else source._link_creds()  # type: ignore[no-any-return]
+
     def _writable(self) -> Any:
         """The dataset that accepts writes through this view."""
         writer = getattr(self._source, "_writable", None)
@@ -207,11 +216,15 @@ class DatasetView:
         fields = self._fields(columns)
         snap = self._snapshot()
         types = {f.id: snap.type_of(f) for f in fields}
+        creds = self._link_creds()
 
         def produce() -> Iterator[dict[str, Any]]:
             for arrays in self._iter_arrays(fields, batch_size, drop_last):
                 if decode:
-                    yield {f.name: types[f.id].decode(arrays[f.id]) for f in fields}
+                    # Entered here: context variables do not cross into the read-ahead thread.
+                    with _links(creds):
+                        decoded = {f.name: types[f.id].decode(arrays[f.id]) for f in fields}
+                    yield decoded
                 else:
                     yield {f.name: arrays[f.id] for f in fields}
 
@@ -254,7 +267,9 @@ class DatasetView:
         )
         return pa.RecordBatchReader.from_batches(schema, gen)
 
-    def to_pandas(self, columns: Sequence[str] | None = None, *, decode: bool = False) -> pandas.DataFrame:
+    def to_pandas(
+        self, columns: Sequence[str] | None = None, *, decode: bool = False
+    ) -> pandas.DataFrame:
         """Return the rows as a pandas DataFrame.
 
         Media columns hold their stored bytes unless ``decode=True`` (decoded objects).
@@ -266,8 +281,10 @@ class DatasetView:
         if not decode:
             table = self.to_arrow(columns)
             plain = pa.table(
-                [c.storage if isinstance(c.type, pa.ExtensionType) else c
-                 for c in (_storage_chunked(col) for col in table.columns)],
+                [
+                    c.storage if isinstance(c.type, pa.ExtensionType) else c
+                    for c in (_storage_chunked(col) for col in table.columns)
+                ],
                 names=table.column_names,
             )
             return plain.to_pandas()
@@ -308,6 +325,38 @@ class DatasetView:
             self, transform=transform, batch_size=batch_size, shuffle=shuffle, columns=columns
         )
 
+    def query(self, query: str) -> DatasetView:
+        """Run a TQL query with these rows as the implicit source (no ``FROM`` needed).
+
+        Args:
+            query: TQL, e.g. ``"SELECT * WHERE label = 'cat' ORDER BY score DESC LIMIT 10"``.
+
+        Returns:
+            A read-only view: row references for filters, sorts and samples (media read
+            lazily), or the computed rows for aggregates and joins.
+
+        Raises:
+            QueryError: A syntax error, an unknown column or function, or a forbidden
+                statement, with the position and reason.
+        """
+        from lakefmt.dataset.query_view import view_query
+
+        return view_query(self, query)
+
+    def query_async(self, query: str) -> Future:
+        """:meth:`query` on the async pool; the awaitable ``Future`` gives the view."""
+        return submit(self.query, query)
+
+    def explain(self, query: str) -> str:
+        """The DuckDB SQL that ``query`` translates to, and DuckDB's plan for it.
+
+        Raises:
+            QueryError: As for :meth:`query`.
+        """
+        from lakefmt.dataset.query_view import view_explain
+
+        return view_explain(self, query)
+
     def summary(self) -> None:
         """Print the number of rows and the columns with their types."""
         print(self._summary_text())
@@ -323,6 +372,11 @@ class DatasetView:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_view, (self._source, self._indices))
+
+
+def _links(creds: dict[str, Any] | None) -> Any:
+    """Credentials for Link reads: the dataset's, else whatever the caller entered."""
+    return link_credentials(creds) if creds is not None else contextlib.nullcontext()
 
 
 def _storage_chunked(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -403,7 +457,8 @@ class Column:
     def __getitem__(self, key: Any) -> Any:
         array, single = self._arrays(key)
         dtype = self.dtype
-        return dtype.decode_one(array, 0) if single else dtype.decode(array)
+        with _links(self._view._link_creds()):
+            return dtype.decode_one(array, 0) if single else dtype.decode(array)
 
     def get_async(self, key: Any) -> Future:
         """Read ``col[key]`` on the async pool; returns an awaitable ``Future``."""
@@ -424,7 +479,9 @@ class Column:
     def __setitem__(self, key: Any, value: Any) -> None:
         index = normalize_index(key, len(self._view))
         global_idx = self._view._globals(index)
-        self._view._writable()._update_cells(self.name, global_idx, value, single=isinstance(index, int))
+        self._view._writable()._update_cells(
+            self.name, global_idx, value, single=isinstance(index, int)
+        )
 
     def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
@@ -471,7 +528,8 @@ class Row:
         snap = self._view._snapshot()
         fields = list(snap.fields)
         arrays = self._view._read(fields, np.array([self.row_id], dtype=np.int64))
-        return {f.name: snap.type_of(f).decode_one(arrays[f.id], 0) for f in fields}
+        with _links(self._view._link_creds()):
+            return {f.name: snap.type_of(f).decode_one(arrays[f.id], 0) for f in fields}
 
     def keys(self) -> list[str]:
         """The column names."""

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from typing import Any
 from urllib.parse import urlparse
@@ -27,6 +28,10 @@ _OBJECT_STORES = {
 }
 _SCHEME_ALIASES = {"gcs": "gs", "azure": "az", "abfs": "az"}
 
+#: A `creds` key every object store accepts: the user promises a single writer process, so
+#: commits work on stores without conditional creates (see ``lakefmt.storage.object_store``).
+SINGLE_WRITER = "single_writer"
+
 # Accepted `creds` keys per provider and the fsspec keyword each maps to.
 _CREDS = {
     "s3": {
@@ -44,9 +49,23 @@ _CREDS = {
         "account_key": "account_key",
         "sas_token": "sas_token",
         "connection_string": "connection_string",
+        "endpoint_url": "endpoint_url",
         "anon": "anon",
     },
 }
+
+# Environment variables that change what a provider's default credential chain finds: part
+# of the file system cache key, so a changed environment gets a fresh client.
+_ENV_PREFIXES = {
+    "s3": ("AWS_",),
+    "gs": ("GOOGLE_", "GCE_", "GCLOUD_", "CLOUDSDK_", "STORAGE_EMULATOR_HOST"),
+    "az": ("AZURE_",),
+}
+
+# (scheme, pid, kwargs digest) -> file system; fsspec's own instance cache ignores the
+# environment, and a client must not cross a fork.
+_FILESYSTEMS: dict[tuple[str, int, str], Any] = {}
+_FS_LOCK = threading.Lock()
 
 _TMP_BASE: str | None = None
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
@@ -101,28 +120,33 @@ def open_storage(url: str | os.PathLike[str], creds: dict[str, Any] | None = Non
     text = os.fspath(url)
     scheme, rest = parse_url(text)
     if scheme == "mem":
-        if creds:
-            raise StorageError("mem:// takes no credentials")
-        return MemoryStorage(rest.strip("/"))
+        memory = MemoryStorage(rest.strip("/"))
+        memory.creds = creds  # kept for Link columns that point to cloud objects
+        return memory
     if scheme == "tmp":
         name = rest.strip("/") or uuid.uuid4().hex
         root = os.path.join(_tmp_base(), name)
-        return LocalStorage(root, url=root)
+        storage = LocalStorage(root, url=root)
+        storage.creds = creds  # kept for Link columns that point to cloud objects
+        return storage
     if scheme == "file":
         path = rest
         if text.startswith("file://"):
             parsed = urlparse(text)
-            path = parsed.path if parsed.netloc in ("", "localhost") else parsed.netloc + parsed.path
+            local = parsed.netloc in ("", "localhost")
+            path = parsed.path if local else parsed.netloc + parsed.path
         if not path:
             raise StorageError(f"empty path in dataset URL '{text}'")
-        return LocalStorage(os.path.expanduser(path), url=text)
+        storage = LocalStorage(os.path.expanduser(path), url=text)
+        storage.creds = creds
+        return storage
     return _open_object_store(scheme, rest, text, creds)
 
 
 def _open_object_store(
     scheme: str, rest: str, url: str, creds: dict[str, Any] | None
 ) -> Storage:
-    from lakefmt.storage.object_store import ObjectStoreStorage
+    from lakefmt.storage.object_store import ObjectStoreStorage, store_id
 
     module_name, class_name, extra = _OBJECT_STORES[scheme]
     if not rest.strip("/"):
@@ -134,15 +158,41 @@ def _open_object_store(
             f"{scheme}:// datasets need the '{module_name}' package: "
             f"pip install 'lakefmt[{extra}]'"
         ) from exc
-    kwargs = _fs_kwargs(scheme, creds)
-    try:
-        fs = getattr(module, class_name)(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"cannot connect to {url}: {exc}") from exc
-    return ObjectStoreStorage(fs, rest, url=url, creds=creds)
+    options = dict(creds or {})
+    single_writer = bool(options.pop(SINGLE_WRITER, False))
+    kwargs = _fs_kwargs(scheme, options)
+    env = sorted(
+        (k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES[scheme])
+    )
+    ident = store_id(scheme, kwargs, env)
+    key = (scheme, os.getpid(), ident)
+    with _FS_LOCK:
+        fs = _FILESYSTEMS.get(key)
+        if fs is None:
+            cls = getattr(module, class_name)
+            emulated = "endpoint_url" in kwargs or "STORAGE_EMULATOR_HOST" in os.environ
+            if scheme == "gs" and emulated:
+                # gcsfs's default class asks the gRPC control plane for each bucket's type
+                # (zonal buckets); an emulator or private endpoint has none.
+                cls = importlib.import_module("gcsfs.core").GCSFileSystem
+            try:
+                # lakefmt caches clients itself (see _FILESYSTEMS) and must never see a
+                # cached listing: it would hide manifests other writers created.
+                fs = cls(**kwargs, skip_instance_cache=True, use_listings_cache=False)
+            except (TypeError, ValueError) as exc:
+                raise StorageError(f"cannot connect to {url}: {exc}") from exc
+            _FILESYSTEMS[key] = fs
+    return ObjectStoreStorage(
+        fs, rest, url=url, creds=creds, scheme=scheme, single_writer=single_writer, store_id=ident
+    )
 
 
-def _fs_kwargs(scheme: str, creds: dict[str, Any] | None) -> dict[str, Any]:
+def _fs_kwargs(scheme: str, creds: dict[str, Any]) -> dict[str, Any]:
+    """Map lakefmt's provider keys to the fsspec file system's keyword arguments.
+
+    Raises:
+        StorageError: A key the provider does not take.
+    """
     if not creds:
         return {}
     allowed = _CREDS[scheme]
@@ -150,7 +200,7 @@ def _fs_kwargs(scheme: str, creds: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise StorageError(
             f"unknown credential key(s) {unknown} for {scheme}://; expected some of "
-            f"{sorted(allowed)}"
+            f"{sorted([*allowed, SINGLE_WRITER])}"
         )
     kwargs: dict[str, Any] = {}
     client_kwargs: dict[str, Any] = {}
@@ -162,4 +212,29 @@ def _fs_kwargs(scheme: str, creds: dict[str, Any] | None) -> dict[str, Any]:
             kwargs[target] = value
     if client_kwargs:
         kwargs["client_kwargs"] = client_kwargs
+    if scheme == "az" and "endpoint_url" in kwargs:
+        kwargs = _azure_endpoint_kwargs(kwargs)
+    return kwargs
+
+
+def _azure_endpoint_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``endpoint_url`` + account name/key (or SAS) into a connection string.
+
+    adlfs builds ``https://<account_host>`` from ``account_name``; an emulator such as Azurite
+    or a private endpoint (``http://127.0.0.1:10000/devstoreaccount1``) needs a connection
+    string with ``BlobEndpoint`` instead.
+    """
+    endpoint = str(kwargs.pop("endpoint_url")).rstrip("/")
+    if "connection_string" in kwargs:
+        raise StorageError("give either connection_string or endpoint_url for az://, not both")
+    protocol = "http" if endpoint.startswith("http://") else "https"
+    parts = [f"DefaultEndpointsProtocol={protocol}"]
+    if "account_name" in kwargs:
+        parts.append(f"AccountName={kwargs.pop('account_name')}")
+    if "account_key" in kwargs:
+        parts.append(f"AccountKey={kwargs.pop('account_key')}")
+    if "sas_token" in kwargs:
+        parts.append(f"SharedAccessSignature={str(kwargs.pop('sas_token')).lstrip('?')}")
+    parts.append(f"BlobEndpoint={endpoint}")
+    kwargs["connection_string"] = ";".join(parts) + ";"
     return kwargs

@@ -331,9 +331,9 @@ def test_bad_credentials_key() -> None:
         lakefmt.open("s3://bucket/ds", creds={"password": "hunter2"})
 
 
-def test_mem_takes_no_credentials() -> None:
-    with pytest.raises(StorageError):
-        open_storage("mem://creds", creds={"aws_access_key_id": "x"})
+def test_mem_keeps_credentials_for_links() -> None:
+    creds = {"aws_access_key_id": "x"}
+    assert open_storage("mem://creds", creds=creds).creds == creds
 
 
 def test_object_store_url_without_bucket() -> None:

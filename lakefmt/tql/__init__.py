@@ -1,0 +1,253 @@
+"""The query engine: Deep Lake's TQL, parsed with sqlglot and run by a private DuckDB.
+
+Layer L4: it reads datasets through :mod:`lakefmt.format` and knows nothing of the dataset
+objects of :mod:`lakefmt.dataset`. A query reads *sources* (:class:`DatasetSource`,
+:class:`TableSource`) and returns a :class:`QueryResult`:
+
+* row references (``rows``) into one source plus the cheap and computed columns (``table``)
+  when every result row stands for one source row (filters, sorts, limits, unions of such,
+  ``SAMPLE BY``); media and vector columns of those rows are not read by the query;
+* a computed table otherwise (aggregates, ``DISTINCT``, joins).
+
+Modules: :mod:`~lakefmt.tql.parser` (TQL text -> checked tree), :mod:`~lakefmt.tql.translate`
+(tree -> DuckDB SQL and the meaning of the result), :mod:`~lakefmt.tql.functions` (TQL
+functions and conventions), :mod:`~lakefmt.tql.sources` (relations over fragments),
+:mod:`~lakefmt.tql.engine` (the sandboxed DuckDB), :mod:`~lakefmt.tql.columns`,
+:mod:`~lakefmt.tql.cache` (vector columns kept in RAM).
+
+The package is named ``tql`` rather than ``query`` because ``lakefmt.query`` is the public
+*function* ``lakefmt.query(tql)``: a subpackage of the same name would replace that
+attribute as soon as it is imported (it is imported lazily, to keep ``import lakefmt`` light).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.errors import QueryError
+from lakefmt.format.snapshot import Snapshot
+from lakefmt.tql import engine, parser
+from lakefmt.tql.sources import (
+    FRAG,
+    POS,
+    VROW,
+    DatasetSource,
+    Registry,
+    RelationBuilder,
+    Source,
+    TableSource,
+)
+from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
+
+__all__ = [
+    "DatasetSource",
+    "OutputColumn",
+    "QueryResult",
+    "Source",
+    "TableSource",
+    "execute",
+    "explain",
+    "global_indices",
+    "weighted_sample",
+]
+
+Resolver = Callable[[str], Source]
+
+
+@dataclasses.dataclass
+class QueryResult:
+    """What a query returned.
+
+    Attributes:
+        columns: The result's columns in order. For row results, ``lazy`` ones are not in
+            ``table``: read them from ``source`` at ``rows``.
+        table: Values of the non-lazy columns (DuckDB's Arrow output, no extension types).
+        source: The source the rows refer to (row results), else None.
+        rows: Row results: global row indices (a whole dataset) or positions in the source
+            view or table. None for computed tables.
+        sql: The DuckDB SQL that ran.
+    """
+
+    columns: list[OutputColumn]
+    table: pa.Table
+    source: Source | None
+    rows: np.ndarray | None
+    sql: str
+
+
+def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
+    parsed = parser.parse(tql)
+
+    def load(dirs: Sequence[str], path: str, column: str, arrow_type: pa.DataType) -> pa.Array:
+        return engine.database(dirs).load_column(path, column, arrow_type)
+
+    builder = RelationBuilder(Registry(), load)
+    return Planner(parsed, default, resolve, builder).plan()
+
+
+def execute(
+    tql: str, *, default: Source | None = None, resolve: Resolver | None = None
+) -> QueryResult:
+    """Run a TQL query.
+
+    Args:
+        tql: The query.
+        default: The implicit source of ``SELECT`` statements without ``FROM``.
+        resolve: Opens the sources named by ``FROM "url"`` (``url@version`` etc.).
+
+    Returns:
+        The result (see :class:`QueryResult`).
+
+    Raises:
+        QueryError: A syntax error, an unknown column or function, a forbidden statement or
+            function, or a failure while running (with position and reason).
+    """
+    plan = _plan(tql, default, resolve)
+    db = engine.database(plan.directories)
+    try:
+        table = db.run(plan.sql, plan.tables)
+    except engine.DuckDBError as exc:
+        raise _query_error(exc, tql, plan, default) from None
+    assert isinstance(table, pa.Table)
+    if plan.sample is not None:
+        replace, limit = plan.sample
+        weights = table.column(WEIGHT).to_numpy(zero_copy_only=False)
+        picked = weighted_sample(
+            np.asarray(weights, dtype=np.float64), replace=replace, limit=limit
+        )
+        table = table.take(pa.array(picked, type=pa.int64()))
+    rows = None
+    if plan.row_source is not None:
+        rows = _rows(plan, table)
+        if plan.natural_order and len(rows) > 1 and bool(np.any(np.diff(rows) < 0)):
+            order = np.argsort(rows, kind="stable")
+            rows = rows[order]
+            table = table.take(pa.array(order))
+    keep = [n for n in table.column_names if not n.startswith(parser.RESERVED_PREFIX)]
+    if keep != table.column_names:
+        table = table.select(keep)
+    return QueryResult(plan.columns, _plain_numbers(table), plan.row_source, rows, plan.sql)
+
+
+def _plain_numbers(table: pa.Table) -> pa.Table:
+    """DuckDB's DECIMAL/HUGEINT results (``SUM`` of integers, decimal literals) as int64/float64."""
+    for i, field in enumerate(table.schema):
+        t = field.type
+        if not pa.types.is_decimal(t):
+            continue
+        column = table.column(i)
+        target = pa.float64()
+        if t.scale == 0:
+            try:
+                column = column.cast(pa.int64())  # safe cast: raises if a value does not fit
+                target = pa.int64()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        if target == pa.float64():
+            column = column.cast(pa.float64(), safe=False)
+        table = table.set_column(i, pa.field(field.name, target), column)
+    return table
+
+
+def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None = None) -> str:
+    """The DuckDB SQL a TQL query translates to, and DuckDB's plan for it.
+
+    Raises:
+        QueryError: As for :func:`execute`.
+    """
+    plan = _plan(tql, default, resolve)
+    db = engine.database(plan.directories)
+    try:
+        text = db.run(plan.sql, plan.tables, explain=True)
+    except engine.DuckDBError as exc:
+        raise _query_error(exc, tql, plan, default) from None
+    kind = "row references" if plan.row_source is not None else "computed table"
+    return f"TQL:\n{tql}\n\nResult: {kind}\n\nDuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
+
+
+def _rows(plan: Plan, table: pa.Table) -> np.ndarray:
+    if plan.identity == (VROW,):
+        return np.asarray(table.column(VROW).to_numpy(zero_copy_only=False), dtype=np.int64)
+    source = plan.row_source
+    assert isinstance(source, DatasetSource)
+    frag = np.asarray(table.column(FRAG).to_numpy(zero_copy_only=False), dtype=np.int64)
+    pos = np.asarray(table.column(POS).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return global_indices(source.snapshot, frag, pos)
+
+
+def global_indices(snapshot: Snapshot, frag: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Global row indices of physical rows ``(fragment index, position)`` of a version."""
+    starts = snapshot._starts
+    out = starts[frag] + pos
+    fragments = snapshot.manifest.fragments
+    for k in np.unique(frag):
+        fragment = fragments[int(k)]
+        if fragment.deletion is None:
+            continue
+        mask = frag == k
+        out[mask] -= np.searchsorted(snapshot.deleted(fragment), pos[mask])
+    return out.astype(np.int64)
+
+
+def weighted_sample(
+    weights: np.ndarray,
+    *,
+    replace: bool,
+    limit: int | None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Indices drawn with probability proportional to ``weights``.
+
+    With ``replace`` rows may repeat (``limit`` draws, default: as many as rows); without,
+    each row is drawn at most once (Efraimidis-Spirakis keys), and rows of weight 0 never.
+
+    Raises:
+        QueryError: A negative weight.
+    """
+    rng = rng or np.random.default_rng()
+    w = np.nan_to_num(np.asarray(weights, dtype=np.float64), nan=0.0)
+    if len(w) and float(w.min()) < 0:
+        raise QueryError(f"SAMPLE BY weights must not be negative (got {float(w.min())})")
+    count = len(w) if limit is None else int(limit)
+    positive = np.flatnonzero(w > 0)
+    if count <= 0 or len(positive) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if replace:
+        p = w[positive] / w[positive].sum()
+        return positive[rng.choice(len(positive), size=count, replace=True, p=p)].astype(np.int64)
+    count = min(count, len(positive))
+    keys = np.log(rng.random(len(positive))) / w[positive]
+    top = np.argpartition(-keys, count - 1)[:count]
+    top = top[np.argsort(-keys[top], kind="stable")]
+    return positive[top].astype(np.int64)
+
+
+_UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
+_UNKNOWN_FUNCTION = re.compile(
+    r"(?:Scalar|Aggregate|Table) Function with name \"?([\w.]+)\"? does not exist"
+)
+
+
+def _query_error(exc: BaseException, tql: str, plan: Plan, default: Source | None) -> QueryError:
+    """Turn a DuckDB error into a QueryError in TQL terms."""
+    text = engine.error_text(exc)
+    match = _UNKNOWN_COLUMN.search(str(exc))
+    if match:
+        name = match.group(1)
+        position = parser.find_token(tql, name)
+        where = f" at position {position}" if position is not None else ""
+        return QueryError(f"unknown column '{name}'{where}", position=position)
+    match = _UNKNOWN_FUNCTION.search(str(exc))
+    if match:
+        name = match.group(1)
+        position = parser.find_token(tql, name)
+        where = f" at position {position}" if position is not None else ""
+        return QueryError(f"unknown function '{name}'{where}", position=position)
+    if isinstance(exc, engine.duckdb.PermissionException):
+        return QueryError(f"the query tried to reach something outside the dataset: {text}")
+    return QueryError(f"query failed: {text}")

@@ -1,0 +1,621 @@
+"""What a query reads (sources) and the DuckDB relations that read them.
+
+A *source* is a dataset version (a :class:`~lakefmt.format.snapshot.Snapshot`), optionally
+restricted to some rows in some order (a view), or a plain Arrow table (the result of an
+aggregate query, queried again). Each place a query names a source becomes one relation:
+a DuckDB subquery with the columns the query uses, plus hidden identity columns that map
+result rows back to source rows:
+
+* ``__lf_frag``, ``__lf_pos``: fragment index (manifest order) and physical position of the
+  row in its fragment, for a whole dataset version;
+* ``__lf_vrow``: the row's position in the view or table, for views and tables.
+
+A dataset relation is built from the version's manifest, never by listing files:
+
+* fragments whose wanted columns sit in data files with the same layout are read by one
+  ``read_parquet([...], file_row_number=true)`` (``file_index`` gives the fragment); columns
+  are selected by their position in the file's field ids, because a renamed column keeps its
+  old name inside Parquet; when they sit in several column groups, the groups are combined
+  with ``POSITIONAL JOIN``;
+* columns a fragment lacks (added later) are the field's default, cast to the field's type;
+* deleted rows are removed with an ``ANTI JOIN`` on a registered Arrow table of positions;
+* cell updates are applied with a ``LEFT JOIN`` on a registered table of new values;
+* every column is cast to the field's DuckDB type (fixed-size lists to ``FLOAT[d]``).
+
+Only local datasets are read by DuckDB's Parquet reader (their directories are the only ones
+the sandboxed connection may read). For ``mem://`` and object stores, the wanted columns of
+each data file are read with pyarrow and registered as Arrow tables. Vector columns (fixed
+size lists) of data files are kept in RAM in :data:`lakefmt.tql.cache.VECTORS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakefmt.format import fragments as files
+from lakefmt.format.manifest import DataFile, Field, Fragment
+from lakefmt.format.snapshot import Snapshot, decode_default
+from lakefmt.storage import Storage
+from lakefmt.tql.cache import VECTORS
+from lakefmt.tql.columns import (
+    ColumnKind,
+    classify,
+    duck_type,
+    quote_ident,
+    quote_str,
+    sql_literal,
+    storage_of,
+)
+
+#: Hidden columns every relation may carry.
+FRAG = "__lf_frag"
+POS = "__lf_pos"
+VROW = "__lf_vrow"
+ROW = "__lf_row"
+IDENTITY_DATASET = (FRAG, POS)
+IDENTITY_VIEW = (VROW,)
+
+#: Characters DuckDB expands in file names (globs); datasets under such paths are read
+#: through Arrow instead.
+_GLOB_CHARS = set("*?[]{}")
+
+# BM25 parameters (Lucene's defaults)
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: Tokens are runs of letters and digits, lower-cased (the same rule for documents and query).
+TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
+
+
+@dataclasses.dataclass(frozen=True)
+class Visible:
+    """A column a source shows to queries.
+
+    Attributes:
+        name: The name queries use.
+        kind: How the engine treats it.
+        arrow_type: Its Arrow type (extension type for multimodal columns).
+        field: The dataset field behind it (``None`` for computed columns of views/tables).
+        type: Its lakefmt type object when known (for re-wrapping results).
+    """
+
+    name: str
+    kind: ColumnKind
+    arrow_type: pa.DataType
+    field: Field | None = None
+    type: Any = None
+
+
+@dataclasses.dataclass(eq=False)
+class DatasetSource:
+    """A dataset version, or some of its rows (a view), as a query source.
+
+    Attributes:
+        snapshot: The version.
+        rows: Global row indices in view order; ``None`` for every live row.
+        columns: ``(name, field)`` pairs the view shows; ``None`` for every field by name.
+        extra: Computed columns of the view, aligned with ``rows``.
+        extra_types: lakefmt types of ``extra`` columns, where known.
+        handle: What the dataset layer needs to build result views (opaque here).
+        label: How messages name the source.
+    """
+
+    snapshot: Snapshot
+    rows: np.ndarray | None = None
+    columns: list[tuple[str, Field]] | None = None
+    extra: pa.Table | None = None
+    extra_types: dict[str, Any] = dataclasses.field(default_factory=dict)
+    handle: Any = None
+    label: str = ""
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The hidden identity columns of this source's relations."""
+        return IDENTITY_DATASET if self.rows is None else IDENTITY_VIEW
+
+    def visible(self) -> list[Visible]:
+        """The columns queries see, in order."""
+        snap = self.snapshot
+        pairs = self.columns if self.columns is not None else [(f.name, f) for f in snap.fields]
+        out = []
+        for name, f in pairs:
+            t = snap.type_of(f)
+            out.append(Visible(name, classify(f.type, t.storage_type), t.arrow_type, f, t))
+        if self.extra is not None:
+            for name, col in zip(self.extra.column_names, self.extra.columns, strict=True):
+                t = self.extra_types.get(name)
+                out.append(Visible(name, _kind_of(t, col.type), col.type, None, t))
+        return out
+
+
+@dataclasses.dataclass(eq=False)
+class TableSource:
+    """An Arrow table (an earlier query's computed result) as a query source.
+
+    Attributes:
+        table: The rows.
+        types: lakefmt types of columns, where known (re-wrapped in results).
+        handle: What the dataset layer needs to build result views (opaque here).
+        label: How messages name the source.
+    """
+
+    table: pa.Table
+    types: dict[str, Any] = dataclasses.field(default_factory=dict)
+    handle: Any = None
+    label: str = ""
+
+    identity = IDENTITY_VIEW
+    rows = None
+
+    def visible(self) -> list[Visible]:
+        """The columns queries see, in order."""
+        return [
+            Visible(
+                name, _kind_of(self.types.get(name), col.type), col.type, None, self.types.get(name)
+            )
+            for name, col in zip(self.table.column_names, self.table.columns, strict=True)
+        ]
+
+
+Source = DatasetSource | TableSource
+
+
+def _kind_of(t: Any, arrow_type: pa.DataType) -> ColumnKind:
+    type_json = t.to_json() if t is not None and hasattr(t, "to_json") else None
+    return classify(type_json, arrow_type)
+
+
+@dataclasses.dataclass
+class Bm25Request:
+    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation."""
+
+    column: str
+    terms: list[str]
+    output: str
+
+
+class Registry:
+    """Arrow tables one query registers on its DuckDB cursor, under fresh names."""
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[str, pa.Table]] = []
+
+    def add(self, table: pa.Table) -> str:
+        """Register ``table``; return its (quoted) SQL name."""
+        name = f"__lf_t{len(self.tables)}"
+        self.tables.append((name, table))
+        return quote_ident(name)
+
+
+#: Loads a whole column of a local Parquet file:
+#: (readable directories, absolute path, column name, Arrow type) -> array.
+VectorLoader = Callable[[Sequence[str], str, str, pa.DataType], pa.Array]
+
+
+def local_root(storage: Storage) -> str | None:
+    """The directory DuckDB may read a dataset's files from, or None (read via Arrow)."""
+    root = getattr(storage, "root", None)
+    if not storage.capabilities.local or not isinstance(root, str):
+        return None
+    if _GLOB_CHARS & set(root) or "'" in root:
+        return None
+    return root
+
+
+def readable_dirs(storage: Storage) -> list[str]:
+    """The directories of a local dataset that the sandboxed connection may read."""
+    root = local_root(storage)
+    if root is None:
+        return []
+    base = root.rstrip("/")
+    return [f"{base}/data/", f"{base}/_deletions/", f"{base}/_updates/"]
+
+
+def _to_storage(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if isinstance(array, pa.ExtensionArray):
+        array = array.storage
+    target = storage_of(target)
+    return array if array.type == target else array.cast(target)
+
+
+def _column_names(storage: Storage, data_file: DataFile) -> list[str]:
+    return list(files.parquet_file(storage, data_file.path).schema_arrow.names)
+
+
+def _empty_relation(columns: Sequence[tuple[str, str]]) -> str:
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in columns)
+    return f"SELECT {cols} WHERE false"
+
+
+class RelationBuilder:
+    """Builds the SQL of source relations for one query.
+
+    Args:
+        registry: Where Arrow tables of this query go.
+        load_vectors: Reads a vector column of a local file (through the sandboxed DuckDB).
+    """
+
+    def __init__(self, registry: Registry, load_vectors: VectorLoader | None) -> None:
+        self.registry = registry
+        self.load_vectors = load_vectors
+
+    # -- entry point --------------------------------------------------------------------------
+    def relation(
+        self,
+        source: Source,
+        needed: Sequence[str],
+        *,
+        want_row: bool = False,
+        bm25: Sequence[Bm25Request] = (),
+    ) -> str:
+        """SQL of a relation over ``source`` with the identity columns and ``needed`` columns."""
+        visible = {v.name: v for v in source.visible()}
+        needed = [n for n in dict.fromkeys(needed) if n in visible]
+        for req in bm25:
+            if req.column not in needed:
+                needed.append(req.column)
+        if isinstance(source, TableSource):
+            sql = self._table_relation(source, [visible[n] for n in needed])
+        elif source.rows is None:
+            fields = [(n, visible[n].field) for n in needed]
+            sql = self._dataset_relation(source.snapshot, fields, fragments=None, deletions=True)
+        else:
+            sql = self._view_relation(source, [visible[n] for n in needed])
+        if want_row:
+            if isinstance(source, DatasetSource) and source.rows is None:
+                sql = (
+                    f"SELECT *, row_number() OVER (ORDER BY {FRAG}, {POS}) - 1 AS {ROW} "
+                    f"FROM ({sql})"
+                )
+            else:
+                sql = f"SELECT *, {VROW} AS {ROW} FROM ({sql})"
+        for i, req in enumerate(bm25):
+            sql = _bm25_sql(sql, req, i)
+        return sql
+
+    # -- tables and views -------------------------------------------------------------------------
+    def _table_relation(self, source: TableSource, cols: list[Visible]) -> str:
+        table = source.table
+        arrays = [pa.array(np.arange(table.num_rows, dtype=np.int64))]
+        names = [VROW]
+        for v in cols:
+            arrays.append(_plain(table.column(v.name)))
+            names.append(v.name)
+        name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
+        return f"SELECT * FROM {name}"
+
+    def _view_relation(self, source: DatasetSource, cols: list[Visible]) -> str:
+        snap = source.snapshot
+        rows = np.asarray(source.rows, dtype=np.int64)
+        frag = np.zeros(len(rows), dtype=np.int32)
+        pos = np.zeros(len(rows), dtype=np.int64)
+        for k, positions, slots in snap.locate(rows):
+            frag[slots] = k
+            pos[slots] = positions
+        arrays = [pa.array(frag), pa.array(pos), pa.array(np.arange(len(rows), dtype=np.int64))]
+        names = [FRAG, POS, VROW]
+        extra = [v for v in cols if v.field is None]
+        for v in extra:
+            assert source.extra is not None
+            arrays.append(_plain(source.extra.column(v.name)))
+            names.append(v.name)
+        rows_name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
+        fields = [(v.name, v.field) for v in cols if v.field is not None]
+        extra_sql = "".join(f", r.{quote_ident(v.name)}" for v in extra)
+        if not fields:
+            return f"SELECT r.{VROW}{extra_sql} FROM {rows_name} AS r"
+        base = self._dataset_relation(
+            snap, fields, fragments={int(k) for k in np.unique(frag)}, deletions=False
+        )
+        field_sql = "".join(f", b.{quote_ident(n)}" for n, _ in fields)
+        return (
+            f"SELECT r.{VROW}{extra_sql}{field_sql} FROM ({base}) AS b JOIN {rows_name} AS r "
+            f"ON b.{FRAG} = r.{FRAG} AND b.{POS} = r.{POS}"
+        )
+
+    # -- datasets ----------------------------------------------------------------------------------
+    def _dataset_relation(
+        self,
+        snap: Snapshot,
+        fields: Sequence[tuple[str, Field | None]],
+        *,
+        fragments: set[int] | None,
+        deletions: bool,
+    ) -> str:
+        """UNION ALL of one scan per group of fragments with the same file layout."""
+        manifest = snap.manifest
+        wanted: list[tuple[str, Field]] = [(n, f) for n, f in fields if f is not None]
+        types = {f.id: snap.type_of(f) for _, f in wanted}
+        columns_out = [(FRAG, "INTEGER"), (POS, "BIGINT")] + [
+            (n, duck_type(types[f.id].storage_type)) for n, f in wanted
+        ]
+        groups: dict[Any, list[tuple[int, list[DataFile]]]] = {}
+        for k, frag in enumerate(manifest.fragments):
+            if frag.live_rows == 0 or (fragments is not None and k not in fragments):
+                continue
+            signature, data_files = self._layout(snap.storage, frag, wanted)
+            groups.setdefault(signature, []).append((k, data_files))
+        if not groups:
+            return _empty_relation(columns_out)
+        parts = [
+            self._group_sql(snap, signature, members, wanted, types, deletions)
+            for signature, members in groups.items()
+        ]
+        return " UNION ALL ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def _layout(
+        storage: Storage, frag: Fragment, wanted: Sequence[tuple[str, Field]]
+    ) -> tuple[Any, list[DataFile]]:
+        """A fragment's file layout for the wanted fields: which file holds which column."""
+        provider: dict[int, int] = {}
+        for index, data_file in enumerate(frag.files):
+            for fid in data_file.field_ids:
+                provider[fid] = index  # the last file holding a field wins
+        by_file: dict[int, list[int]] = {}
+        for _, f in wanted:
+            index = provider.get(f.id)
+            if index is not None and f.id not in by_file.get(index, []):
+                by_file.setdefault(index, []).append(f.id)
+        if not by_file and frag.files:
+            by_file[0] = []  # nothing wanted: still scan one file for the row identities
+        roles = []
+        data_files = []
+        for index in sorted(by_file):
+            data_file = frag.files[index]
+            names = _column_names(storage, data_file)
+            roles.append(
+                tuple((fid, names[data_file.field_ids.index(fid)]) for fid in by_file[index])
+            )
+            data_files.append(data_file)
+        defaults = tuple(sorted({f.id for _, f in wanted if f.id not in provider}))
+        return (tuple(roles), defaults, not frag.files), data_files
+
+    def _group_sql(
+        self,
+        snap: Snapshot,
+        signature: Any,
+        members: list[tuple[int, list[DataFile]]],
+        wanted: Sequence[tuple[str, Field]],
+        types: dict[int, Any],
+        deletions: bool,
+    ) -> str:
+        roles, _defaults, no_files = signature
+        storage = snap.storage
+        manifest = snap.manifest
+        root = local_root(storage)
+        frag_ids = [k for k, _ in members]
+        column_of: dict[int, str] = {}  # field id -> "pX.__lf_fN"
+        part_sql: list[str] = []
+        if no_files:
+            part_sql.append(self._arrow_part(snap, members, None, []))
+        for r, role in enumerate(roles):
+            vectors = [
+                (fid, pname)
+                for fid, pname in role
+                if VECTORS.max_bytes > 0
+                and classify(None, types[fid].storage_type).kind == "vector"
+            ]
+            if root is not None and not vectors:
+                # DuckDB's own Parquet reader: projection and filter pushdown, parallel
+                part_sql.append(_parquet_part(root, members, r, role, identity=not part_sql))
+            else:
+                # Arrow: datasets DuckDB may not read, and column groups with vectors, which
+                # are served from RAM (the group's other wanted columns come along, so the
+                # group is one scan rather than a positional join of two)
+                part_sql.append(
+                    self._arrow_part(snap, members, r, role, types=types, cache=bool(vectors))
+                )
+            for fid, _ in role:
+                column_of[fid] = f"p{len(part_sql) - 1}.__lf_f{fid}"
+        from_sql = f"{part_sql[0]} AS p0" + "".join(
+            f" POSITIONAL JOIN {p} AS p{i}" for i, p in enumerate(part_sql[1:], start=1)
+        )
+        joins = []
+        if deletions:
+            dels = [(k, snap.deleted(manifest.fragments[k])) for k in frag_ids]
+            dels = [(k, d) for k, d in dels if len(d)]
+            if dels:
+                table = pa.table(
+                    {
+                        "f": pa.array(
+                            np.concatenate([np.full(len(d), k, np.int32) for k, d in dels])
+                        ),
+                        "p": pa.array(np.concatenate([d for _, d in dels]).astype(np.int64)),
+                    }
+                )
+                name = self.registry.add(table)
+                joins.append(f" ANTI JOIN {name} AS d ON d.f = p0.{FRAG} AND d.p = p0.{POS}")
+        select = [f"p0.{FRAG} AS {FRAG}", f"p0.{POS} AS {POS}"]
+        updated: dict[int, str] = {}
+        for _, f in wanted:
+            if f.id in updated:
+                continue
+            table = self._updates(snap, frag_ids, f, types[f.id])
+            if table is not None:
+                alias = f"u{len(updated)}"
+                name = self.registry.add(table)
+                joins.append(
+                    f" LEFT JOIN {name} AS {alias} "
+                    f"ON {alias}.f = p0.{FRAG} AND {alias}.p = p0.{POS}"
+                )
+                updated[f.id] = alias
+        for name, f in wanted:
+            t = types[f.id]
+            target = duck_type(t.storage_type)
+            if f.id in column_of:
+                base = f"CAST({column_of[f.id]} AS {target})"
+            else:
+                value = decode_default(f.default) if f.has_default else None
+                base = sql_literal(value, t.storage_type)
+            if f.id in updated:
+                u = updated[f.id]
+                base = f"CASE WHEN {u}.p IS NULL THEN {base} ELSE CAST({u}.v AS {target}) END"
+            select.append(f"{base} AS {quote_ident(name)}")
+        return f"SELECT {', '.join(select)} FROM {from_sql}{''.join(joins)}"
+
+    def _arrow_part(
+        self,
+        snap: Snapshot,
+        members: list[tuple[int, list[DataFile]]],
+        role: int | None,
+        columns: Sequence[tuple[int, str]],
+        *,
+        types: dict[int, Any] | None = None,
+        cache: bool = False,
+    ) -> str:
+        """Columns of one column group of several fragments, read with pyarrow (or cached)."""
+        storage = snap.storage
+        frag_chunks: list[pa.Array] = []
+        pos_chunks: list[pa.Array] = []
+        col_chunks: dict[int, list[pa.Array]] = {fid: [] for fid, _ in columns}
+        for k, data_files in members:
+            n = snap.manifest.fragments[k].rows
+            frag_chunks.append(pa.array(np.full(n, k, dtype=np.int32)))
+            pos_chunks.append(pa.array(np.arange(n, dtype=np.int64)))
+            if role is None:
+                continue
+            data_file = data_files[role]
+            for fid, pname in columns:
+                assert types is not None
+                target = types[fid].storage_type
+                col_chunks[fid].append(
+                    self._read_column(storage, data_file, fid, pname, target, cache=cache)
+                )
+        arrays = [
+            pa.chunked_array(frag_chunks, pa.int32()),
+            pa.chunked_array(pos_chunks, pa.int64()),
+        ]
+        names = [FRAG, POS]
+        for fid, _ in columns:
+            assert types is not None
+            arrays.append(pa.chunked_array(col_chunks[fid], storage_of(types[fid].storage_type)))
+            names.append(f"__lf_f{fid}")
+        return self.registry.add(pa.Table.from_arrays(arrays, names=names))
+
+    def _read_column(
+        self,
+        storage: Storage,
+        data_file: DataFile,
+        fid: int,
+        pname: str,
+        target: pa.DataType,
+        *,
+        cache: bool = False,
+    ) -> pa.Array:
+        root = local_root(storage)
+
+        def load() -> pa.Array:
+            if root is not None and self.load_vectors is not None:
+                array = self.load_vectors(
+                    readable_dirs(storage), f"{root}/{data_file.path}", pname, target
+                )
+            else:
+                array = files.read_data_file(
+                    storage, data_file, [fid], 0, sum(data_file.row_groups)
+                )[fid]
+            return _to_storage(array, target)
+
+        if cache:
+            return VECTORS.get_or_load((storage.url, data_file.path, fid), load)
+        return load()
+
+    @staticmethod
+    def _updates(snap: Snapshot, frag_ids: Sequence[int], f: Field, t: Any) -> pa.Table | None:
+        """New values of field ``f`` in these fragments: ``f``, ``p``, ``v`` (last write wins)."""
+        frags, positions, values = [], [], []
+        for k in frag_ids:
+            fragment = snap.manifest.fragments[k]
+            for update in fragment.updates:
+                if update.field_id != f.id:
+                    continue
+                pos, vals = files.read_update_file(snap.storage, update.path)
+                frags.append(np.full(len(pos), k, dtype=np.int32))
+                positions.append(np.asarray(pos, dtype=np.int64))
+                values.append(_to_storage(vals, t.storage_type))
+        if not frags:
+            return None
+        f_all = np.concatenate(frags)
+        p_all = np.concatenate(positions)
+        v_all = pa.concat_arrays(values) if len(values) > 1 else values[0]
+        if len(values) > 1:  # later update files override earlier ones
+            key = f_all.astype(np.int64) << 40 | p_all
+            _, last_rev = np.unique(key[::-1], return_index=True)
+            keep = np.sort(len(key) - 1 - last_rev)
+            f_all, p_all = f_all[keep], p_all[keep]
+            v_all = v_all.take(pa.array(keep))
+        return pa.table({"f": pa.array(f_all), "p": pa.array(p_all), "v": v_all})
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Drop extension types (DuckDB sees the storage)."""
+    if isinstance(column.type, pa.ExtensionType):
+        if isinstance(column, pa.ChunkedArray):
+            return pa.chunked_array(
+                [c.storage for c in column.chunks], type=column.type.storage_type
+            )
+        return column.storage
+    return column
+
+
+def _parquet_part(
+    root: str,
+    members: list[tuple[int, list[DataFile]]],
+    role: int,
+    columns: Sequence[tuple[int, str]],
+    *,
+    identity: bool,
+) -> str:
+    """``read_parquet`` of one column group of several fragments (same layout)."""
+    paths = ", ".join(quote_str(f"{root}/{data_files[role].path}") for _, data_files in members)
+    cols = [f"{quote_ident(pname)} AS __lf_f{fid}" for fid, pname in columns]
+    if identity:
+        ks = [k for k, _ in members]
+        if ks == list(range(ks[0], ks[0] + len(ks))):
+            frag = (
+                f"CAST(file_index AS INTEGER) + {ks[0]}" if ks[0] else "CAST(file_index AS INTEGER)"
+            )
+        else:
+            frag = f"CAST([{', '.join(map(str, ks))}][file_index + 1] AS INTEGER)"
+        cols = [f"{frag} AS {FRAG}", f"file_row_number AS {POS}", *cols]
+        return f"(SELECT {', '.join(cols)} FROM read_parquet([{paths}], file_row_number=true))"
+    if not cols:  # only the row count matters
+        cols = ["file_row_number AS __lf_rn"]
+        return f"(SELECT {', '.join(cols)} FROM read_parquet([{paths}], file_row_number=true))"
+    return f"(SELECT {', '.join(cols)} FROM read_parquet([{paths}]))"
+
+
+def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
+    """Wrap a relation with a BM25 score column over the text column ``req.column``."""
+    toks, dl, n, avg = f"__lf_bm{i}_toks", f"__lf_bm{i}_dl", f"__lf_bm{i}_n", f"__lf_bm{i}_avg"
+    col = quote_ident(req.column)
+    tf_cols = [f"__lf_bm{i}_tf{j}" for j in range(len(req.terms))]
+    df_cols = [f"__lf_bm{i}_df{j}" for j in range(len(req.terms))]
+    tf_sql = "".join(
+        f", len(list_filter({toks}, lambda __lf_t: __lf_t = {quote_str(term)})) AS {tf}"
+        for term, tf in zip(req.terms, tf_cols, strict=True)
+    )
+    df_sql = "".join(
+        f", count_if({tf} > 0) OVER () AS {df}" for tf, df in zip(tf_cols, df_cols, strict=True)
+    )
+    norm = f"(1 - {BM25_B} + {BM25_B} * CASE WHEN {avg} > 0 THEN {dl} / {avg} ELSE 0 END)"
+    terms = [
+        f"ln(1 + ({n} - {df} + 0.5) / ({df} + 0.5)) * {tf} * {BM25_K1 + 1} "
+        f"/ ({tf} + {BM25_K1} * {norm})"
+        for tf, df in zip(tf_cols, df_cols, strict=True)
+    ]
+    score = " + ".join(terms) if terms else "0.0"
+    helpers = ", ".join([toks, dl, n, avg, *tf_cols, *df_cols])
+    return (
+        f"SELECT * EXCLUDE ({helpers}), CAST({score} AS DOUBLE) AS {quote_ident(req.output)} FROM ("
+        f"SELECT *, count(*) OVER () AS {n}, avg({dl}) OVER () AS {avg}{df_sql} FROM ("
+        f"SELECT *, len({toks}) AS {dl}{tf_sql} FROM ("
+        f"SELECT *, list_filter(string_split_regex(lower(coalesce(CAST({col} AS VARCHAR), '')), "
+        f"{quote_str(TOKEN_PATTERN)}), lambda __lf_t: __lf_t <> '') AS {toks} FROM ({sql}))))"
+    )

@@ -1,0 +1,847 @@
+"""TQL syntax tree -> DuckDB SQL over the sources' relations, and what the result means.
+
+The planner works on the sqlglot tree of a checked query (:mod:`lakefmt.tql.parser`):
+
+1. ``SELECT`` statements without ``FROM`` get the implicit source (the dataset ``ds.query``
+   was called on); every table name is resolved to a source (``FROM "url@version"``) and
+   replaced by a placeholder for its relation.
+2. Scopes (sqlglot's) are walked bottom-up: column references are resolved against their
+   sources (unknown ones raise :class:`QueryError` listing the columns), ``*`` is expanded
+   (media columns only when named), and each ``SELECT`` is classified: does each of its result
+   rows stand for one source row (a filter, sort, limit, window, union of such), or is it a
+   new row (aggregate, ``DISTINCT``, join)?
+3. If the whole query keeps row identity, the result is *row references*: the top
+   projection returns the hidden identity columns, the cheap columns (numbers, text) and the
+   computed ones; media, vectors and other large columns are not read at all, the result
+   view reads them lazily by row. Otherwise the result is a computed table.
+4. TQL's functions and conventions are translated to DuckDB (:mod:`lakefmt.tql.functions`):
+   vector similarity and norms, ``CONTAINS``, BM25, ``SHAPE``, ``DATA``, ``ANY``/``ALL`` over
+   arrays, 0-based indexing and slicing, JSON paths, class names, ``*``/``?`` wildcards,
+   ``ROW_NUMBER()`` as the row index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from lakefmt.errors import LakefmtError, QueryError
+from lakefmt.tql import parser
+from lakefmt.tql.columns import ColumnKind
+from lakefmt.tql.functions import FunctionTranslator
+from lakefmt.tql.sources import (
+    Bm25Request,
+    DatasetSource,
+    RelationBuilder,
+    Source,
+    Visible,
+)
+
+IMPLICIT = "__lf_implicit"
+WEIGHT = "__lf_weight"
+_REL = "__lf_rel_"
+
+Resolver = Callable[[str], Source]
+
+
+@dataclasses.dataclass
+class OutputColumn:
+    """One column of a query result.
+
+    Attributes:
+        name: Its name.
+        kind: How the engine classified it.
+        field: The dataset field it passes through unchanged, if any.
+        type: Its lakefmt type when known (extension types are re-wrapped from it).
+        lazy: Not in the result table: read from the source by row reference.
+    """
+
+    name: str
+    kind: ColumnKind
+    field: Any = None
+    type: Any = None
+    lazy: bool = False
+
+
+@dataclasses.dataclass
+class Plan:
+    """A translated query.
+
+    Attributes:
+        sql: The DuckDB SQL.
+        tables: Arrow tables to register for it.
+        directories: Local dataset directories it reads.
+        row_source: For row-reference results, the source the rows belong to.
+        identity: Names of the identity columns in the result (row results).
+        columns: The result's columns (row results: all of them, lazy ones included).
+        sample: ``(replace, limit)`` when the query samples (weights in ``__lf_weight``).
+        natural_order: Row results without ORDER BY come back in source order.
+    """
+
+    sql: str
+    tables: list[tuple[str, pa.Table]]
+    directories: tuple[str, ...]
+    row_source: Source | None
+    identity: tuple[str, ...]
+    columns: list[OutputColumn]
+    sample: tuple[bool, int | None] | None
+    natural_order: bool
+
+
+@dataclasses.dataclass(eq=False)
+class _Occurrence:
+    """One place a query reads a source."""
+
+    index: int
+    source: Source
+    alias: str
+    spec: str
+    needed: list[str] = dataclasses.field(default_factory=list)
+    want_row: bool = False
+    bm25: list[Bm25Request] = dataclasses.field(default_factory=list)
+    visible: dict[str, Visible] = dataclasses.field(default_factory=dict)
+
+    def need(self, name: str) -> None:
+        if name not in self.needed:
+            self.needed.append(name)
+
+
+@dataclasses.dataclass
+class _Origin:
+    """Where a column of a scope comes from."""
+
+    kind: ColumnKind
+    occurrence: _Occurrence | None = None
+    name: str | None = None  # the visible column of the occurrence
+
+    @property
+    def visible(self) -> Visible | None:
+        if self.occurrence is None or self.name is None:
+            return None
+        return self.occurrence.visible.get(self.name)
+
+
+@dataclasses.dataclass
+class _ScopeInfo:
+    outputs: list[tuple[str, _Origin]]
+    preserving: _Occurrence | None  # the occurrence whose rows each result row stands for
+    source_alias: str | None = None  # alias of the single FROM source (row-preserving selects)
+
+
+class Planner(FunctionTranslator):
+    """Translates one parsed query.
+
+    Args:
+        parsed: The checked syntax tree.
+        default: The implicit source (``ds.query``), or None (``lakefmt.query``).
+        resolve: Opens a ``FROM "url@version"`` source.
+        builder: Builds relation SQL for sources.
+    """
+
+    def __init__(
+        self,
+        parsed: parser.ParsedQuery,
+        default: Source | None,
+        resolve: Resolver | None,
+        builder: RelationBuilder,
+    ) -> None:
+        self.parsed = parsed
+        self.text = parsed.text
+        self.default = default
+        self.resolve = resolve
+        self.builder = builder
+        self.occurrences: list[_Occurrence] = []
+        self._by_placeholder: dict[str, _Occurrence] = {}
+        self._sources: dict[str, Source] = {}
+        self._info: dict[int, _ScopeInfo] = {}
+        self._origins: dict[int, _Origin] = {}  # id(Column) -> origin
+        self._select_source: dict[int, tuple[str, _Occurrence | None]] = {}
+        self._aliases: set[str] = set()
+        self._from_cols: dict[int, dict[str, list[tuple[str, _Origin]]]] = {}
+        self._root_branches: set[int] = set()
+        self._counter = 0
+        #: placeholder name -> SQL text substituted into the final SQL (lifted literals)
+        self._snippets: dict[str, str] = {
+            name: _double_list(values) for name, values in parsed.vectors.items()
+        }
+        self._vector_sizes = {name: len(values) for name, values in parsed.vectors.items()}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _fresh(self, stem: str) -> str:
+        self._counter += 1
+        return f"__lf_{stem}{self._counter}"
+
+    def _pos(self, node: exp.Expression | None) -> int | None:
+        if node is None:
+            return None
+        for ident in [node, *node.find_all(exp.Identifier)]:
+            meta = ident._meta or {}
+            if "start" in meta:
+                return int(meta["start"])
+        return None
+
+    def _error(
+        self, message: str, node: exp.Expression | None = None, *, position: int | None = None
+    ) -> QueryError:
+        pos = position if position is not None else self._pos(node)
+        where = f" at position {pos}" if pos is not None else ""
+        return QueryError(f"{message}{where}", position=pos)
+
+    # -- entry point -------------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        """Translate the query; see :class:`Plan`."""
+        tree = self.parsed.tree
+        sample = self.parsed.sample
+        sample_limit: int | None = None
+        if sample is not None:
+            tree, sample_limit = self._prepare_sample(tree, sample)
+        self._add_implicit_from(tree)
+        self._bind_tables(tree)
+        self._aliases = {a.alias for a in tree.find_all(exp.Alias) if a.alias}
+        scopes = traverse_scope(tree)
+        root_scope = scopes[-1] if scopes else None
+        self._preserving_pass(scopes)
+        row_kind = (
+            root_scope is not None and self._info[id(root_scope.expression)].preserving is not None
+        )
+        if (
+            row_kind
+            and root_scope is not None
+            and isinstance(root_scope.expression, exp.SetOperation)
+        ):
+            self._root_branches = {id(s) for s in _leaf_selects(root_scope.expression)}
+        for scope in scopes:
+            self._resolve_scope(scope, row_kind=row_kind, is_root=scope is root_scope)
+        columns: list[OutputColumn] = []
+        identity: tuple[str, ...] = ()
+        row_source: Source | None = None
+        if row_kind:
+            assert root_scope is not None
+            occ = self._info[id(root_scope.expression)].preserving
+            assert occ is not None
+            row_source = occ.source
+            identity = occ.source.identity
+            columns = self._rewrite_root(root_scope, identity)
+        else:
+            columns = self._table_columns(root_scope)
+        self._order_limited_subqueries(tree, root_scope)
+        tree = self._translate(tree)
+        natural = False
+        if row_kind:
+            has_order = tree.args.get("order") is not None
+            if not has_order and (
+                tree.args.get("limit") is not None or tree.args.get("offset") is not None
+            ):
+                tree.set(
+                    "order",
+                    exp.Order(expressions=[exp.Ordered(this=exp.column(c)) for c in identity]),
+                )
+            natural = not has_order and sample is None
+        sql = tree.sql(dialect=parser.DIALECT)
+        sql = self._substitute(sql)
+        directories: list[str] = []
+        from lakefmt.tql.sources import readable_dirs
+
+        for occ in self.occurrences:
+            if isinstance(occ.source, DatasetSource):
+                directories.extend(readable_dirs(occ.source.snapshot.storage))
+        return Plan(
+            sql=sql,
+            tables=self.builder.registry.tables,
+            directories=tuple(dict.fromkeys(directories)),
+            row_source=row_source,
+            identity=identity,
+            columns=columns,
+            sample=(sample.replace, sample_limit) if sample is not None else None,
+            natural_order=natural,
+        )
+
+    def _order_limited_subqueries(self, tree: exp.Expression, root: Scope | None) -> None:
+        """``LIMIT``/``OFFSET`` without ``ORDER BY`` takes the first rows in source order.
+
+        (The top-level SELECT of a row query is handled by :meth:`plan`.)
+        """
+        for select in tree.find_all(exp.Select):
+            if root is not None and select is root.expression:
+                continue
+            if select.args.get("order") is not None or (
+                select.args.get("limit") is None and select.args.get("offset") is None
+            ):
+                continue
+            info = self._info.get(id(select))
+            if info is None or info.preserving is None or info.source_alias is None:
+                continue
+            alias = exp.to_identifier(info.source_alias)
+            keys = [
+                exp.Ordered(this=exp.column(c, table=alias.copy()))
+                for c in info.preserving.source.identity
+            ]
+            select.set("order", exp.Order(expressions=keys))
+
+    # -- SAMPLE BY ---------------------------------------------------------------------------------
+    def _prepare_sample(
+        self, tree: exp.Expression, sample: parser.SampleClause
+    ) -> tuple[exp.Expression, int | None]:
+        limit_node = tree.args.get("limit")
+        limit: int | None = None
+        if limit_node is not None:
+            value = limit_node.expression if isinstance(limit_node, exp.Limit) else limit_node
+            if not (
+                isinstance(value, exp.Literal) and not value.is_string and str(value.this).isdigit()
+            ):
+                raise self._error(
+                    "SAMPLE BY ... LIMIT takes a whole number", position=sample.position
+                )
+            limit = int(value.this)
+            tree.set("limit", None)
+        if tree.args.get("offset") is not None:
+            raise self._error("SAMPLE BY cannot be combined with OFFSET", position=sample.position)
+        if tree.args.get("order") is not None:
+            raise self._error(
+                "SAMPLE BY cannot be combined with ORDER BY", position=sample.position
+            )
+        weight = exp.Alias(this=exp.Paren(this=sample.weight), alias=exp.to_identifier(WEIGHT))
+        if (
+            isinstance(tree, exp.Select)
+            and not tree.args.get("distinct")
+            and not tree.args.get("group")
+        ):
+            tree.append("expressions", weight)
+            return tree, limit
+        wrapped = exp.Select(expressions=[exp.Star(), weight])
+        wrapped.set(
+            "from_",
+            exp.From(
+                this=exp.Subquery(
+                    this=tree, alias=exp.TableAlias(this=exp.to_identifier("__lf_sampled"))
+                )
+            ),
+        )
+        return wrapped, limit
+
+    # -- sources -----------------------------------------------------------------------------------
+    def _add_implicit_from(self, tree: exp.Expression) -> None:
+        for select in list(tree.find_all(exp.Select)):
+            if select.args.get("from_") is not None:
+                continue
+            uses_rows = False
+            for node in _walk_scope(select):
+                if isinstance(node, exp.Column) and node.name in self._snippets:
+                    continue
+                if isinstance(node, (exp.Column, exp.Star)) or (
+                    isinstance(node, exp.RowNumber) and not isinstance(node.parent, exp.Window)
+                ):
+                    uses_rows = True
+                    break
+                if isinstance(node, exp.Anonymous) and node.name.lower() == "bm25_similarity":
+                    uses_rows = True
+                    break
+            if not uses_rows:
+                continue
+            if self.default is None:
+                raise QueryError(
+                    'no dataset to query: name one with FROM "url" (or call ds.query on a dataset)',
+                    position=0,
+                )
+            select.set(
+                "from_", exp.From(this=exp.Table(this=exp.to_identifier(IMPLICIT, quoted=True)))
+            )
+
+    def _bind_tables(self, tree: exp.Expression) -> None:
+        ctes = {str(c.alias).lower() for c in tree.find_all(exp.CTE) if c.alias}
+        for table in list(tree.find_all(exp.Table)):
+            name = table.name
+            if not table.args.get("db") and name.lower() in ctes and not table.this.quoted:
+                continue
+            if name == IMPLICIT:
+                source = self.default
+                spec = "(the dataset)"
+            else:
+                source = self._sources.get(name)
+                spec = name
+                if source is None:
+                    if self.resolve is None:
+                        raise self._error(f"cannot open dataset {name!r} here", table)
+                    try:
+                        source = self.resolve(name)
+                    except QueryError as exc:
+                        if exc.position is not None:
+                            raise
+                        raise self._error(str(exc), table) from None
+                    except LakefmtError as exc:
+                        raise self._error(f"cannot open dataset {name!r}: {exc}", table) from exc
+                    except (OSError, ValueError) as exc:
+                        raise self._error(f"cannot open dataset {name!r}: {exc}", table) from exc
+                    self._sources[name] = source
+            assert source is not None
+            k = len(self.occurrences)
+            alias = table.alias or f"__lf_s{k}"
+            occ = _Occurrence(k, source, alias, spec)
+            occ.visible = {v.name: v for v in source.visible()}
+            self.occurrences.append(occ)
+            placeholder = f"{_REL}{k}"
+            self._by_placeholder[placeholder] = occ
+            table.set("this", exp.to_identifier(placeholder, quoted=True))
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+
+    def _occurrence_of(self, table: exp.Table) -> _Occurrence | None:
+        return self._by_placeholder.get(table.name)
+
+    # -- scope analysis ----------------------------------------------------------------------------
+    def _preserving_pass(self, scopes: list[Scope]) -> None:
+        """Which scopes keep row identity, and of which occurrence."""
+        for scope in scopes:
+            node = scope.expression
+            if isinstance(node, exp.SetOperation):
+                branches = [self._info.get(id(s.expression)) for s in scope.set_operation_scopes]
+                occs = [b.preserving if b else None for b in branches]
+                keep = None
+                if occs and all(o is not None for o in occs):
+                    first = occs[0]
+                    assert first is not None
+                    if all(o.source is first.source for o in occs if o is not None):
+                        keep = first
+                self._info[id(node)] = _ScopeInfo([], keep)
+                continue
+            if not isinstance(node, exp.Select):
+                self._info[id(node)] = _ScopeInfo([], None)
+                continue
+            keep = None
+            alias = None
+            from_ = node.args.get("from_")
+            if (
+                from_ is not None
+                and not node.args.get("joins")
+                and not node.args.get("distinct")
+                and not node.args.get("group")
+                and not node.args.get("having")
+                and not _has_aggregate(node)
+            ):
+                target = from_.this
+                alias = target.alias_or_name
+                if isinstance(target, exp.Table):
+                    occ = self._occurrence_of(target)
+                    if occ is not None:
+                        keep = occ
+                    else:  # a CTE
+                        child = scope.sources.get(alias)
+                        if isinstance(child, Scope):
+                            info = self._info.get(id(child.expression))
+                            keep = info.preserving if info else None
+                elif isinstance(target, exp.Subquery):
+                    child = scope.sources.get(alias)
+                    if isinstance(child, Scope):
+                        info = self._info.get(id(child.expression))
+                        keep = info.preserving if info else None
+            self._info[id(node)] = _ScopeInfo([], keep, alias)
+            if (
+                from_ is not None
+                and isinstance(from_.this, exp.Table)
+                and not node.args.get("joins")
+            ):
+                occ = self._occurrence_of(from_.this)
+                self._select_source[id(node)] = (from_.this.alias_or_name, occ)
+
+    def _source_columns(self, scope: Scope, name: str, source: Any) -> list[tuple[str, _Origin]]:
+        """The columns a FROM item of ``scope`` shows (its name ``name``)."""
+        if isinstance(source, exp.Table):
+            occ = self._occurrence_of(source)
+            if occ is None:
+                return []
+            return [(v.name, _Origin(v.kind, occ, v.name)) for v in occ.visible.values()]
+        if isinstance(source, Scope):
+            info = self._info.get(id(source.expression))
+            return list(info.outputs) if info else []
+        return []
+
+    def _resolve_scope(self, scope: Scope, *, row_kind: bool, is_root: bool) -> None:
+        node = scope.expression
+        info = self._info[id(node)]
+        if isinstance(node, exp.SetOperation):
+            first = (
+                self._info.get(id(scope.set_operation_scopes[0].expression))
+                if scope.set_operation_scopes
+                else None
+            )
+            info.outputs = list(first.outputs) if first else []
+            if info.preserving is not None and (scope.is_derived_table or scope.is_cte):
+                for branch in _leaf_selects(node):
+                    self._add_identity(branch, info.preserving)
+            return
+        if not isinstance(node, exp.Select):
+            return
+        selected = dict(scope.selected_sources)
+        columns_of = {
+            name: self._source_columns(scope, name, src) for name, (_, src) in selected.items()
+        }
+        self._from_cols[id(node)] = columns_of
+        select_aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
+        # column references
+        for col in scope.columns:
+            if isinstance(col.this, exp.Star):
+                continue
+            self._resolve_column(scope, col, columns_of, select_aliases)
+        # star expansion (not in the root of a row query: that projection is rewritten later)
+        root_like = row_kind and (is_root or id(node) in self._root_branches)
+        expand = not root_like and not scope.is_subquery
+        if is_root and not row_kind:
+            self._name_root_items(node)
+        outputs: list[tuple[str, _Origin]] = []
+        new_items: list[exp.Expression] = []
+        seen: dict[str, int] = {}
+        changed = False
+        for item in node.expressions:
+            star_of = _star_target(item)
+            if star_of is not None and expand:
+                changed = True
+                excluded = _star_excluded(item)
+                for src_name, cols in columns_of.items():
+                    if star_of and src_name != star_of:
+                        continue
+                    for name, origin in cols:
+                        if name in excluded or name.startswith(parser.RESERVED_PREFIX):
+                            continue
+                        heavy = origin.kind.heavy
+                        if heavy and row_kind and not self._named_anywhere(name):
+                            outputs.append((_unique(name, seen), origin))  # lazy: never projected
+                            continue
+                        if origin.occurrence is not None and origin.name is not None:
+                            origin.occurrence.need(origin.name)
+                        out = _unique(name, seen)
+                        ref = exp.column(
+                            exp.to_identifier(name, quoted=True), table=exp.to_identifier(src_name)
+                        )
+                        self._origins[id(ref)] = origin
+                        new_items.append(
+                            ref if out == name else exp.alias_(ref, out, quoted=True, copy=False)
+                        )
+                        outputs.append((out, origin))
+                continue
+            if star_of is not None:  # root of a row query, or a subquery: keep the star
+                new_items.append(item)
+                for src_name, cols in columns_of.items():
+                    if star_of and src_name != star_of:
+                        continue
+                    for name, origin in cols:
+                        if name.startswith(parser.RESERVED_PREFIX):
+                            continue
+                        if (
+                            not root_like
+                            and origin.occurrence is not None
+                            and origin.name is not None
+                            and (not origin.kind.heavy or self._named_anywhere(name))
+                        ):
+                            origin.occurrence.need(origin.name)
+                        outputs.append((_unique(name, seen), origin))
+                continue
+            new_items.append(item)
+            inner = item.this if isinstance(item, exp.Alias) else item
+            name = item.alias_or_name
+            if isinstance(inner, exp.Column) and id(inner) in self._origins:
+                origin = self._origins[id(inner)]
+            else:
+                origin = _Origin(self._infer(inner))
+            outputs.append((_unique(name, seen), origin))
+        if changed:
+            node.set("expressions", new_items)
+        info.outputs = outputs
+        if info.preserving is not None and (scope.is_derived_table or scope.is_cte) and not is_root:
+            self._add_identity(node, info.preserving)
+
+    def _name_root_items(self, select: exp.Select) -> None:
+        """Give unnamed computed result columns their TQL text as name (``COUNT(*)``)."""
+        items = []
+        for item in select.expressions:
+            if isinstance(item, (exp.Alias, exp.Column, exp.Star)):
+                items.append(item)
+            else:
+                items.append(exp.alias_(item, _auto_name(item), quoted=True, copy=False))
+        select.set("expressions", items)
+
+    def _named_anywhere(self, name: str) -> bool:
+        return any(c.name == name for c in self.parsed.tree.find_all(exp.Column))
+
+    def _add_identity(self, select: exp.Select, occ: _Occurrence) -> None:
+        info = self._info.get(id(select))
+        alias = info.source_alias if info else None
+        present = {e.alias_or_name for e in select.expressions}
+        for col in occ.source.identity:
+            if col in present:
+                continue
+            ref = exp.column(col, table=exp.to_identifier(alias) if alias else None)
+            select.append("expressions", exp.alias_(ref, col, copy=False))
+
+    def _resolve_column(
+        self,
+        scope: Scope,
+        col: exp.Column,
+        columns_of: dict[str, list[tuple[str, _Origin]]],
+        select_aliases: set[str],
+    ) -> None:
+        name = col.name
+        table = col.table
+        if name.startswith(parser.RESERVED_PREFIX):
+            return
+        if table:
+            if table in scope.sources:
+                cols = columns_of.get(table)
+                if cols is None:
+                    cols = self._source_columns(scope, table, scope.sources[table])
+                match = [o for n, o in cols if n == name]
+                if not match:
+                    if not cols:
+                        return  # a source we know nothing about (e.g. a CTE without columns)
+                    raise self._unknown_column(col, [n for n, _ in cols])
+                self._set_origin(col, match[0])
+            return  # struct field access or an outer reference: DuckDB resolves it
+        matches = [o for cols in columns_of.values() for n, o in cols if n == name]
+        if len(matches) >= 1:
+            self._set_origin(col, matches[0])
+            return
+        if name in select_aliases or name in self._aliases:
+            return
+        parent = scope.parent
+        while parent is not None:  # a correlated reference to an outer query
+            if isinstance(parent.expression, exp.Select):
+                outer = {
+                    n: self._source_columns(parent, n, s)
+                    for n, (_, s) in dict(parent.selected_sources).items()
+                }
+                found = [o for cols in outer.values() for n, o in cols if n == name]
+                if found:
+                    self._set_origin(col, found[0])
+                    return
+            parent = parent.parent
+        available = sorted({n for cols in columns_of.values() for n, _ in cols})
+        if all(not cols for cols in columns_of.values()) and any(
+            isinstance(s, Scope) for _, s in dict(scope.selected_sources).values()
+        ):
+            return  # columns of a derived table we could not see: let DuckDB decide
+        raise self._unknown_column(col, available)
+
+    def _unknown_column(self, col: exp.Column, available: list[str]) -> QueryError:
+        pos = self._pos(col)
+        where = f" at position {pos}" if pos is not None else ""
+        return QueryError(
+            f"unknown column '{col.sql(dialect=parser.DIALECT).replace(chr(34), '')}'{where}; "
+            f"columns are {available}",
+            position=pos,
+        )
+
+    def _set_origin(self, col: exp.Column, origin: _Origin) -> None:
+        self._origins[id(col)] = origin
+        if origin.occurrence is not None and origin.name is not None:
+            origin.occurrence.need(origin.name)
+
+    # -- the result's projection -------------------------------------------------------------------
+    def _rewrite_root(self, root: Scope, identity: tuple[str, ...]) -> list[OutputColumn]:
+        node = root.expression
+        columns: list[OutputColumn] | None = None
+        for select in _leaf_selects(node):
+            cols = self._rewrite_select(select, identity)
+            if columns is None:
+                columns = cols
+        return columns or []
+
+    def _rewrite_select(self, select: exp.Select, identity: tuple[str, ...]) -> list[OutputColumn]:
+        info = self._info[id(select)]
+        scope_sources = self._from_columns(select)
+        alias = info.source_alias
+        items: list[exp.Expression] = [
+            exp.alias_(
+                exp.column(c, table=exp.to_identifier(alias) if alias else None), c, copy=False
+            )
+            for c in identity
+        ]
+        columns: list[OutputColumn] = []
+        seen: dict[str, int] = {}
+
+        def add_passthrough(name: str, ref: exp.Expression, origin: _Origin) -> None:
+            out = _unique(name, seen)
+            visible = origin.visible
+            lazy = not origin.kind.eager and visible is not None and visible.field is not None
+            columns.append(
+                OutputColumn(
+                    out,
+                    origin.kind,
+                    field=visible.field if visible is not None else None,
+                    type=visible.type if visible is not None else None,
+                    lazy=lazy,
+                )
+            )
+            if not lazy:
+                items.append(exp.alias_(ref, out, quoted=True, copy=False))
+
+        for item in select.expressions:
+            star_of = _star_target(item)
+            if star_of is not None:
+                excluded = _star_excluded(item)
+                for name, origin in scope_sources:
+                    if name in excluded or name.startswith(parser.RESERVED_PREFIX):
+                        continue
+                    ref = exp.column(
+                        exp.to_identifier(name, quoted=True),
+                        table=exp.to_identifier(alias) if alias else None,
+                    )
+                    if (
+                        origin.kind.eager
+                        and origin.occurrence is not None
+                        and origin.name is not None
+                    ):
+                        origin.occurrence.need(origin.name)
+                    add_passthrough(name, ref, origin)
+                continue
+            if isinstance(item, exp.Alias) and item.alias == WEIGHT:
+                items.append(item)
+                continue
+            inner = item.this if isinstance(item, exp.Alias) else item
+            name = (
+                item.alias_or_name
+                if isinstance(item, exp.Alias) or isinstance(inner, exp.Column)
+                else _auto_name(inner)
+            )
+            if isinstance(inner, exp.Column) and id(inner) in self._origins:
+                add_passthrough(name, inner, self._origins[id(inner)])
+                continue
+            out = _unique(name, seen)
+            columns.append(OutputColumn(out, self._infer(inner)))
+            items.append(exp.alias_(inner, out, quoted=True, copy=False))
+        select.set("expressions", items)
+        return columns
+
+    def _from_columns(self, select: exp.Select) -> list[tuple[str, _Origin]]:
+        """The columns of the single FROM source of ``select``."""
+        columns_of = self._from_cols.get(id(select), {})
+        out: list[tuple[str, _Origin]] = []
+        for cols in columns_of.values():
+            out.extend((n, o) for n, o in cols if not n.startswith(parser.RESERVED_PREFIX))
+        return out
+
+    def _table_columns(self, root: Scope | None) -> list[OutputColumn]:
+        if root is None:
+            return []
+        info = self._info.get(id(root.expression))
+        if info is None:
+            return []
+        out = []
+        for name, origin in info.outputs:
+            if name.startswith(parser.RESERVED_PREFIX):
+                continue
+            visible = origin.visible
+            out.append(
+                OutputColumn(
+                    name,
+                    origin.kind,
+                    field=visible.field if visible is not None else None,
+                    type=visible.type if visible is not None else None,
+                )
+            )
+        return out
+
+    # -- SQL text ----------------------------------------------------------------------------------
+    def _substitute(self, sql: str) -> str:
+        for occ in self.occurrences:
+            relation = self.builder.relation(
+                occ.source, occ.needed, want_row=occ.want_row, bm25=occ.bm25
+            )
+            placeholder = f'"{_REL}{occ.index}"'
+            if placeholder not in sql:
+                raise QueryError(f"internal error: lost the relation of {occ.spec}")
+            sql = sql.replace(placeholder, f"({relation})", 1)
+        for name in sorted(self._snippets, key=len, reverse=True):
+            sql = sql.replace(name, self._snippets[name])
+        return sql
+
+
+def _double_list(values: list[float]) -> str:
+    """A DuckDB ``DOUBLE[]`` literal (exponent notation keeps DuckDB from reading DECIMALs)."""
+    parts = []
+    for v in values:
+        text = repr(float(v))
+        if "e" not in text and "n" not in text:
+            text += "e0"
+        elif text in ("nan", "inf", "-inf"):
+            text = {
+                "nan": "'NaN'::DOUBLE",
+                "inf": "'Infinity'::DOUBLE",
+                "-inf": "'-Infinity'::DOUBLE",
+            }[text]
+        parts.append(text)
+    return "[" + ", ".join(parts) + "]"
+
+
+def _walk_scope(select: exp.Select) -> Any:
+    """Nodes of ``select`` outside nested SELECTs."""
+    stack = [select]
+    while stack:
+        node = stack.pop()
+        for child in node.iter_expressions():
+            if isinstance(child, (exp.Select, exp.Subquery, exp.SetOperation)):
+                continue
+            yield child
+            stack.append(child)
+
+
+def _has_aggregate(select: exp.Select) -> bool:
+    """Whether ``select`` aggregates (an aggregate function outside any window)."""
+    for item in [*select.expressions, select.args.get("having"), select.args.get("order")]:
+        if item is None:
+            continue
+        for node in item.walk():
+            if (
+                isinstance(node, exp.AggFunc)
+                and node.find_ancestor(exp.Window) is None
+                and node.find_ancestor(exp.Select) in (None, select)
+            ):
+                return True
+    return False
+
+
+def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
+    if isinstance(node, exp.Select):
+        return [node]
+    if isinstance(node, exp.Subquery):
+        return _leaf_selects(node.this)
+    if isinstance(node, exp.SetOperation):
+        return _leaf_selects(node.this) + _leaf_selects(node.expression)
+    return []
+
+
+def _star_target(item: exp.Expression) -> str | None:
+    """``""`` for ``*``, ``"t"`` for ``t.*``, None for other select items."""
+    if isinstance(item, exp.Star):
+        return ""
+    if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+        return item.table
+    return None
+
+
+def _star_excluded(item: exp.Expression) -> set[str]:
+    star = item if isinstance(item, exp.Star) else item.this
+    names = set()
+    for key in ("except", "except_", "exclude"):
+        for e in star.args.get(key) or []:
+            names.add(e.name if isinstance(e, exp.Expression) else str(e))
+    return names
+
+
+def _unique(name: str, seen: dict[str, int]) -> str:
+    if name not in seen:
+        seen[name] = 0
+        return name
+    seen[name] += 1
+    candidate = f"{name}_{seen[name]}"
+    while candidate in seen:
+        seen[name] += 1
+        candidate = f"{name}_{seen[name]}"
+    seen[candidate] = 0
+    return candidate
+
+
+def _auto_name(node: exp.Expression) -> str:
+    return node.sql(dialect=parser.DIALECT)
