@@ -25,11 +25,13 @@ def main(url: str = "tmp://") -> None:
     )
     rng = np.random.default_rng(0)
     # Column batches are the fast path; a list of row dicts works too.
-    ds.append({
-        "id": np.arange(1000),
-        "caption": [f"photo {i}" for i in range(1000)],
-        "score": rng.random(1000, dtype=np.float32),
-    })
+    ds.append(
+        {
+            "id": np.arange(1000),
+            "caption": [f"photo {i}" for i in range(1000)],
+            "score": rng.random(1000, dtype=np.float32),
+        }
+    )
     ds.append([{"id": 1000, "caption": "one more", "score": 0.5}])
     first = ds.commit("initial rows")
     print(f"committed {first}: {len(ds)} rows")

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +19,7 @@ import lakefmt
 from lakefmt.errors import LakefmtError
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -33,7 +33,7 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except LakefmtError as exc:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        except OSError as exc:  # missing files, a file where a folder was expected, ...
             _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         except ValueError as exc:
             _fail(str(exc).splitlines()[0])
@@ -44,13 +44,17 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _creds(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
+    # A missing or malformed credentials file is a user error (exit 1, one line), like
+    # any other missing input file.
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(f"cannot read credentials file {path}: {exc}") from exc
+    except OSError as exc:
+        _fail(f"cannot read credentials file {path}: {exc.strerror or exc}")
+    except ValueError as exc:
+        _fail(f"credentials file {path} is not valid JSON: {str(exc).splitlines()[0]}")
     if not isinstance(data, dict):
-        raise click.BadParameter("the credentials file must hold a JSON object")
+        _fail(f"credentials file {path} must hold a JSON object")
     return data
 
 
@@ -74,7 +78,10 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _print_table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+def _print_table(
+    columns: list[str], rows: list[list[Any]], title: str | None = None, file: Any = None
+) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -82,7 +89,9 @@ def _print_table(columns: list[str], rows: list[list[Any]], title: str | None = 
         table.add_column(name)
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
-    _console().print(table)
+    # A file gets the table at its natural width, without colour codes.
+    console = _console() if file is None else Console(file=file, width=10_000, no_color=True)
+    console.print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,10 +132,17 @@ def log(url: str, branch: str | None, creds_file: str | None) -> None:
     for tag in ds.tags:
         tags.setdefault(tag.version, []).append(tag.name)
     rows = [
-        [v.id, v.timestamp.isoformat(timespec="seconds"), v.message or "", ", ".join(tags.get(v.id, []))]
+        [
+            v.id,
+            v.timestamp.isoformat(timespec="seconds"),
+            v.message or "",
+            ", ".join(tags.get(v.id, [])),
+        ]
         for v in reversed(list(ds.history))
     ]
-    _print_table(["version", "time", "message", "tags"], rows, f"branches: {', '.join(ds.branches.names())}")
+    _print_table(
+        ["version", "time", "message", "tags"], rows, f"branches: {', '.join(ds.branches.names())}"
+    )
 
 
 @main.command()
@@ -140,14 +156,19 @@ def head(url: str, rows: int, columns: str | None, creds_file: str | None) -> No
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
     names = columns.split(",") if columns else list(ds.schema)
     view = ds[0 : min(rows, len(ds))]
-    data = {name: view[name].get_bytes(slice(None)) if ds.schema[name].is_media else view[name][:] for name in names}
+    data = {
+        name: view[name].get_bytes(slice(None)) if ds.schema[name].is_media else view[name][:]
+        for name in names
+    }
     _print_table(names, [[data[n][i] for n in names] for i in range(len(view))])
 
 
 @main.command()
 @click.argument("url")
 @click.argument("tql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table"
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
 @creds_option
 @_user_errors
@@ -155,36 +176,49 @@ def query(url: str, tql: str, fmt: str, output: str | None, creds_file: str | No
     """Run a TQL query on a dataset and print or save the result."""
     from lakefmt.integrations import exporters
 
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet needs -o FILE")
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
-    result = ds.query(tql)  # type: ignore[attr-defined]
+    result = ds.query(tql)
     if fmt == "parquet":
-        if output is None:
-            raise click.UsageError("--format parquet needs -o FILE")
-        exporters.to_parquet(result, output, progress=False)
-        return
-    if fmt == "csv":
-        target = output or "/dev/stdout"
-        exporters.to_csv(result, target, progress=False)
-        return
-    table = result.to_arrow()
-    records = _json_rows(table)
-    if fmt == "json":
-        text = json.dumps(records, default=str)
+        exporters.to_parquet(result, output, progress=False)  # type: ignore[arg-type]
+    elif fmt == "csv":
         if output:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
+            exporters.to_csv(result, output, progress=False)
         else:
-            click.echo(text)
-        return
-    _print_table(table.column_names, [list(r.values()) for r in records], f"{len(records)} rows")
+            sys.stdout.flush()
+            exporters.to_csv(result, sys.stdout.buffer, progress=False)
+            sys.stdout.buffer.flush()
+    else:
+        table = result.to_arrow()
+        records = _json_rows(table)
+        if fmt == "json":
+            text = json.dumps(records, default=str)
+            if output:
+                with open(output, "w", encoding="utf-8") as f:
+                    f.write(text + "\n")
+            else:
+                click.echo(text)
+        else:
+            rows = [list(r.values()) for r in records]
+            title = f"{len(records)} rows"
+            if output:
+                with open(output, "w", encoding="utf-8") as f:
+                    _print_table(table.column_names, rows, title, file=f)
+            else:
+                _print_table(table.column_names, rows, title)
+    if output:
+        click.echo(f"wrote {len(result)} rows to {output}")
 
 
 def _json_rows(table: Any) -> list[dict[str, Any]]:
     import pyarrow as pa
 
     plain = pa.table(
-        [c.storage if isinstance(c.type, pa.ExtensionType) else c
-         for c in (col.combine_chunks() for col in table.columns)],
+        [
+            c.storage if isinstance(c.type, pa.ExtensionType) else c
+            for c in (col.combine_chunks() for col in table.columns)
+        ],
         names=table.column_names,
     )
     rows = plain.to_pylist()
@@ -193,6 +227,23 @@ def _json_rows(table: Any) -> list[dict[str, Any]]:
             if isinstance(value, (bytes, bytearray)):
                 row[key] = f"<{len(value)} bytes>"
     return rows
+
+
+def _type_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("a=int32", "b=text")`` -> ``{"a": Int32(), "b": Text()}``; bad ones are usage errors."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, type_name = pair.partition("=")
+        if not sep or not name or not type_name:
+            raise click.BadParameter(f"'{pair}' is not COLUMN=TYPE", param_hint="--type")
+        try:
+            out[name] = lakefmt.types.resolve_type(type_name.strip())
+        except LakefmtError as exc:
+            raise click.BadParameter(
+                f"'{type_name}' is not a lakefmt type (int32, float32, text, bytes, bool, ...)",
+                param_hint="--type",
+            ) from exc
+    return out
 
 
 def _kind(src: str, given: str) -> str:
@@ -211,32 +262,75 @@ def _kind(src: str, given: str) -> str:
 @main.command("import")
 @click.argument("src")
 @click.argument("dst")
-@click.option("--format", "fmt", type=click.Choice(["auto", "parquet", "csv", "images", "coco"]), default="auto")
-@click.option("--annotations", type=click.Path(dir_okay=False), help="COCO annotation JSON (--format coco).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "parquet", "csv", "images", "coco"]),
+    default="auto",
+)
+@click.option(
+    "--annotations", type=click.Path(dir_okay=False), help="COCO annotation JSON (--format coco)."
+)
 @click.option("--no-labels", is_flag=True, help="Images: do not take labels from subfolders.")
+@click.option(
+    "--type",
+    "type_overrides",
+    multiple=True,
+    metavar="COLUMN=TYPE",
+    help="Parquet/CSV: store COLUMN as TYPE (int32, float32, text, ...) instead of the "
+    "inferred type. Repeatable.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["jpeg", "png", "tiff"]),
+    default=None,
+    help="Images/COCO: the image column's format when files mix formats (others re-encoded).",
+)
 @click.option("--progress/--no-progress", default=None)
 @creds_option
 @_user_errors
-def import_(src: str, dst: str, fmt: str, annotations: str | None, no_labels: bool,
-            progress: bool | None, creds_file: str | None) -> None:
+def import_(
+    src: str,
+    dst: str,
+    fmt: str,
+    annotations: str | None,
+    no_labels: bool,
+    type_overrides: tuple[str, ...],
+    compression: str | None,
+    progress: bool | None,
+    creds_file: str | None,
+) -> None:
     """Import Parquet, CSV, an image folder or COCO into a new dataset at DST."""
     from lakefmt.integrations import importers
 
+    schema = _type_overrides(type_overrides)
     creds = _creds(creds_file)
-    kind = "coco" if annotations and fmt == "auto" else _kind(src, fmt)
     if not os.path.exists(src):
         _fail(f"no such file or folder: {src}")
+    if annotations and not os.path.isfile(annotations):
+        _fail(f"no such annotation file: {annotations}")
+    kind = "coco" if annotations and fmt == "auto" else _kind(src, fmt)
+    if schema and kind not in ("parquet", "csv"):
+        raise click.UsageError("--type applies to Parquet and CSV imports")
     if kind == "parquet":
-        ds = importers.from_parquet(src, dst, creds=creds, progress=progress)
+        ds = importers.from_parquet(src, dst, creds=creds, schema=schema, progress=progress)
     elif kind == "csv":
-        ds = importers.from_csv(src, dst, creds=creds, progress=progress)
+        ds = importers.from_csv(src, dst, creds=creds, schema=schema, progress=progress)
     elif kind == "images":
-        ds = importers.from_image_folder(src, dst, labels_from_subfolders=not no_labels,
-                                         creds=creds, progress=progress)
+        ds = importers.from_image_folder(
+            src,
+            dst,
+            labels_from_subfolders=not no_labels,
+            compression=compression,
+            creds=creds,
+            progress=progress,
+        )
     else:
         if not annotations:
             raise click.UsageError("--format coco needs --annotations FILE")
-        ds = importers.from_coco(src, annotations, dst, creds=creds, progress=progress)
+        ds = importers.from_coco(
+            src, annotations, dst, compression=compression, creds=creds, progress=progress
+        )
     click.echo(f"imported {len(ds)} rows into {ds.url} ({ds.version})")
 
 
@@ -244,26 +338,54 @@ def import_(src: str, dst: str, fmt: str, annotations: str | None, no_labels: bo
 @click.argument("url")
 @click.argument("dst")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "images"]), default=None)
-@click.option("--column", default="image", show_default=True, help="Image column (--format images).")
+@click.option(
+    "--column", default="image", show_default=True, help="Image column (--format images)."
+)
 @click.option("--label-column", default=None, help="Images: subfolders by this ClassLabel column.")
+@click.option("--columns", default=None, help="Parquet/CSV: comma-separated columns to export.")
+@click.option(
+    "--max-rows-per-file",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parquet: write a folder DST of numbered files with at most this many rows each.",
+)
 @click.option("--progress/--no-progress", default=None)
 @creds_option
 @_user_errors
-def export(url: str, dst: str, fmt: str | None, column: str, label_column: str | None,
-           progress: bool | None, creds_file: str | None) -> None:
+def export(
+    url: str,
+    dst: str,
+    fmt: str | None,
+    column: str,
+    label_column: str | None,
+    columns: str | None,
+    max_rows_per_file: int | None,
+    progress: bool | None,
+    creds_file: str | None,
+) -> None:
     """Export a dataset to Parquet, CSV or an image folder."""
     from lakefmt.integrations import exporters
 
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
-    kind = fmt or ("csv" if dst.endswith(".csv") else "parquet" if dst.endswith(".parquet") else None)
+    kind = fmt or (
+        "csv" if dst.endswith(".csv") else "parquet" if dst.endswith(".parquet") else None
+    )
     if kind is None:
         raise click.UsageError("pass --format (parquet, csv or images)")
+    names = columns.split(",") if columns else None
     if kind == "parquet":
-        exporters.to_parquet(ds, dst, progress=progress)
+        files = exporters.to_parquet(
+            ds, dst, columns=names, max_rows_per_file=max_rows_per_file, progress=progress
+        )
+        if max_rows_per_file:
+            click.echo(f"exported {len(ds)} rows to {len(files)} files in {dst}")
+            return
     elif kind == "csv":
-        exporters.to_csv(ds, dst, progress=progress)
+        exporters.to_csv(ds, dst, columns=names, progress=progress)
     else:
-        exporters.to_image_folder(ds, dst, column=column, label_column=label_column, progress=progress)
+        exporters.to_image_folder(
+            ds, dst, column=column, label_column=label_column, progress=progress
+        )
     click.echo(f"exported {len(ds)} rows to {dst}")
 
 
@@ -287,12 +409,20 @@ def copy(src: str, dst: str, src_creds_file: str | None, dst_creds_file: str | N
 @click.option("--delete", is_flag=True, help="Delete the tag NAME.")
 @creds_option
 @_user_errors
-def tag(url: str, name: str | None, version: str | None, message: str | None, delete: bool,
-        creds_file: str | None) -> None:
+def tag(
+    url: str,
+    name: str | None,
+    version: str | None,
+    message: str | None,
+    delete: bool,
+    creds_file: str | None,
+) -> None:
     """List tags, or create (or --delete) the tag NAME."""
     ds = lakefmt.open(url, creds=_creds(creds_file))
     if name is None:
-        _print_table(["tag", "version", "message"], [[t.name, t.version, t.message or ""] for t in ds.tags])
+        _print_table(
+            ["tag", "version", "message"], [[t.name, t.version, t.message or ""] for t in ds.tags]
+        )
     elif delete:
         ds.tags[name].delete()
         click.echo(f"deleted tag {name}")
@@ -308,7 +438,9 @@ def tag(url: str, name: str | None, version: str | None, message: str | None, de
 @click.option("--delete", is_flag=True, help="Delete the branch NAME.")
 @creds_option
 @_user_errors
-def branch(url: str, name: str | None, version: str | None, delete: bool, creds_file: str | None) -> None:
+def branch(
+    url: str, name: str | None, version: str | None, delete: bool, creds_file: str | None
+) -> None:
     """List branches, or create (or --delete) the branch NAME."""
     ds = lakefmt.open(url, creds=_creds(creds_file))
     if name is None:
@@ -336,8 +468,13 @@ def optimize(url: str, creds_file: str | None) -> None:
 
 @main.command()
 @click.argument("url")
-@click.option("--older-than", default=7 * 24 * 3600.0, show_default=True, type=float,
-              help="Keep unreferenced files younger than this many seconds.")
+@click.option(
+    "--older-than",
+    default=7 * 24 * 3600.0,
+    show_default=True,
+    type=float,
+    help="Keep unreferenced files younger than this many seconds.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be deleted.")
 @creds_option
 @_user_errors
@@ -346,7 +483,11 @@ def cleanup(url: str, older_than: float, dry_run: bool, creds_file: str | None) 
     ds = lakefmt.open(url, creds=_creds(creds_file))
     report = ds.cleanup(datetime.timedelta(seconds=older_than), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{verb} {len(report.manifests)} manifests and {len(report.files)} files ({report.bytes} bytes)")
+    counts = f"{len(report.manifests)} manifests and {len(report.files)} files"
+    click.echo(f"{verb} {counts} ({report.bytes} bytes)")
+    if dry_run:  # list them, so the user can check before deleting
+        for path in [*report.manifests, *report.files]:
+            click.echo(f"  {path}")
 
 
 @main.command()

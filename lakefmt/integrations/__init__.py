@@ -5,3 +5,25 @@ need them.
 """
 
 from __future__ import annotations
+
+from lakefmt.integrations.exporters import to_csv, to_image_folder, to_parquet
+from lakefmt.integrations.importers import (
+    from_arrow,
+    from_coco,
+    from_csv,
+    from_image_folder,
+    from_pandas,
+    from_parquet,
+)
+
+__all__ = [
+    "from_arrow",
+    "from_coco",
+    "from_csv",
+    "from_image_folder",
+    "from_pandas",
+    "from_parquet",
+    "to_csv",
+    "to_image_folder",
+    "to_parquet",
+]

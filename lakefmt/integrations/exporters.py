@@ -6,7 +6,7 @@ import base64
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -83,14 +83,18 @@ def _csv_safe(column: pa.ChunkedArray) -> pa.Array | list[Any]:
 
 def to_csv(
     view: DatasetView,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     columns: Sequence[str] | None = None,
     progress: bool | None = None,
 ) -> None:
-    """Write rows to CSV; binary values as base64, lists and structs as JSON text."""
+    """Write rows to CSV; binary values as base64, lists and structs as JSON text.
+
+    ``path`` is a file path or an open binary file (which is left open).
+    """
     from pyarrow import csv
 
+    sink: Any = path if hasattr(path, "write") else os.fspath(path)  # type: ignore[arg-type]
     writer: csv.CSVWriter | None = None
     with Progress(len(view), "export csv", progress) as bar:
         try:
@@ -100,16 +104,26 @@ def to_csv(
                     {name: _csv_safe(table.column(name)) for name in table.column_names}
                 )
                 if writer is None:
-                    writer = csv.CSVWriter(os.fspath(path), plain.schema)
+                    writer = csv.CSVWriter(sink, plain.schema)
                 writer.write_table(plain)
                 bar.update(batch.num_rows)
             if writer is None:
                 names = list(columns) if columns is not None else list(view.schema)
-                with open(os.fspath(path), "w", encoding="utf-8") as f:
-                    f.write(",".join(f'"{n}"' for n in names) + "\n")
+                header = (",".join(f'"{n}"' for n in names) + "\n").encode()
+                if isinstance(sink, str):
+                    with open(sink, "wb") as f:
+                        f.write(header)
+                else:
+                    sink.write(header)
         finally:
             if writer is not None:
                 writer.close()
+
+
+def _safe_relative(name: str) -> list[str]:
+    """The parts of a stored relative file name, without '', '.', '..' or drive prefixes."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return [p.replace(":", "_") for p in parts]
 
 
 def to_image_folder(
@@ -123,8 +137,15 @@ def to_image_folder(
 ) -> list[str]:
     """Write each row's stored image bytes (identical to what was imported) to a file.
 
-    Files go in subfolders named by ``label_column``'s class names when given, and keep
-    ``filename_column``'s names when the column exists. Returns the files written.
+    File names come from ``filename_column`` when the dataset has it (as
+    :func:`~lakefmt.from_image_folder` stores them: ``cat/1.jpg``), so an imported folder
+    comes back with the same subfolders and names; rows without a name are numbered. With
+    ``label_column``, each file goes instead in a subfolder named by its row's class name
+    (the file keeps its base name). Null images are skipped. Returns the files written.
+
+    Raises:
+        ColumnNotFoundError: No such image or label column.
+        SchemaError: Two rows would write the same file (export into an empty folder).
     """
     schema = view.schema
     if column not in schema:
@@ -141,7 +162,6 @@ def to_image_folder(
         class_names = list(schema[label_column].params().get("class_names") or [])
     root = os.fspath(path)
     os.makedirs(root, exist_ok=True)
-    wanted = [column] + [c for c in (names_col, label_column) if c]
     written: list[str] = []
     with Progress(len(view), "export images", progress, unit="images") as bar:
         for start in range(0, len(view), 256):
@@ -152,21 +172,25 @@ def to_image_folder(
             for k, blob in enumerate(data):
                 if blob is None:
                     continue
-                name = (
-                    os.path.basename(names[k]) if names is not None and names[k]
-                    else f"{start + k:08d}.{ext}"
-                )
-                folder = root
-                if labels is not None and labels[k] is not None:
-                    label = int(labels[k])
-                    folder = os.path.join(root, class_names[label] if label < len(class_names) else str(label))
-                    os.makedirs(folder, exist_ok=True)
-                target = os.path.join(folder, name)
-                if os.path.exists(target):
-                    raise SchemaError(f"two rows would write '{target}'; export to an empty folder")
-                with open(target, "wb") as f:
-                    f.write(blob)
+                parts = _safe_relative(names[k]) if names is not None and names[k] else []
+                if not parts:
+                    parts = [f"{start + k:08d}.{ext}"]
+                if label_column is not None:
+                    parts = parts[-1:]
+                    if labels is not None and labels[k] is not None:
+                        label = int(labels[k])
+                        folder = class_names[label] if label < len(class_names) else str(label)
+                        parts = [*_safe_relative(folder), *parts]
+                target = os.path.join(root, *parts)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                try:
+                    with open(target, "xb") as f:
+                        f.write(blob)
+                except FileExistsError:
+                    raise SchemaError(
+                        f"two rows (or an earlier export) write '{target}'; export to an empty "
+                        "folder"
+                    ) from None
                 written.append(target)
             bar.update(len(data))
-    del wanted
     return written

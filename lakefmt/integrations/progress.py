@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 class Progress:
     """A counter that draws a tqdm bar when enabled (``progress=None``: only on a terminal)."""
 
-    def __init__(self, total: int | None, desc: str, enabled: bool | None = None, unit: str = "rows") -> None:
+    def __init__(
+        self, total: int | None, desc: str, enabled: bool | None = None, unit: str = "rows"
+    ) -> None:
         if enabled is None:
             enabled = sys.stderr.isatty()
         self._bar: Any = None
@@ -19,7 +23,16 @@ class Progress:
                 from tqdm import tqdm
             except ImportError:
                 return
-            self._bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr)
+            columns, lines = _terminal_size()
+            self._bar = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                unit_scale=True,
+                file=sys.stderr,
+                ncols=None if columns else 80,
+                nrows=None if lines else 24,
+            )
 
     def update(self, n: int) -> None:
         """Advance by ``n``."""
@@ -36,6 +49,19 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _terminal_size() -> tuple[int, int]:
+    """(columns, lines) of the terminal on stderr; 0 when unknown or reported as 0.
+
+    A fresh pseudo-terminal (``docker run -t``, CI runners, ``script``) can report a size of
+    0 x 0, and tqdm then hides the bar (no room for it); we fall back to 80 x 24.
+    """
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return 0, 0
+    return size.columns, size.lines
 
 
 def tracked(items: Any, total: int | None, desc: str, enabled: bool | None) -> Iterator[Any]:
