@@ -28,7 +28,8 @@ def median_ms(samples: list[float]) -> float:
 
 def machine() -> str:
     """One line describing the machine."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -58,12 +58,16 @@ def generate(data: Path, scale: str) -> None:
     rng = np.random.default_rng(42)
     n = sizes["rows"]
     ids = np.arange(n, dtype=np.int64)
-    table = pa.table({
-        "id": ids,
-        "score": rng.random(n, dtype=np.float32),
-        "label": rng.integers(0, 10, n, dtype=np.int32),
-        "text": pa.array([f"item {i} {w}" for i, w in zip(ids, WORDS[ids % len(WORDS)], strict=True)]),
-    })
+    table = pa.table(
+        {
+            "id": ids,
+            "score": rng.random(n, dtype=np.float32),
+            "label": rng.integers(0, 10, n, dtype=np.int32),
+            "text": pa.array(
+                [f"item {i} {w}" for i, w in zip(ids, WORDS[ids % len(WORDS)], strict=True)]
+            ),
+        }
+    )
     pq.write_table(table, data / "tabular.parquet")
     from PIL import Image
 
@@ -71,13 +75,20 @@ def generate(data: Path, scale: str) -> None:
     base = np.linspace(0, 255, 256, dtype=np.float32)
     for i in range(sizes["images"]):
         r = np.random.default_rng(i)
-        img = (base[None, :, None] * r.random(3) + base[:, None, None] * r.random(3) / 2
-               + r.normal(0, 12, (256, 256, 3)))
+        img = (
+            base[None, :, None] * r.random(3)
+            + base[:, None, None] * r.random(3) / 2
+            + r.normal(0, 12, (256, 256, 3))
+        )
         buf = io.BytesIO()
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=85)
         jpegs.append(buf.getvalue())
-    pq.write_table(pa.table({"id": np.arange(len(jpegs), dtype=np.int64), "image": pa.array(jpegs, pa.binary())}),
-                   data / "images.parquet")
+    pq.write_table(
+        pa.table(
+            {"id": np.arange(len(jpegs), dtype=np.int64), "image": pa.array(jpegs, pa.binary())}
+        ),
+        data / "images.parquet",
+    )
     emb = rng.normal(size=(sizes["emb_rows"], DIM)).astype(np.float32)
     queries = rng.normal(size=(5, DIM)).astype(np.float32)
     np.save(data / "emb.npy", emb)
@@ -125,10 +136,12 @@ class Expected:
         self.emb = np.load(data / "emb.npy")
         self.queries = np.load(data / "queries.npy")
         norms = self.emb / np.linalg.norm(self.emb, axis=1, keepdims=True)
-        self.top = [set(np.argsort(-(norms @ (q / np.linalg.norm(q))))[:10].tolist()) for q in self.queries]
+        self.top = [
+            set(np.argsort(-(norms @ (q / np.linalg.norm(q))))[:10].tolist()) for q in self.queries
+        ]
 
 
-# -- engines ------------------------------------------------------------------------------------------
+# -- engines ---------------------------------------------------------------------------
 
 
 def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
@@ -142,7 +155,9 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
     text_table = exp.tab
     impl = ENGINES[engine](work)
 
-    def record(name: str, fn: Callable[[], Any], check: Callable[[Any], bool] | None = None) -> None:
+    def record(
+        name: str, fn: Callable[[], Any], check: Callable[[Any], bool] | None = None
+    ) -> None:
         try:
             seconds, out = fn()
             if check is not None and not check(out):
@@ -152,22 +167,44 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
         except Exception as exc:  # a comparator lacking a feature: shown, not fatal
             results[name] = f"n/a ({type(exc).__name__}: {str(exc)[:60]})"
 
-    record("ingest_tabular", lambda: clock(lambda: impl.ingest_tabular(text_table.to_batches(BATCH))),
-           lambda out: out == n)
-    record("scan_tabular", lambda: clock(lambda: impl.scan_tabular()), lambda out: out == int(exp.tab["id"].to_numpy().sum()))
+    record(
+        "ingest_tabular",
+        lambda: clock(lambda: impl.ingest_tabular(text_table.to_batches(BATCH))),
+        lambda out: out == n,
+    )
+    record(
+        "scan_tabular",
+        lambda: clock(lambda: impl.scan_tabular()),
+        lambda out: out == int(exp.tab["id"].to_numpy().sum()),
+    )
     idx = rng.integers(0, n, 200)
     record("random_row_p50", lambda: (p50(impl.read_row, idx), None))
-    record("random_row_check", lambda: (0.0, [impl.read_row(int(i)) for i in idx[:5]]),
-           lambda out: all(int(r) == int(i) for r, i in zip(out, idx[:5], strict=True)))
+    record(
+        "random_row_check",
+        lambda: (0.0, [impl.read_row(int(i)) for i in idx[:5]]),
+        lambda out: all(int(r) == int(i) for r, i in zip(out, idx[:5], strict=True)),
+    )
     record("filter", lambda: clock(impl.filter), lambda out: sorted(out) == exp.filter_ids.tolist())
     record("group_by", lambda: clock(impl.group_by), lambda out: list(out) == exp.group.tolist())
     record("like", lambda: clock(impl.like), lambda out: out == exp.like)
     record("append_commit", lambda: (impl.append_commit(), None))
-    record("ingest_jpeg", lambda: clock(lambda: impl.ingest_images(exp.images)), lambda out: out == len(exp.images))
-    record("scan_decode_jpeg", lambda: clock(impl.scan_decode), lambda out: out[0] == len(exp.images) and out[1] == exp.pixel_sum)
+    record(
+        "ingest_jpeg",
+        lambda: clock(lambda: impl.ingest_images(exp.images)),
+        lambda out: out == len(exp.images),
+    )
+    record(
+        "scan_decode_jpeg",
+        lambda: clock(impl.scan_decode),
+        lambda out: out[0] == len(exp.images) and out[1] == exp.pixel_sum,
+    )
     img_idx = rng.integers(0, len(exp.images), 50)
     record("random_image_p50", lambda: (p50(impl.read_image, img_idx), None))
-    record("ingest_embeddings", lambda: clock(lambda: impl.ingest_embeddings(exp.emb)), lambda out: out == len(exp.emb))
+    record(
+        "ingest_embeddings",
+        lambda: clock(lambda: impl.ingest_embeddings(exp.emb)),
+        lambda out: out == len(exp.emb),
+    )
     first = [None]
 
     def topk() -> tuple[float, Any]:
@@ -180,7 +217,11 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
         first[0] = answers
         return statistics.median(times), answers
 
-    record("cosine_top10", topk, lambda out: all(set(map(int, a)) == e for a, e in zip(out, exp.top, strict=True)))
+    record(
+        "cosine_top10",
+        topk,
+        lambda out: all(set(map(int, a)) == e for a, e in zip(out, exp.top, strict=True)),
+    )
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     del numeric, batches
     return results
@@ -225,17 +266,30 @@ class Floor:
         raise IndexError(i)
 
     def filter(self) -> list[int]:
-        return [r[0] for r in self.con.sql(f"SELECT id FROM read_parquet('{self.tab}') WHERE score > 0.9 AND label = 3").fetchall()]
+        return [
+            r[0]
+            for r in self.con.sql(
+                f"SELECT id FROM read_parquet('{self.tab}') WHERE score > 0.9 AND label = 3"
+            ).fetchall()
+        ]
 
     def group_by(self) -> list[int]:
-        rows = self.con.sql(f"SELECT label, count(*) FROM read_parquet('{self.tab}') GROUP BY label ORDER BY label").fetchall()
+        rows = self.con.sql(
+            f"SELECT label, count(*) FROM read_parquet('{self.tab}') GROUP BY label ORDER BY label"
+        ).fetchall()
         return [c for _, c in rows]
 
     def like(self) -> int:
-        return int(self.con.sql(f"SELECT count(*) FROM read_parquet('{self.tab}') WHERE text LIKE '%cherry%'").fetchall()[0][0])
+        return int(
+            self.con.sql(
+                f"SELECT count(*) FROM read_parquet('{self.tab}') WHERE text LIKE '%cherry%'"
+            ).fetchall()[0][0]
+        )
 
     def append_commit(self) -> float:
-        t = pa.table({"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)})
+        t = pa.table(
+            {"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)}
+        )
         samples = []
         for k in range(30):
             start = time.perf_counter()
@@ -248,7 +302,12 @@ class Floor:
         with pq.ParquetWriter(self.img, schema, compression="none") as w:
             for s in range(0, len(images), 1000):
                 chunk = images[s : s + 1000]
-                w.write_table(pa.table({"id": np.arange(s, s + len(chunk)), "image": pa.array(chunk, pa.binary())}, schema=schema))
+                w.write_table(
+                    pa.table(
+                        {"id": np.arange(s, s + len(chunk)), "image": pa.array(chunk, pa.binary())},
+                        schema=schema,
+                    )
+                )
         return pq.ParquetFile(self.img).metadata.num_rows
 
     def scan_decode(self) -> tuple[int, int]:
@@ -269,7 +328,9 @@ class Floor:
         for g in range(md.num_row_groups):
             rows = md.row_group(g).num_rows
             if i < start + rows:
-                return decode_jpeg(pf.read_row_group(g, columns=["image"])["image"][i - start].as_py())
+                return decode_jpeg(
+                    pf.read_row_group(g, columns=["image"])["image"][i - start].as_py()
+                )
             start += rows
         raise IndexError(i)
 
@@ -280,8 +341,10 @@ class Floor:
 
     def topk(self, q: np.ndarray) -> list[int]:
         qs = "[" + ",".join(f"{x:.8f}" for x in q) + "]"
-        sql = (f"SELECT id FROM read_parquet('{self.emb}') ORDER BY "
-               f"array_cosine_similarity(emb::FLOAT[{DIM}], {qs}::FLOAT[{DIM}]) DESC LIMIT 10")
+        sql = (
+            f"SELECT id FROM read_parquet('{self.emb}') ORDER BY "
+            f"array_cosine_similarity(emb::FLOAT[{DIM}], {qs}::FLOAT[{DIM}]) DESC LIMIT 10"
+        )
         return [r[0] for r in self.con.sql(sql).fetchall()]
 
 
@@ -290,7 +353,13 @@ class Numpy(Floor):
 
     def topk(self, q: np.ndarray) -> list[int]:
         if self._emb_matrix is None:
-            m = pq.read_table(self.emb)["emb"].combine_chunks().flatten().to_numpy().reshape(-1, DIM)
+            m = (
+                pq.read_table(self.emb)["emb"]
+                .combine_chunks()
+                .flatten()
+                .to_numpy()
+                .reshape(-1, DIM)
+            )
             self._emb_matrix = m / np.linalg.norm(m, axis=1, keepdims=True)
         sims = self._emb_matrix @ (q / np.linalg.norm(q))
         top = np.argpartition(-sims, 10)[:10]
@@ -307,7 +376,10 @@ class Lakefmt:
         self.work = work
 
     def ingest_tabular(self, batches: list[pa.RecordBatch]) -> int:
-        ds = self.lf.create(str(self.work / "lf-tab"), schema={"id": "int64", "score": "float32", "label": "int32", "text": "text"})
+        ds = self.lf.create(
+            str(self.work / "lf-tab"),
+            schema={"id": "int64", "score": "float32", "label": "int32", "text": "text"},
+        )
         for b in batches:
             ds.append({name: b.column(name) for name in b.schema.names})
         ds.commit("ingest")
@@ -335,7 +407,9 @@ class Lakefmt:
         return int(self.tab.query("SELECT COUNT(*) AS n WHERE text LIKE '%cherry%'")["n"][0])
 
     def append_commit(self) -> float:
-        ds = self.lf.create(str(self.work / "lf-commits"), schema={"id": "int64", "score": "float32"})
+        ds = self.lf.create(
+            str(self.work / "lf-commits"), schema={"id": "int64", "score": "float32"}
+        )
         data = {"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)}
         samples = []
         for _ in range(40):
@@ -348,7 +422,9 @@ class Lakefmt:
     def ingest_images(self, images: list[bytes]) -> int:
         from lakefmt import types
 
-        ds = self.lf.create(str(self.work / "lf-img"), schema={"id": "int64", "image": types.Image("uint8", "jpeg")})
+        ds = self.lf.create(
+            str(self.work / "lf-img"), schema={"id": "int64", "image": types.Image("uint8", "jpeg")}
+        )
         for s in range(0, len(images), 1000):
             chunk = images[s : s + 1000]
             ds.append({"id": np.arange(s, s + len(chunk)), "image": chunk})
@@ -371,7 +447,9 @@ class Lakefmt:
     def ingest_embeddings(self, emb: np.ndarray) -> int:
         from lakefmt import types
 
-        ds = self.lf.create(str(self.work / "lf-emb"), schema={"id": "int64", "emb": types.Embedding(DIM)})
+        ds = self.lf.create(
+            str(self.work / "lf-emb"), schema={"id": "int64", "emb": types.Embedding(DIM)}
+        )
         for s in range(0, len(emb), 50_000):
             ds.append({"id": np.arange(s, min(s + 50_000, len(emb))), "emb": emb[s : s + 50_000]})
         ds.commit()
@@ -380,7 +458,9 @@ class Lakefmt:
 
     def topk(self, q: np.ndarray) -> list[int]:
         qs = ", ".join(f"{x:.8f}" for x in q)
-        view = self.emb.query(f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{qs}]) DESC LIMIT 10")
+        view = self.emb.query(
+            f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{qs}]) DESC LIMIT 10"
+        )
         return view["id"][:].tolist()
 
 
@@ -409,7 +489,9 @@ class Lance:
         return int(self.tab.take([i], columns=["id", "score", "label"])["id"][0].as_py())
 
     def filter(self) -> list[int]:
-        return self.tab.to_table(columns=["id"], filter="score > 0.9 AND label = 3")["id"].to_pylist()
+        return self.tab.to_table(columns=["id"], filter="score > 0.9 AND label = 3")[
+            "id"
+        ].to_pylist()
 
     def group_by(self) -> list[int]:
         import duckdb
@@ -422,7 +504,9 @@ class Lance:
         return self.tab.count_rows(filter="text LIKE '%cherry%'")
 
     def append_commit(self) -> float:
-        t = pa.table({"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)})
+        t = pa.table(
+            {"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)}
+        )
         path = str(self.work / "lance-commits")
         self.lance.write_dataset(t, path)
         samples = []
@@ -434,9 +518,19 @@ class Lance:
 
     def ingest_images(self, images: list[bytes]) -> int:
         schema = pa.schema([("id", pa.int64()), ("image", pa.binary())])
-        tables = [pa.table({"id": np.arange(s, s + len(images[s : s + 1000])), "image": pa.array(images[s : s + 1000], pa.binary())}, schema=schema)
-                  for s in range(0, len(images), 1000)]
-        reader = pa.RecordBatchReader.from_batches(schema, [b for t in tables for b in t.to_batches()])
+        tables = [
+            pa.table(
+                {
+                    "id": np.arange(s, s + len(images[s : s + 1000])),
+                    "image": pa.array(images[s : s + 1000], pa.binary()),
+                },
+                schema=schema,
+            )
+            for s in range(0, len(images), 1000)
+        ]
+        reader = pa.RecordBatchReader.from_batches(
+            schema, [b for t in tables for b in t.to_batches()]
+        )
         self.img = self.lance.write_dataset(reader, str(self.work / "lance-img"))
         return self.img.count_rows()
 
@@ -455,11 +549,16 @@ class Lance:
 
     def ingest_embeddings(self, emb: np.ndarray) -> int:
         arr = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), DIM)
-        self.emb = self.lance.write_dataset(pa.table({"id": np.arange(len(emb)), "emb": arr}), str(self.work / "lance-emb"))
+        self.emb = self.lance.write_dataset(
+            pa.table({"id": np.arange(len(emb)), "emb": arr}), str(self.work / "lance-emb")
+        )
         return self.emb.count_rows()
 
     def topk(self, q: np.ndarray) -> list[int]:
-        t = self.emb.to_table(columns=["id"], nearest={"column": "emb", "q": q, "k": 10, "metric": "cosine", "use_index": False})
+        t = self.emb.to_table(
+            columns=["id"],
+            nearest={"column": "emb", "q": q, "k": 10, "metric": "cosine", "use_index": False},
+        )
         return t["id"].to_pylist()
 
 
@@ -480,10 +579,18 @@ class DeepLake:
 
     def ingest_tabular(self, batches: list[pa.RecordBatch]) -> int:
         t = self.dl.types
-        ds = self._create("dl-tab", {"id": t.Int64(), "score": t.Float32(), "label": t.Int32(), "text": t.Text()})
+        ds = self._create(
+            "dl-tab", {"id": t.Int64(), "score": t.Float32(), "label": t.Int32(), "text": t.Text()}
+        )
         for b in batches:
-            ds.append({"id": b.column(0).to_numpy(), "score": b.column(1).to_numpy(),
-                       "label": b.column(2).to_numpy(), "text": b.column(3).to_pylist()})
+            ds.append(
+                {
+                    "id": b.column(0).to_numpy(),
+                    "score": b.column(1).to_numpy(),
+                    "label": b.column(2).to_numpy(),
+                    "text": b.column(3).to_pylist(),
+                }
+            )
         ds.commit()
         self.tab = self.dl.open_read_only(f"file://{self.work / 'dl-tab'}")
         return len(self.tab)
@@ -523,7 +630,9 @@ class DeepLake:
 
     def ingest_images(self, images: list[bytes]) -> int:
         t = self.dl.types
-        ds = self._create("dl-img", {"id": t.Int64(), "image": t.Image(dtype="uint8", sample_compression="jpeg")})
+        ds = self._create(
+            "dl-img", {"id": t.Int64(), "image": t.Image(dtype="uint8", sample_compression="jpeg")}
+        )
         for s in range(0, len(images), 1000):
             chunk = images[s : s + 1000]
             ds.append({"id": np.arange(s, s + len(chunk)), "image": chunk})
@@ -555,12 +664,18 @@ class DeepLake:
 
     def topk(self, q: np.ndarray) -> list[int]:
         qs = ", ".join(f"{x:.8f}" for x in q)
-        view = self.emb.query(f"SELECT * ORDER BY COSINE_SIMILARITY(emb, ARRAY[{qs}]) DESC LIMIT 10")
+        view = self.emb.query(
+            f"SELECT * ORDER BY COSINE_SIMILARITY(emb, ARRAY[{qs}]) DESC LIMIT 10"
+        )
         return np.asarray(view["id"][:]).tolist()
 
 
 ENGINES: dict[str, Callable[[Path], Any]] = {
-    "floor": Floor, "numpy": Numpy, "lakefmt": Lakefmt, "lance": Lance, "deeplake": DeepLake,
+    "floor": Floor,
+    "numpy": Numpy,
+    "lakefmt": Lakefmt,
+    "lance": Lance,
+    "deeplake": DeepLake,
 }
 INSTALLED = {"lance": "lance", "deeplake": "deeplake"}
 
@@ -599,10 +714,14 @@ def render(results: dict[str, dict[str, Any]], scale: str) -> str:
         row = [label]
         for e in engines:
             v = results[e].get(key)
-            row.append("-" if v is None or (e == "numpy" and key != "cosine_top10") else _fmt(v, sizes[units] if units else None))
+            row.append(
+                "-"
+                if v is None or (e == "numpy" and key != "cosine_top10")
+                else _fmt(v, sizes[units] if units else None)
+            )
         lf = results.get("lakefmt", {}).get(key)
 
-        def ratio(other: str) -> str:
+        def ratio(other: str, key: str = key, lf: Any = lf) -> str:
             o = results.get(other, {}).get(key)
             if other == "floor" and key == "cosine_top10":
                 o = results.get("numpy", {}).get(key)
@@ -623,12 +742,18 @@ def render(results: dict[str, dict[str, Any]], scale: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="tiny")
     parser.add_argument("--engines", default=None, help="Comma-separated (default: all installed).")
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "lakefmt-bench-data")
+    parser.add_argument(
+        "--data", type=Path, default=Path(tempfile.gettempdir()) / "lakefmt-bench-data"
+    )
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
-    parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; leave RESULTS.md alone."
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -637,31 +762,51 @@ def main() -> None:
         print(json.dumps(run_engine(args.worker, data, args.work)))
         return
     generate(data, args.scale)
-    engines = args.engines.split(",") if args.engines else [
-        e for e in ENGINES if e not in INSTALLED or _installed(INSTALLED[e])
-    ]
+    engines = (
+        args.engines.split(",")
+        if args.engines
+        else [e for e in ENGINES if e not in INSTALLED or _installed(INSTALLED[e])]
+    )
     results: dict[str, dict[str, Any]] = {}
     for engine in engines:
         work = Path(tempfile.mkdtemp(prefix=f"lakefmt-bench-{engine}-"))
         try:
             proc = subprocess.run(
-                [sys.executable, __file__, "--worker", engine, "--work", str(work), "--scale", args.scale,
-                 "--data", str(args.data)],
-                capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    engine,
+                    "--work",
+                    str(work),
+                    "--scale",
+                    args.scale,
+                    "--data",
+                    str(args.data),
+                ],
+                capture_output=True,
+                text=True,
             )
             if proc.returncode != 0:
-                results[engine] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+                results[engine] = {
+                    "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
+                }
                 print(f"{engine}: FAILED {results[engine]['error']}", file=sys.stderr)
                 continue
             results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
             print(f"{engine}: done", file=sys.stderr)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    cmd = f"python benchmarks/harness.py --scale {args.scale}" + (f" --engines {args.engines}" if args.engines else "")
+    cmd = f"python benchmarks/harness.py --scale {args.scale}" + (
+        f" --engines {args.engines}" if args.engines else ""
+    )
     sizes = SCALES[args.scale]
-    text = (f"Scale `{args.scale}`: {sizes['rows']:,} tabular rows, {sizes['images']:,} JPEGs (256x256), "
-            f"{sizes['emb_rows']:,} x {DIM} embeddings. Command: `{cmd}`. Ratios > 1: lakefmt is faster.\n\n"
-            + render(results, args.scale))
+    text = (
+        f"Scale `{args.scale}`: {sizes['rows']:,} tabular rows, {sizes['images']:,} JPEGs "
+        f"(256x256), {sizes['emb_rows']:,} x {DIM} embeddings. Command: `{cmd}`. "
+        "Ratios > 1: lakefmt is faster.\n\n"
+        + render(results, args.scale)
+    )
     print(text)
     if not args.no_write:
         _write_section(args.results, f"harness-{args.scale}", text)

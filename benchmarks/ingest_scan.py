@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import machine, median_ms, table
 
 import lakefmt
-from _common import machine, median_ms, table
 
 BATCH = 10_000
 
@@ -32,18 +32,22 @@ def make_batches(rows: int) -> list[dict[str, np.ndarray]]:
     out = []
     for start in range(0, rows, BATCH):
         n = min(BATCH, rows - start)
-        out.append({
-            "id": np.arange(start, start + n, dtype=np.int64),
-            "score": rng.random(n, dtype=np.float32),
-            "label": rng.integers(0, 10, n, dtype=np.int32),
-            "value": rng.normal(size=n),
-        })
+        out.append(
+            {
+                "id": np.arange(start, start + n, dtype=np.int64),
+                "score": rng.random(n, dtype=np.float32),
+                "label": rng.integers(0, 10, n, dtype=np.int32),
+                "value": rng.normal(size=n),
+            }
+        )
     return out
 
 
 def lakefmt_ingest(url: str, batches: list[dict[str, np.ndarray]]) -> float:
     start = time.perf_counter()
-    ds = lakefmt.create(url, schema={"id": "int64", "score": "float32", "label": "int32", "value": "float64"})
+    ds = lakefmt.create(
+        url, schema={"id": "int64", "score": "float32", "label": "int32", "value": "float64"}
+    )
     for b in batches:
         ds.append(b)
     ds.commit("ingest")
@@ -52,7 +56,14 @@ def lakefmt_ingest(url: str, batches: list[dict[str, np.ndarray]]) -> float:
 
 def raw_ingest(path: Path, batches: list[dict[str, np.ndarray]]) -> float:
     start = time.perf_counter()
-    schema = pa.schema([("id", pa.int64()), ("score", pa.float32()), ("label", pa.int32()), ("value", pa.float64())])
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("score", pa.float32()),
+            ("label", pa.int32()),
+            ("value", pa.float64()),
+        ]
+    )
     with pq.ParquetWriter(path, schema) as writer:
         for b in batches:
             writer.write_table(pa.table(b, schema=schema))
@@ -123,23 +134,45 @@ def main() -> None:
             scan_r.append(t)
             t, rows_l, sum_l = lakefmt_scan(url)
             scan_l.append(t)
-            assert (rows_l, sum_l) == (rows_r, sum_r) == (args.rows, sum(int(b["id"][-1]) for b in batches))
+            assert (
+                (rows_l, sum_l)
+                == (rows_r, sum_r)
+                == (args.rows, sum(int(b["id"][-1]) for b in batches))
+            )
         ingest_ratio = min(ing_r) / min(ing_l)
         scan_ratio = min(scan_r) / min(scan_l)
         early, late = commit_cost(str(root / "commits"), args.versions)
         floor_commit = raw_commit_cost(root)
         rows = [
-            ["ingest, 10k-row column batches", f"{args.rows / min(ing_r) / 1e6:.2f}M rows/s",
-             f"{args.rows / min(ing_l) / 1e6:.2f}M rows/s", f"{ingest_ratio:.2f}x (aim >= 0.8x)"],
-            ["scan, batches(10_000)", f"{args.rows / min(scan_r) / 1e6:.2f}M rows/s",
-             f"{args.rows / min(scan_l) / 1e6:.2f}M rows/s", f"{scan_ratio:.2f}x (aim >= 0.8x)"],
-            ["100-row append + commit at v10", f"{floor_commit:.2f} ms (one Parquet write)",
-             f"{early:.2f} ms", f"{floor_commit / early:.2f}x"],
-            [f"100-row append + commit at v{args.versions}", f"{floor_commit:.2f} ms",
-             f"{late:.2f} ms", f"v{args.versions} / v10 = {late / early:.2f} (aim <= 1.5)"],
+            [
+                "ingest, 10k-row column batches",
+                f"{args.rows / min(ing_r) / 1e6:.2f}M rows/s",
+                f"{args.rows / min(ing_l) / 1e6:.2f}M rows/s",
+                f"{ingest_ratio:.2f}x (aim >= 0.8x)",
+            ],
+            [
+                "scan, batches(10_000)",
+                f"{args.rows / min(scan_r) / 1e6:.2f}M rows/s",
+                f"{args.rows / min(scan_l) / 1e6:.2f}M rows/s",
+                f"{scan_ratio:.2f}x (aim >= 0.8x)",
+            ],
+            [
+                "100-row append + commit at v10",
+                f"{floor_commit:.2f} ms (one Parquet write)",
+                f"{early:.2f} ms",
+                f"{floor_commit / early:.2f}x",
+            ],
+            [
+                f"100-row append + commit at v{args.versions}",
+                f"{floor_commit:.2f} ms",
+                f"{late:.2f} ms",
+                f"v{args.versions} / v10 = {late / early:.2f} (aim <= 1.5)",
+            ],
         ]
         print(f"# ingest_scan: {args.rows} rows x 4 columns; {machine()}\n")
-        print(table(rows, ["workload", "raw pyarrow Parquet (floor)", "lakefmt", "lakefmt / floor"]))
+        print(
+            table(rows, ["workload", "raw pyarrow Parquet (floor)", "lakefmt", "lakefmt / floor"])
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -19,9 +19,10 @@ import textwrap
 import time
 from pathlib import Path
 
-import lakefmt
 from _common import machine, median_ms, table
 from ingest_scan import commit_cost, raw_commit_cost
+
+import lakefmt
 
 WRITER = textwrap.dedent(
     """
@@ -75,11 +76,22 @@ def main() -> None:
         opened = open_time(str(root / "commits"))
         rate = concurrent_commits(str(root / "concurrent"), args.writers, args.commits_per_writer)
         rows = [
-            ["100-row append + commit at v10", f"{early:.2f} ms", f"{early / floor:.2f}x the floor ({floor:.2f} ms)"],
-            [f"100-row append + commit at v{args.versions}", f"{late:.2f} ms",
-             f"{late / early:.2f}x v10 (aim <= 1.5x)"],
+            [
+                "100-row append + commit at v10",
+                f"{early:.2f} ms",
+                f"{early / floor:.2f}x the floor ({floor:.2f} ms)",
+            ],
+            [
+                f"100-row append + commit at v{args.versions}",
+                f"{late:.2f} ms",
+                f"{late / early:.2f}x v10 (aim <= 1.5x)",
+            ],
             [f"open a dataset with {args.versions} versions", f"{opened:.2f} ms", ""],
-            [f"commits/s, {args.writers} writer processes", f"{rate:.0f} commits/s", "every row present once"],
+            [
+                f"commits/s, {args.writers} writer processes",
+                f"{rate:.0f} commits/s",
+                "every row present once",
+            ],
         ]
         print(f"# versions benchmark; {machine()}\n")
         print(table(rows, ["measure", "lakefmt", "ratio"]))

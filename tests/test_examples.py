@@ -25,7 +25,10 @@ def test_example_runs(path: Path, tmp_path: Path) -> None:
 def test_quickstart_output() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     assert "1000 rows" in result.stdout and "history" in result.stdout
 

@@ -12,16 +12,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is in the [dev] extra; not installed")
+@pytest.mark.skipif(
+    shutil.which("ruff") is None, reason="ruff is in the [dev] extra; not installed"
+)
 def test_ruff_clean() -> None:
     result = subprocess.run(
         ["ruff", "check", "--quiet", "lakefmt", "tests", "benchmarks", "examples"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter is in the [dev] extra")
+@pytest.mark.skipif(
+    shutil.which("lint-imports") is None, reason="import-linter is in the [dev] extra"
+)
 def test_layers_are_respected() -> None:
     result = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

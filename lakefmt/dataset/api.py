@@ -32,7 +32,9 @@ def _format_file(dataset_id: str) -> bytes:
     ).encode()
 
 
-def create(url: URL, schema: Mapping[str, Any] | None = None, creds: dict[str, Any] | None = None) -> Dataset:
+def create(
+    url: URL, schema: Mapping[str, Any] | None = None, creds: dict[str, Any] | None = None
+) -> Dataset:
     """Create a new, empty dataset.
 
     Args:
@@ -174,7 +176,8 @@ def copy(
     if target.exists(layout.FORMAT_FILE):
         raise DatasetExistsError(f"a dataset already exists at '{target.url}'")
     paths = [
-        p for p in source.list()
+        p
+        for p in source.list()
         if p != layout.FORMAT_FILE and not p.startswith(layout.TMP_DIR + "/")
     ]
     # Data first, then manifests, then refs, the format file last: an interrupted copy is

@@ -87,9 +87,7 @@ class ReadOnlyDataset(DatasetView):
     Any write raises :class:`~lakefmt.errors.ReadOnlyError`.
     """
 
-    def __init__(
-        self, storage: Storage, manifest: Manifest, *, pinned: bool = False
-    ) -> None:
+    def __init__(self, storage: Storage, manifest: Manifest, *, pinned: bool = False) -> None:
         super().__init__(self, None)
         self._storage = storage
         self._manifest = manifest
@@ -169,7 +167,9 @@ class ReadOnlyDataset(DatasetView):
 
     def _open_version(self, version: str) -> ReadOnlyDataset:
         return ReadOnlyDataset(
-            self._storage, resolve_version(self._storage, self._manifest.branch, version), pinned=True
+            self._storage,
+            resolve_version(self._storage, self._manifest.branch, version),
+            pinned=True,
         )
 
     # -- writes are refused -------------------------------------------------------------------
@@ -202,7 +202,11 @@ class ReadOnlyDataset(DatasetView):
         deleted = sum(f.rows - f.live_rows for f in m.fragments)
         lines = [
             f"Dataset {self.url} (branch {m.branch}, version {self.version}"
-            + (", read-only)" if isinstance(self, ReadOnlyDataset) and not isinstance(self, Dataset) else ")"),
+            + (
+                ", read-only)"
+                if isinstance(self, ReadOnlyDataset) and not isinstance(self, Dataset)
+                else ")"
+            ),
             f"rows: {len(self)}",
             "columns:",
         ]
@@ -212,7 +216,9 @@ class ReadOnlyDataset(DatasetView):
             f"fragments: {len(m.fragments)}, deleted rows pending compaction: {deleted}, "
             f"data files: {data_bytes / 1e6:.2f} MB"
         )
-        lines.append(f"commits: {len(self.history)}, tags: {len(self.tags)}, branches: {len(self.branches)}")
+        lines.append(
+            f"commits: {len(self.history)}, tags: {len(self.tags)}, branches: {len(self.branches)}"
+        )
         return "\n".join(lines)
 
     def __enter__(self) -> ReadOnlyDataset:
@@ -224,8 +230,13 @@ class ReadOnlyDataset(DatasetView):
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _reopen,
-            (self.url, self._storage.creds, self._manifest.branch,
-             self.version if self._pinned else None, True),
+            (
+                self.url,
+                self._storage.creds,
+                self._manifest.branch,
+                self.version if self._pinned else None,
+                True,
+            ),
         )
 
     def __repr__(self) -> str:
@@ -242,8 +253,19 @@ def _refuse(name: str) -> Any:
 
 
 for _name in (
-    "append", "add_column", "remove_column", "rename_column", "delete", "flush", "commit",
-    "rollback", "tag", "branch", "optimize", "cleanup", "merge",
+    "append",
+    "add_column",
+    "remove_column",
+    "rename_column",
+    "delete",
+    "flush",
+    "commit",
+    "rollback",
+    "tag",
+    "branch",
+    "optimize",
+    "cleanup",
+    "merge",
 ):
     setattr(ReadOnlyDataset, _name, _refuse(_name))
 
@@ -416,7 +438,11 @@ class Dataset(ReadOnlyDataset):
         Returns:
             What was (or with ``dry_run`` would be) deleted.
         """
-        seconds = older_than.total_seconds() if isinstance(older_than, datetime.timedelta) else float(older_than)
+        seconds = (
+            older_than.total_seconds()
+            if isinstance(older_than, datetime.timedelta)
+            else float(older_than)
+        )
         if seconds < 0:
             raise ValueError(f"older_than must not be negative, got {older_than!r}")
         with self._lock:
@@ -678,7 +704,9 @@ class Dataset(ReadOnlyDataset):
             try:
                 self.flush()
             except Exception:
-                logger.exception("lakefmt: could not flush %s when the handle was dropped", self.url)
+                logger.exception(
+                    "lakefmt: could not flush %s when the handle was dropped", self.url
+                )
 
     def __reduce__(self) -> tuple[Any, ...]:
         self.flush()  # the other side reopens by URL and must see these rows
@@ -699,4 +727,3 @@ def _reopen(
     if read_only:
         return open_read_only(url, creds=creds, version=version, branch=branch)
     return open_dataset(url, creds=creds, branch=branch)
-

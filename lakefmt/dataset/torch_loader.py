@@ -73,7 +73,11 @@ def make_torch_dataset(
             # iteration counts epochs itself. Each worker shuffles only its own chunks.
             entropy = [self.seed, info.seed] if info is not None else [self.seed, self.epoch]
             rows = _iter_rows(
-                self.view, self.columns, worker, workers, self.shuffle,
+                self.view,
+                self.columns,
+                worker,
+                workers,
+                self.shuffle,
                 np.random.default_rng(entropy),
             )
             if self.shuffle:
@@ -89,9 +93,14 @@ def make_torch_dataset(
             return (
                 make_torch_dataset,
                 (self.view,),
-                {"transform": self.transform, "batch_size": self.batch_size,
-                 "shuffle": self.shuffle, "columns": self.columns, "seed": self.seed,
-                 "epoch": self.epoch},
+                {
+                    "transform": self.transform,
+                    "batch_size": self.batch_size,
+                    "shuffle": self.shuffle,
+                    "columns": self.columns,
+                    "seed": self.seed,
+                    "epoch": self.epoch,
+                },
             )
 
         def __setstate__(self, state: dict[str, Any]) -> None:
@@ -135,7 +144,9 @@ def _read_chunk(view: Any, names: list[str], start: int, stop: int) -> dict[str,
     return next(iter(rows.batches(stop - start, columns=names)))
 
 
-def _prefetch(view: Any, names: list[str], chunks: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
+def _prefetch(
+    view: Any, names: list[str], chunks: list[tuple[int, int]]
+) -> Iterator[dict[str, Any]]:
     """Read the next chunk on a thread while the current one is consumed."""
     result: dict[int, Any] = {}
 

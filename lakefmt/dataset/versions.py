@@ -22,9 +22,7 @@ class Version:
         self._dataset = dataset
         self.id = layout.version_id(manifest.branch, manifest.version)
         self.message = manifest.message
-        self.timestamp = datetime.datetime.fromtimestamp(
-            manifest.timestamp / 1000, tz=datetime.timezone.utc
-        )
+        self.timestamp = datetime.datetime.fromtimestamp(manifest.timestamp / 1000, tz=datetime.UTC)
         self.branch = manifest.branch
         self.number = manifest.version
 
@@ -33,7 +31,8 @@ class Version:
         return self._dataset._open_version(self.id)
 
     def __repr__(self) -> str:
-        return f"Version(id={self.id!r}, message={self.message!r}, timestamp={self.timestamp.isoformat()})"
+        when = self.timestamp.isoformat()
+        return f"Version(id={self.id!r}, message={self.message!r}, timestamp={when})"
 
 
 class History:
@@ -82,7 +81,7 @@ class Tag:
         self.version: str = layout.version_id(info["branch"], info["version"])
         self.message: str | None = info.get("message")
         self.timestamp = datetime.datetime.fromtimestamp(
-            info.get("timestamp", 0) / 1000, tz=datetime.timezone.utc
+            info.get("timestamp", 0) / 1000, tz=datetime.UTC
         )
 
     def open(self) -> ReadOnlyDataset:

@@ -251,8 +251,12 @@ def _merge_update(
             [field.id],
             media=snapshot.type_of(field).is_media,
         )
-        return fragment.model_copy(update={"files": [*fragment.files, data_file], "updates": others})
-    update: UpdateFile = files.write_update_file(storage, fragment.id, field.id, all_pos, all_values)
+        return fragment.model_copy(
+            update={"files": [*fragment.files, data_file], "updates": others}
+        )
+    update: UpdateFile = files.write_update_file(
+        storage, fragment.id, field.id, all_pos, all_values
+    )
     return fragment.model_copy(update={"updates": [*others, update]})
 
 
@@ -396,10 +400,7 @@ def commit(
         manifest = current
         for operation in operations:
             manifest = operation.apply(storage, manifest)
-        if not operations:
-            name = "commit"
-        else:
-            name = "+".join(dict.fromkeys(op.name for op in operations))
+        name = "+".join(dict.fromkeys(op.name for op in operations)) or "commit"
         manifest = manifest.model_copy(
             update={
                 "version": current.version + 1,

@@ -23,8 +23,11 @@ from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
 from lakefmt.storage import Storage
 
 FIELD_ID_KEY = b"PARQUET:field_id"
-#: Row groups hold at most this many rows (random reads decode one group per column).
-MAX_ROW_GROUP_ROWS = 32_768
+#: Scalar row groups hold at most this many rows: large enough for DuckDB's parallel scans,
+#: small enough that a random read decodes little (decoded groups are cached).
+MAX_ROW_GROUP_ROWS = 131_072
+#: Media row groups hold at most this many rows (they are sized by bytes first).
+MAX_MEDIA_ROW_GROUP_ROWS = 32_768
 #: Target uncompressed bytes per row group of scalar column groups.
 SCALAR_ROW_GROUP_BYTES = 16 << 20
 #: Target bytes per row group of media column groups (one image read reads one group).
@@ -38,11 +41,11 @@ _GROUPS: ByteBudgetCache[pa.Array] = ByteBudgetCache(ROW_GROUP_CACHE_BYTES)
 CACHED_READ_MAX_GROUPS = 2
 
 
-def _rows_per_group(table: pa.Table, target_bytes: int) -> int:
+def _rows_per_group(table: pa.Table, target_bytes: int, max_rows: int) -> int:
     if table.num_rows == 0:
         return 1
     per_row = max(1, table.nbytes // table.num_rows)
-    return int(max(1, min(MAX_ROW_GROUP_ROWS, target_bytes // per_row)))
+    return int(max(1, min(max_rows, target_bytes // per_row)))
 
 
 def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
@@ -61,8 +64,10 @@ def write_data_file(
     path = layout.data_file_path()
     schema = with_field_ids(table.schema, field_ids)
     table = table.cast(schema) if table.schema != schema else table
-    rows_per_group = _rows_per_group(
-        table, MEDIA_ROW_GROUP_BYTES if media else SCALAR_ROW_GROUP_BYTES
+    rows_per_group = (
+        _rows_per_group(table, MEDIA_ROW_GROUP_BYTES, MAX_MEDIA_ROW_GROUP_ROWS)
+        if media
+        else _rows_per_group(table, SCALAR_ROW_GROUP_BYTES, MAX_ROW_GROUP_ROWS)
     )
     groups: list[int] = []
 
@@ -207,9 +212,7 @@ def read_positions(storage: Storage, path: str) -> np.ndarray:
     return _POSITIONS.get_or_load((storage.url, path), load)
 
 
-def write_deletion_file(
-    storage: Storage, fragment_id: int, positions: np.ndarray
-) -> DeletionFile:
+def write_deletion_file(storage: Storage, fragment_id: int, positions: np.ndarray) -> DeletionFile:
     """Write the full set of deleted positions of a fragment."""
     path = layout.deletion_file_path(fragment_id)
     positions = np.unique(np.asarray(positions, dtype=np.int64))

@@ -79,8 +79,11 @@ def plan_compaction(
         if len(run) > 1:
             return len(run) >= min_run
         only = run[0]
-        return only.deletion is not None or bool(only.updates) or len(only.files) > 2 or any(
-            set(d.field_ids) - {f.id for f in manifest.fields} for d in only.files
+        return (
+            only.deletion is not None
+            or bool(only.updates)
+            or len(only.files) > 2
+            or any(set(d.field_ids) - {f.id for f in manifest.fields} for d in only.files)
         )
 
     return [run for run in runs if worth(run)]
@@ -227,7 +230,9 @@ def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> Cl
             doomed.append(path)
     for branch, folder in dirs:
         numbers = sorted(
-            n for n in (layout.parse_manifest_name(p) for p in storage.list(folder)) if n is not None
+            n
+            for n in (layout.parse_manifest_name(p) for p in storage.list(folder))
+            if n is not None
         )
         if not numbers:
             continue

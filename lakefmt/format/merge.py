@@ -158,8 +158,12 @@ def plan_merge(
         return None
     record = target.merges.get(source_branch)
     if record is not None:
-        source_base = resolve_ref(storage, VersionRef(branch=source_branch, version=record.source_version))
-        target_base = resolve_ref(storage, VersionRef(branch=target.branch, version=record.target_version))
+        source_base = resolve_ref(
+            storage, VersionRef(branch=source_branch, version=record.source_version)
+        )
+        target_base = resolve_ref(
+            storage, VersionRef(branch=target.branch, version=record.target_version)
+        )
         fragment_map, field_map = dict(record.fragments), dict(record.fields)
     else:
         source_base = target_base = _fork_point(storage, target, source_branch)
@@ -182,7 +186,9 @@ def plan_merge(
     tgt_base_fields = {f.id: f for f in target_base.fields}
     tgt_fields = {f.id: f for f in target.fields}
     new_fields = [f for fid, f in src_fields.items() if fid not in base_fields]
-    drops = [tfield(fid) for fid in base_fields if fid not in src_fields and tfield(fid) in tgt_fields]
+    drops = [
+        tfield(fid) for fid in base_fields if fid not in src_fields and tfield(fid) in tgt_fields
+    ]
     renames: dict[int, str] = {}
     for fid, f in src_fields.items():
         old = base_fields.get(fid)
@@ -252,7 +258,9 @@ def plan_merge(
                 and tgt_base_frag is not None
                 and _column_state(tgt_frag, tid) != _column_state(tgt_base_frag, tid)
             ):
-                t_before = tgt_base_snap.read_fragment(tgt_base_frag, [tgt_base_fields[tid]], changed)[tid]
+                t_before = tgt_base_snap.read_fragment(
+                    tgt_base_frag, [tgt_base_fields[tid]], changed
+                )[tid]
                 t_after = tgt_snap.read_fragment(tgt_frag, [tgt_fields[tid]], changed)[tid]
                 target_changed = ~_equal_mask(t_before, t_after)
                 disagree = target_changed & ~_equal_mask(t_after, values)

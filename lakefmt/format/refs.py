@@ -23,24 +23,31 @@ def check_ref_name(name: str, kind: str) -> None:
         ValueError: ``name`` is empty, too long, or has characters other than letters,
             digits, ``_``, ``.`` and ``-`` (or starts with ``.``/``-``).
     """
-    if not isinstance(name, str) or not layout.REF_NAME_RE.match(name) or (name.startswith("v") and name[1:].isdigit()):
+    if (
+        not isinstance(name, str)
+        or not layout.REF_NAME_RE.match(name)
+        or (name.startswith("v") and name[1:].isdigit())
+    ):
         raise ValueError(
             f"invalid {kind} name {name!r}: use 1-128 letters, digits, '_', '.', '-' "
             "(not starting with '.' or '-', and not of the form v<number>)"
         )
 
 
-def create_tag(
-    storage: Storage, name: str, ref: VersionRef, message: str | None
-) -> dict[str, Any]:
+def create_tag(storage: Storage, name: str, ref: VersionRef, message: str | None) -> dict[str, Any]:
     """Create a tag pointing at a version.
 
     Raises:
         TagExistsError: The name is taken.
     """
     check_ref_name(name, "tag")
-    info = {"name": name, "branch": ref.branch, "version": ref.version, "message": message,
-            "timestamp": now_ms()}
+    info = {
+        "name": name,
+        "branch": ref.branch,
+        "version": ref.version,
+        "message": message,
+        "timestamp": now_ms(),
+    }
     if not storage.put_if_absent(layout.tag_path(name), json.dumps(info).encode()):
         raise TagExistsError(f"tag '{name}' already exists in {storage.url}")
     return info

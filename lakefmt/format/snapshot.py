@@ -96,7 +96,9 @@ class Snapshot:
 
     def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:
         """The Arrow schema (extension types included) of some or all columns."""
-        return pa.schema([pa.field(f.name, self.type_of(f).arrow_type) for f in fields or self.fields])
+        return pa.schema(
+            [pa.field(f.name, self.type_of(f).arrow_type) for f in fields or self.fields]
+        )
 
     # -- rows -----------------------------------------------------------------------------
     def deleted(self, fragment: Fragment) -> np.ndarray:
@@ -151,7 +153,9 @@ class Snapshot:
                 out[field.id] = self.type_of(field).wrap(out[field.id])
         for update in fragment.updates:
             if update.field_id in wanted:
-                out[update.field_id] = self._apply_update(out[update.field_id], update.path, positions)
+                out[update.field_id] = self._apply_update(
+                    out[update.field_id], update.path, positions
+                )
         return out
 
     def default_array(self, field: Field, count: int) -> pa.Array:
@@ -163,8 +167,10 @@ class Snapshot:
         upd_pos, upd_values = files.read_update_file(self.storage, path)
         where = np.searchsorted(upd_pos, positions)
         where_clipped = np.minimum(where, max(len(upd_pos) - 1, 0))
-        hit = (where < len(upd_pos)) & (upd_pos[where_clipped] == positions) if len(upd_pos) else (
-            np.zeros(len(positions), dtype=bool)
+        hit = (
+            (where < len(upd_pos)) & (upd_pos[where_clipped] == positions)
+            if len(upd_pos)
+            else (np.zeros(len(positions), dtype=bool))
         )
         if not hit.any():
             return base
@@ -247,7 +253,9 @@ class Snapshot:
             if updates or len(deleted):
                 positions = np.arange(start, start + count, dtype=np.int64)
             for update in updates:
-                out[update.field_id] = self._apply_update(out[update.field_id], update.path, positions)
+                out[update.field_id] = self._apply_update(
+                    out[update.field_id], update.path, positions
+                )
             if len(deleted):
                 lo, hi = np.searchsorted(deleted, [start, start + count])
                 if hi > lo:

@@ -28,7 +28,8 @@ def verify_manifest(storage: Storage, manifest: Manifest) -> list[str]:
                 continue
             if size != data_file.size:
                 problems.append(
-                    f"{where}: {data_file.path} has {size} bytes, the manifest says {data_file.size}"
+                    f"{where}: {data_file.path} has {size} bytes, "
+                    f"the manifest says {data_file.size}"
                 )
             try:
                 reader = pq.ParquetFile(

@@ -63,7 +63,9 @@ def _highest_listed(storage: Storage, branch: str) -> int | None:
     return max(numbers) if numbers else None
 
 
-def latest_version_number(storage: Storage, branch: str, *, at_least: int | None = None) -> int | None:
+def latest_version_number(
+    storage: Storage, branch: str, *, at_least: int | None = None
+) -> int | None:
     """The highest manifest number of ``branch`` (the truth), using the hint to start near it."""
     start = at_least
     if start is None:

@@ -18,15 +18,20 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("torch") / "ds")
     ds = lakefmt.create(path, schema={"x": "int64", "v": "float32", "t": "text"})
     for start in range(0, 1000, 250):  # several fragments
-        ds.append({"x": np.arange(start, start + 250), "v": np.ones(250, dtype=np.float32),
-                   "t": [f"r{i}" for i in range(start, start + 250)]})
+        ds.append(
+            {
+                "x": np.arange(start, start + 250),
+                "v": np.ones(250, dtype=np.float32),
+                "t": [f"r{i}" for i in range(start, start + 250)],
+            }
+        )
         ds.flush()
     ds.delete(0)
     ds.commit()
     return path
 
 
-def _epoch(loader: "torch.utils.data.DataLoader") -> list[int]:
+def _epoch(loader: torch.utils.data.DataLoader) -> list[int]:
     return torch.cat([batch["x"] for batch in loader]).tolist()
 
 

@@ -101,12 +101,16 @@ def test_schema_change_racing_appends(tmp_path: Path) -> None:
             ds.append({"x": [i]})
             ds.commit(f"append {i}")
 
+    unexpected: list[BaseException] = []
+
     def schema_change() -> None:
-        ds = lakefmt.open(url)
         try:
+            ds = lakefmt.open(url)
             ds.add_column("y", "int32", default_value=5)
         except (CommitConflictError, ColumnExistsError) as exc:  # the only acceptable failures
             errors.append(exc)
+        except BaseException as exc:  # surfaced below instead of dying with the thread
+            unexpected.append(exc)
 
     threads = [threading.Thread(target=append_loop) for _ in range(2)]
     threads += [threading.Thread(target=schema_change) for _ in range(2)]
@@ -114,6 +118,7 @@ def test_schema_change_racing_appends(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
+    assert not unexpected, unexpected
     ds = lakefmt.open_read_only(url)
     assert sorted(ds["x"][:].tolist()) == sorted(list(range(30)) * 2)  # appends survive
     assert "y" in ds.schema  # one schema change landed
