@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -183,8 +184,14 @@ def copy(
     # Data first, then manifests, then refs, the format file last: an interrupted copy is
     # not a dataset, and no ref points at a manifest that is not there yet.
     paths.sort(key=lambda p: (p.startswith("_refs"), p.startswith(("_versions", "tree/")), p))
+    groups: dict[int, list[str]] = {}
     for path in paths:
-        target.write(path, source.read(path))
+        key = 2 * path.startswith("_refs") + path.startswith(("_versions", "tree/"))
+        groups.setdefault(key, []).append(path)
+    # In parallel within a group (object stores are latency-bound), groups in order.
+    with ThreadPoolExecutor(16) as pool:
+        for _, group in sorted(groups.items()):
+            list(pool.map(lambda p: target.write(p, source.read(p)), group))
     target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))
 
 

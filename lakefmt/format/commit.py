@@ -452,6 +452,7 @@ def check_atomic(storage: Storage) -> None:
     """
     if not storage.capabilities.atomic_create:
         raise StorageError(
-            f"{storage.url}: this storage cannot create files atomically, so concurrent "
-            "writers could lose commits; open it with a single writer"
+            f"{storage.url}: this storage ignores conditional creates, so concurrent "
+            "writers could lose commits; if only one process ever writes this dataset, "
+            "open it with creds={..., 'single_writer': True}"
         )
