@@ -804,8 +804,7 @@ def main() -> None:
     text = (
         f"Scale `{args.scale}`: {sizes['rows']:,} tabular rows, {sizes['images']:,} JPEGs "
         f"(256x256), {sizes['emb_rows']:,} x {DIM} embeddings. Command: `{cmd}`. "
-        "Ratios > 1: lakefmt is faster.\n\n"
-        + render(results, args.scale)
+        "Ratios > 1: lakefmt is faster.\n\n" + render(results, args.scale)
     )
     print(text)
     if not args.no_write:

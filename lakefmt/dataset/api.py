@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version

@@ -159,8 +159,12 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(
         exc,
-        FileNotFoundError | FileExistsError | PermissionError | IsADirectoryError
-        | NotADirectoryError | StorageError,
+        FileNotFoundError
+        | FileExistsError
+        | PermissionError
+        | IsADirectoryError
+        | NotADirectoryError
+        | StorageError,
     ):
         return False
     status = _status_of(exc)
@@ -282,9 +286,7 @@ class _S3Ops(_Ops):
 
     def get(self, full: str, start: int | None = None, end: int | None = None) -> bytes:
         """One ``GetObject`` (``max_concurrency=1``: s3fs would otherwise ``HEAD`` first)."""
-        return bytes(
-            self._sync(self.fs._cat_file, full, start=start, end=end, max_concurrency=1)
-        )
+        return bytes(self._sync(self.fs._cat_file, full, start=start, end=end, max_concurrency=1))
 
     def put(self, full: str, data: bytes, *, create: bool) -> None:
         """One ``PutObject``, with ``If-None-Match: *`` when ``create``."""
@@ -300,7 +302,10 @@ class _S3Ops(_Ops):
     def upload(self, local: str, full: str) -> None:
         """A multipart upload of ``PART_BYTES`` parts, ``MAX_CONCURRENCY`` at a time."""
         self._sync(
-            self.fs._put_file, local, full, chunksize=max(PART_BYTES, S3_MIN_PART_BYTES),
+            self.fs._put_file,
+            local,
+            full,
+            chunksize=max(PART_BYTES, S3_MIN_PART_BYTES),
             max_concurrency=MAX_CONCURRENCY,
         )
 
@@ -342,8 +347,14 @@ class _GCSOps(_Ops):
         while True:
             extra = {"pageToken": token} if token else {}
             page = self._sync(
-                self.fs._call, "GET", "b/{}/o", bucket, json_out=True, prefix=key,
-                maxResults=1000, **extra,
+                self.fs._call,
+                "GET",
+                "b/{}/o",
+                bucket,
+                json_out=True,
+                prefix=key,
+                maxResults=1000,
+                **extra,
             )
             names.extend(f"{bucket}/{item['name']}" for item in page.get("items", []))
             token = page.get("nextPageToken")
@@ -925,8 +936,10 @@ class ObjectStoreStorage(Storage):
             raise self._missing_bucket(exc, probe) from exc
         except StorageError as exc:
             cause = exc.__cause__
-            if cause is not None and not is_transient(cause) and not isinstance(
-                cause, PermissionError
+            if (
+                cause is not None
+                and not is_transient(cause)
+                and not isinstance(cause, PermissionError)
             ):
                 return False  # e.g. 400/501: the store does not understand the condition
             raise

@@ -143,9 +143,7 @@ def open_storage(url: str | os.PathLike[str], creds: dict[str, Any] | None = Non
     return _open_object_store(scheme, rest, text, creds)
 
 
-def _open_object_store(
-    scheme: str, rest: str, url: str, creds: dict[str, Any] | None
-) -> Storage:
+def _open_object_store(scheme: str, rest: str, url: str, creds: dict[str, Any] | None) -> Storage:
     from lakefmt.storage.object_store import ObjectStoreStorage, store_id
 
     module_name, class_name, extra = _OBJECT_STORES[scheme]
@@ -155,15 +153,12 @@ def _open_object_store(
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{scheme}:// datasets need the '{module_name}' package: "
-            f"pip install 'lakefmt[{extra}]'"
+            f"{scheme}:// datasets need the '{module_name}' package: pip install 'lakefmt[{extra}]'"
         ) from exc
     options = dict(creds or {})
     single_writer = bool(options.pop(SINGLE_WRITER, False))
     kwargs = _fs_kwargs(scheme, options)
-    env = sorted(
-        (k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES[scheme])
-    )
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES[scheme]))
     ident = store_id(scheme, kwargs, env)
     key = (scheme, os.getpid(), ident)
     with _FS_LOCK:

@@ -218,7 +218,10 @@ def _azurite_binary() -> Path:
         try:
             result = subprocess.run(
                 [npm, "install", "--no-audit", "--no-fund", "--prefix", str(target), "azurite@3"],
-                capture_output=True, text=True, timeout=INSTALL_TIMEOUT, cwd=target,
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                cwd=target,
             )
         except subprocess.TimeoutExpired:
             pytest.skip(f"npm install azurite@3 did not finish within {INSTALL_TIMEOUT}s")
@@ -264,10 +267,19 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureSe
     workdir = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen(
         [
-            str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent",
-            "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--inMemoryPersistence",
+            "--disableTelemetry",
         ],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for_port(port, proc, "Azurite")
@@ -294,8 +306,12 @@ def _fake_gcs_binary() -> Path:
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
         platform.machine().lower(), platform.machine()
     )
-    binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / (
-        f"fake-gcs-server-{system}-{arch}"
+    binary = (
+        Path(wrapper.__file__).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / (f"fake-gcs-server-{system}-{arch}")
     )
     if not binary.exists():
         pytest.skip(f"fake-gcs-server has no binary for {system}/{arch}")
@@ -328,10 +344,22 @@ def gcs_server() -> Iterator[GCSServer]:
     endpoint = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [
-            str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-            "-port", str(port), "-external-url", endpoint, "-log-level", "error",
+            str(binary),
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-external-url",
+            endpoint,
+            "-log-level",
+            "error",
         ],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for_port(port, proc, "fake-gcs-server")

@@ -141,7 +141,8 @@ def test_copy_between_stores(
     import uuid
 
     middle = (
-        f"mem://copy-{uuid.uuid4().hex}" if via == "mem"
+        f"mem://copy-{uuid.uuid4().hex}"
+        if via == "mem"
         else str(tmp_path_factory.mktemp("copy") / "ds")
     )
     src = lakefmt.create(middle, schema={"id": "int64", "t": "text"})
@@ -156,7 +157,9 @@ def test_copy_between_stores(
     assert [h.id for h in copied.history] == [h.id for h in src.history]
     assert copied.tags.names() == ["t1"] and copied.branches.names() == ["main", "dev"]
     assert lakefmt.open_read_only(store.url, creds=store.creds, version=v1)["id"][:].tolist() == [
-        1, 2, 3,
+        1,
+        2,
+        3,
     ]
     with pytest.raises(DatasetExistsError):
         lakefmt.copy(middle, store.url, dst_creds=store.creds)

@@ -273,8 +273,11 @@ def test_failed_upload_never_leaves_a_version(s3_server: S3Server, fast_retries:
     versions = _versions(url, creds)
     real_ops = ds._storage._ops
     ds._storage._ops = Flaky(  # type: ignore[attr-defined]
-        real_ops, 10**6, lambda: ConnectionError("upload failed"),
-        methods=("put", "upload"), match=lambda name: "/data/" in name,
+        real_ops,
+        10**6,
+        lambda: ConnectionError("upload failed"),
+        methods=("put", "upload"),
+        match=lambda name: "/data/" in name,
     )
     ds.append({"id": [2, 3]})
     with pytest.raises(StorageError, match="upload"):
