@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lakefmt._progress import Progress
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
 from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
@@ -164,8 +165,12 @@ def copy(
     dst: URL,
     src_creds: dict[str, Any] | None = None,
     dst_creds: dict[str, Any] | None = None,
+    *,
+    progress: bool | None = None,
 ) -> None:
     """Copy a dataset with its whole history, tags and branches, across storages.
+
+    A progress bar counts the files on a terminal (``progress`` forces it on or off).
 
     Raises:
         DatasetNotFoundError: No dataset at ``src``.
@@ -188,10 +193,15 @@ def copy(
     for path in paths:
         key = 2 * path.startswith("_refs") + path.startswith(("_versions", "tree/"))
         groups.setdefault(key, []).append(path)
+
     # In parallel within a group (object stores are latency-bound), groups in order.
-    with ThreadPoolExecutor(16) as pool:
+    def copy_one(path: str) -> None:
+        target.write(path, source.read(path))
+        bar.update(1)
+
+    with ThreadPoolExecutor(16) as pool, Progress(len(paths), "copy", progress, "files") as bar:
         for _, group in sorted(groups.items()):
-            list(pool.map(lambda p: target.write(p, source.read(p)), group))
+            list(pool.map(copy_one, group))
     target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lakefmt._progress import Progress
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
 from lakefmt.dataset.view import DatasetView, normalize_index
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 #: Buffered appends are flushed once they pass this many bytes (Arrow, uncompressed).
 FLUSH_BYTES = 64 << 20
+#: Appends of at least this many rows are buffered (and flushed) in slices, with a bar.
+LARGE_APPEND_ROWS = 1_000_000
+APPEND_SLICE_ROWS = 262_144
 #: A fragment holds at most this many rows; larger flushes are split.
 FRAGMENT_MAX_ROWS = 1 << 20
 #: A fragment holds at most this many bytes (media fragments stay small enough to rewrite).
@@ -182,15 +186,20 @@ class ReadOnlyDataset(DatasetView):
         self._check_writable()
         raise AssertionError("unreachable")  # _check_writable raised
 
-    def verify(self) -> list[str]:
+    def verify(self, *, progress: bool | None = None) -> list[str]:
         """Check every file this version references: present, readable, as the manifest says.
+
+        Every page of every data file is read and its CRC32 checked (a progress bar shows on
+        a terminal).
 
         Returns:
             The problems found; an empty list means the version is intact.
         """
         from lakefmt.format.verify import verify_manifest
 
-        return verify_manifest(self._storage, self._manifest)
+        total = sum(len(f.files) for f in self._manifest.fragments)
+        with Progress(total, "verify", progress, "files") as bar:
+            return verify_manifest(self._storage, self._manifest, on_file=bar.update)
 
     def summary(self) -> None:
         """Print rows, columns with types, version, fragments and bytes on storage."""
@@ -326,13 +335,15 @@ class Dataset(ReadOnlyDataset):
         return manifest
 
     # -- appends --------------------------------------------------------------------------------
-    def append(self, data: Any) -> None:
+    def append(self, data: Any, *, progress: bool | None = None) -> None:
         """Append rows.
 
         ``data`` is a list of row dicts, a dict of column values (lists or arrays; the fast
         path), a pyarrow Table/RecordBatch, a pandas DataFrame, an Arrow stream (polars,
         DuckDB) or a dataset view. Every column must be given unless it has a
-        ``default_value``. Rows are buffered and flushed automatically.
+        ``default_value``. Rows are buffered and flushed automatically. Appends of a
+        million rows or more show a progress bar on a terminal (``progress`` forces it on
+        or off).
 
         Raises:
             ColumnNotFoundError: A column the dataset lacks.
@@ -345,11 +356,17 @@ class Dataset(ReadOnlyDataset):
             table = to_table(data, self._column_specs())
             if table.num_rows == 0:
                 return
-            self._buffer.append(table)
-            self._buffer_rows += table.num_rows
-            self._buffer_bytes += table.nbytes
-            if self._buffer_bytes >= FLUSH_BYTES:
-                self.flush()
+            step = table.num_rows if table.num_rows < LARGE_APPEND_ROWS else APPEND_SLICE_ROWS
+            shown = None if table.num_rows >= LARGE_APPEND_ROWS else False
+            with Progress(table.num_rows, "append", shown if progress is None else progress) as bar:
+                for start in range(0, table.num_rows, step):
+                    part = table.slice(start, step)
+                    self._buffer.append(part)
+                    self._buffer_rows += part.num_rows
+                    self._buffer_bytes += part.nbytes
+                    if self._buffer_bytes >= FLUSH_BYTES:
+                        self.flush()
+                    bar.update(part.num_rows)
 
     def _write_fragments(self, table: pa.Table) -> list[tuple[int, list[DataFile]]]:
         fields = self._snap.fields
@@ -402,11 +419,12 @@ class Dataset(ReadOnlyDataset):
             # next flush; nothing of the user's data depends on it.
             self.refresh()
 
-    def optimize(self) -> str:
+    def optimize(self, *, progress: bool | None = None) -> str:
         """Compact small fragments and column groups and apply deletions and updates.
 
         Runs as an ordinary commit that changes no row's content or order, so earlier
-        versions stay readable until :meth:`cleanup` removes their files.
+        versions stay readable until :meth:`cleanup` removes their files. A progress bar
+        shows on a terminal (``progress=False`` hides it, ``True`` forces it).
 
         Returns:
             The new version id.
@@ -416,18 +434,31 @@ class Dataset(ReadOnlyDataset):
         """
         with self._lock:
             self.flush()
-            ops = maintenance.compaction_operations(
-                self._storage,
-                self._manifest,
-                self._write_fragments,
-                max_rows=FRAGMENT_MAX_ROWS,
-                max_bytes=FRAGMENT_MAX_BYTES,
-            )
-            self._commit_ops(list(ops), is_commit=True, message="optimize")
+            runs = maintenance.plan_compaction(self._manifest)
+            ops: list[commits.Operation] = []
+            with Progress(sum(len(r) for r in runs), "optimize", progress, "fragments") as bar:
+                for run in runs:
+                    drafts = maintenance.rewrite_run(
+                        self._storage,
+                        self._manifest,
+                        run,
+                        self._write_fragments,
+                        max_rows=FRAGMENT_MAX_ROWS,
+                        max_bytes=FRAGMENT_MAX_BYTES,
+                    )
+                    ops.append(
+                        commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
+                    )
+                    bar.update(len(run))
+            self._commit_ops(ops, is_commit=True, message="optimize")
             return self.version
 
     def cleanup(
-        self, older_than: datetime.timedelta | float = DEFAULT_CLEANUP_AGE, *, dry_run: bool = False
+        self,
+        older_than: datetime.timedelta | float = DEFAULT_CLEANUP_AGE,
+        *,
+        dry_run: bool = False,
+        progress: bool | None = None,
     ) -> maintenance.CleanupReport:
         """Delete manifests and files that no kept version references.
 
@@ -447,7 +478,10 @@ class Dataset(ReadOnlyDataset):
             raise ValueError(f"older_than must not be negative, got {older_than!r}")
         with self._lock:
             self.flush()
-            return maintenance.cleanup(self._storage, older_than=seconds, dry_run=dry_run)
+            with Progress(None, "cleanup", progress, "files") as bar:
+                return maintenance.cleanup(
+                    self._storage, older_than=seconds, dry_run=dry_run, on_delete=bar.update
+                )
 
     def _commit_pending(self, *, is_commit: bool = False, message: str | None = None) -> bool:
         """Commit buffered rows and updates; returns whether anything was pending.

@@ -197,7 +197,13 @@ def _referenced(manifest: Manifest) -> Iterable[str]:
             yield update.path
 
 
-def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> CleanupReport:
+def cleanup(
+    storage: Storage,
+    *,
+    older_than: float,
+    dry_run: bool = False,
+    on_delete: Callable[[int], object] | None = None,
+) -> CleanupReport:
     """Delete manifests and files that no kept version references.
 
     Kept: every commit, every tagged version, every branch head and branch fork point, and
@@ -276,12 +282,16 @@ def cleanup(storage: Storage, *, older_than: float, dry_run: bool = False) -> Cl
             storage.write(layout.latest_hint_path(branch), str(head_version).encode())
         for path in report.manifests:
             storage.delete(path)
+            if on_delete is not None:
+                on_delete(1)
         for path in report.files:
             try:
                 report.bytes += storage.size(path)
             except FileNotFoundError:
                 continue
             storage.delete(path)
+            if on_delete is not None:
+                on_delete(1)
     else:
         for path in report.files:
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow.parquet as pq
 
 from lakefmt.format import fragments as files
@@ -9,7 +11,9 @@ from lakefmt.format.manifest import Manifest
 from lakefmt.storage import Storage
 
 
-def verify_manifest(storage: Storage, manifest: Manifest) -> list[str]:
+def verify_manifest(
+    storage: Storage, manifest: Manifest, *, on_file: Callable[[int], object] | None = None
+) -> list[str]:
     """Return every problem found (an empty list means the version is intact).
 
     Checks that each data, deletion and update file the manifest references exists, has
@@ -21,6 +25,8 @@ def verify_manifest(storage: Storage, manifest: Manifest) -> list[str]:
     for fragment in manifest.fragments:
         where = f"fragment {fragment.id}"
         for data_file in fragment.files:
+            if on_file is not None:
+                on_file(1)
             try:
                 size = storage.size(data_file.path)
             except FileNotFoundError:

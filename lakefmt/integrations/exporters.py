@@ -11,9 +11,9 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakefmt._progress import Progress
 from lakefmt.dataset import DatasetView
 from lakefmt.errors import ColumnNotFoundError, SchemaError
-from lakefmt.integrations.progress import Progress
 
 EXPORT_BATCH_ROWS = 65_536
 

@@ -19,9 +19,9 @@ from typing import Any
 import pyarrow as pa
 
 from lakefmt import types
+from lakefmt._progress import Progress
 from lakefmt.dataset import Dataset, create, delete
 from lakefmt.errors import DecodeError, SchemaError
-from lakefmt.integrations.progress import Progress
 from lakefmt.types.extension import LakefmtExtensionType
 
 #: Rows per streamed batch.

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lakefmt
-from lakefmt.integrations.progress import Progress, tracked
+from lakefmt._progress import Progress, tracked
 
 
 class _FakeTerminal(io.StringIO):
