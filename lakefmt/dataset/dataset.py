@@ -668,13 +668,16 @@ class Dataset(ReadOnlyDataset):
             ValueError: The name is not valid.
         """
         with self._lock:
-            if version is None:
-                self.flush()
-                manifest = self._manifest
-            else:
-                manifest = resolve_version(self._storage, self._manifest.branch, version)
+            manifest = self._manifest_at(version)
             info = refs.create_tag(self._storage, name, manifest.ref, message)
             return Tag(self, info)
+
+    def _manifest_at(self, version: str | None) -> Manifest:
+        """The manifest of ``version``, or of the current version with pending writes flushed."""
+        if version is None:
+            self.flush()
+            return self._manifest
+        return resolve_version(self._storage, self._manifest.branch, version)
 
     def branch(self, name: str, version: str | None = None) -> Branch:
         """Create a branch from a version (the current one by default); no data is copied.
@@ -684,11 +687,7 @@ class Dataset(ReadOnlyDataset):
             ValueError: The name is not valid.
         """
         with self._lock:
-            if version is None:
-                self.flush()
-                manifest = self._manifest
-            else:
-                manifest = resolve_version(self._storage, self._manifest.branch, version)
+            manifest = self._manifest_at(version)
             refs.create_branch(self._storage, name, manifest.ref)
             return Branch(self, name)
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from lakefmt.errors import DecodeError, LakefmtError, TypeMismatchError
 from lakefmt.types.base import mismatch
+from lakefmt.types.scalars import NUMERIC_ARROW_TYPES
 
 if TYPE_CHECKING:
     from lakefmt.types.base import Type
@@ -27,20 +28,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: Numeric dtypes an Array/Embedding/label type may hold, with their Arrow types.
-ARROW_NUMERIC: dict[str, pa.DataType] = {
-    "int8": pa.int8(),
-    "int16": pa.int16(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "uint8": pa.uint8(),
-    "uint16": pa.uint16(),
-    "uint32": pa.uint32(),
-    "uint64": pa.uint64(),
-    "float16": pa.float16(),
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-}
+ARROW_NUMERIC: dict[str, pa.DataType] = NUMERIC_ARROW_TYPES
 INT_DTYPES = tuple(d for d in ARROW_NUMERIC if d.startswith(("int", "uint")))
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from lakefmt.errors import TypeMismatchError
 from lakefmt.types.base import Type, as_list, mismatch
 
-_NUMERIC = {
+NUMERIC_ARROW_TYPES: dict[str, pa.DataType] = {
     "int8": pa.int8(),
     "int16": pa.int16(),
     "int32": pa.int32(),
@@ -64,8 +64,8 @@ class Numeric(Type):
     name: ClassVar[str] = "numeric"
 
     def __init__(self, dtype: str) -> None:
-        if dtype not in _NUMERIC:
-            raise TypeError(f"unknown numeric dtype {dtype!r}; expected one of {sorted(_NUMERIC)}")
+        if dtype not in NUMERIC_ARROW_TYPES:
+            raise TypeError(f"unknown numeric dtype {dtype!r}; expected one of {sorted(NUMERIC_ARROW_TYPES)}")
         self.dtype = dtype
 
     def to_json(self) -> dict[str, Any]:
@@ -81,7 +81,7 @@ class Numeric(Type):
     @property
     def storage_type(self) -> pa.DataType:
         """The Arrow primitive type."""
-        return _NUMERIC[self.dtype]
+        return NUMERIC_ARROW_TYPES[self.dtype]
 
     def convert(self, values: Any, *, column: str) -> pa.Array:
         """Convert numbers (list, numpy array, Arrow array) without lossy casts."""
@@ -261,4 +261,4 @@ Float32 = _numeric("float32", "Single-precision floats.")
 Float64 = _numeric("float64", "Double-precision floats.")
 Bool = _numeric("bool", "Booleans.")
 
-NUMERIC_DTYPES = tuple(_NUMERIC)
+NUMERIC_DTYPES = tuple(NUMERIC_ARROW_TYPES)
