@@ -65,7 +65,9 @@ class Numeric(Type):
 
     def __init__(self, dtype: str) -> None:
         if dtype not in NUMERIC_ARROW_TYPES:
-            raise TypeError(f"unknown numeric dtype {dtype!r}; expected one of {sorted(NUMERIC_ARROW_TYPES)}")
+            raise TypeError(
+                f"unknown numeric dtype {dtype!r}; expected one of {sorted(NUMERIC_ARROW_TYPES)}"
+            )
         self.dtype = dtype
 
     def to_json(self) -> dict[str, Any]:
