@@ -48,6 +48,31 @@ def _rows_per_group(table: pa.Table, target_bytes: int, max_rows: int) -> int:
     return int(max(1, min(max_rows, target_bytes // per_row)))
 
 
+def _dictionary_columns(table: pa.Table, sample: int = 10_000) -> list[str]:
+    """Columns worth dictionary encoding: few distinct values in a sample of the rows.
+
+    Trying a dictionary on high-cardinality columns (ids, measurements, embeddings) costs
+    more CPU than the rest of the write and falls back to plain encoding anyway.
+    """
+    import pyarrow.compute as pc
+
+    chosen = []
+    head = table.slice(0, sample)
+    for name, column in zip(head.column_names, head.columns, strict=True):
+        if isinstance(column.type, pa.ExtensionType):
+            column = pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+        kind = column.type
+        if not (
+            pa.types.is_primitive(kind) or pa.types.is_string(kind) or pa.types.is_binary(kind)
+        ):
+            continue
+        if len(column) == 0:
+            continue
+        if pc.count_distinct(column).as_py() <= len(column) // 4:
+            chosen.append(name)
+    return chosen
+
+
 def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
     """Return ``schema`` with ``PARQUET:field_id`` metadata on each top-level field."""
     fields = [
@@ -63,7 +88,9 @@ def write_data_file(
     """Write one column group of a fragment as a fresh Parquet file."""
     path = layout.data_file_path()
     schema = with_field_ids(table.schema, field_ids)
-    table = table.cast(schema) if table.schema != schema else table
+    if table.schema != schema:
+        # Same types, new field metadata: rebuild around the same buffers (a cast would copy).
+        table = pa.Table.from_arrays(table.columns, schema=schema)
     rows_per_group = (
         _rows_per_group(table, MEDIA_ROW_GROUP_BYTES, MAX_MEDIA_ROW_GROUP_ROWS)
         if media
@@ -76,7 +103,7 @@ def write_data_file(
             sink,
             schema,
             compression="none" if media else "snappy",
-            use_dictionary=not media,
+            use_dictionary=False if media else _dictionary_columns(table),
             store_schema=True,
             write_statistics=not media,
             write_page_index=True,
