@@ -159,13 +159,13 @@ def main() -> None:
                 f"{scan_ratio:.2f}x (aim >= 0.8x)",
             ],
             [
-                "100-row append + commit at v10",
+                "100-row append + commit at v5-v45 (median)",
                 f"{floor_commit:.2f} ms (one Parquet write)",
                 f"{early:.2f} ms",
                 f"{floor_commit / early:.2f}x",
             ],
             [
-                f"100-row append + commit at v{args.versions}",
+                f"100-row append + commit at v{args.versions - 39}-v{args.versions} (median)",
                 f"{floor_commit:.2f} ms",
                 f"{late:.2f} ms",
                 f"late / early = {late / early:.2f} (aim <= 1.5)",
