@@ -185,11 +185,22 @@ class Registry:
         self.tables: list[tuple[str, pa.Table]] = []
 
     def add(self, table: pa.Table) -> str:
-        """Register ``table``; return its (quoted) SQL name."""
+        """Register ``table``; return its (quoted) SQL name.
+
+        Large tables are cut into chunks (zero-copy slices): DuckDB scans an Arrow table
+        one chunk per thread, so a single huge chunk would use one core.
+        """
         name = f"__lf_t{len(self.tables)}"
+        if table.num_rows > REGISTER_CHUNK_ROWS:
+            table = pa.Table.from_batches(
+                table.to_batches(max_chunksize=REGISTER_CHUNK_ROWS), schema=table.schema
+            )
         self.tables.append((name, table))
         return quote_ident(name)
 
+
+#: Rows per chunk of the Arrow tables registered with DuckDB (its unit of parallel scan).
+REGISTER_CHUNK_ROWS = 16_384
 
 #: Loads a whole column of a local Parquet file:
 #: (readable directories, absolute path, column name, Arrow type) -> array.
