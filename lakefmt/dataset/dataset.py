@@ -209,6 +209,17 @@ class ReadOnlyDataset(DatasetView):
         m = self._manifest
         data_bytes = sum(d.size for f in m.fragments for d in f.files)
         deleted = sum(f.rows - f.live_rows for f in m.fragments)
+        # Live bytes: each fragment's files in proportion to its rows that are not deleted,
+        # minus columns superseded by a later column group or dropped from the schema.
+        live_bytes = 0.0
+        live_ids = {field.id for field in m.fields}
+        for f in m.fragments:
+            seen: set[int] = set()
+            for d in reversed(f.files):
+                useful = [i for i in d.field_ids if i not in seen and i in live_ids]
+                seen.update(d.field_ids)
+                share = len(useful) / max(len(d.field_ids), 1)
+                live_bytes += d.size * share * (f.live_rows / max(f.rows, 1))
         lines = [
             f"Dataset {self.url} (branch {m.branch}, version {self.version}"
             + (
@@ -223,7 +234,8 @@ class ReadOnlyDataset(DatasetView):
             lines.append(f"  {col.name:<24} {col.dtype!r}")
         lines.append(
             f"fragments: {len(m.fragments)}, deleted rows pending compaction: {deleted}, "
-            f"data files: {data_bytes / 1e6:.2f} MB"
+            f"data files: {data_bytes / 1e6:.2f} MB referenced, "
+            f"~{live_bytes / 1e6:.2f} MB live (optimize reclaims the rest)"
         )
         lines.append(
             f"commits: {len(self.history)}, tags: {len(self.tags)}, branches: {len(self.branches)}"
