@@ -34,7 +34,7 @@ from lakefmt.errors import (
 from lakefmt.format import commit as commits
 from lakefmt.format import fragments as files
 from lakefmt.format import layout, maintenance, refs
-from lakefmt.format.manifest import DataFile, Manifest, VersionRef
+from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot, encode_default
 from lakefmt.format.versions import read_latest, resolve_ref
 from lakefmt.storage import Storage
@@ -409,12 +409,8 @@ class Dataset(ReadOnlyDataset):
             if self._commit_pending():
                 self._maybe_auto_compact()
 
-    def _maybe_auto_compact(self) -> None:
-        if not self.auto_compact:
-            return
-        run = maintenance.plan_auto_compaction(self._manifest)
-        if run is None:
-            return
+    def _compaction(self, run: list[Fragment]) -> commits.ReplaceFragments:
+        """Rewrite a run of adjacent fragments; the operation that swaps them in."""
         drafts = maintenance.rewrite_run(
             self._storage,
             self._manifest,
@@ -423,9 +419,16 @@ class Dataset(ReadOnlyDataset):
             max_rows=FRAGMENT_MAX_ROWS,
             max_bytes=FRAGMENT_MAX_BYTES,
         )
-        op = commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
+        return commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
+
+    def _maybe_auto_compact(self) -> None:
+        if not self.auto_compact:
+            return
+        run = maintenance.plan_auto_compaction(self._manifest)
+        if run is None:
+            return
         try:
-            self._commit_ops([op])
+            self._commit_ops([self._compaction(run)])
         except CommitConflictError:
             # A concurrent writer touched those fragments: compaction simply waits for the
             # next flush; nothing of the user's data depends on it.
@@ -450,17 +453,7 @@ class Dataset(ReadOnlyDataset):
             ops: list[commits.Operation] = []
             with Progress(sum(len(r) for r in runs), "optimize", progress, "fragments") as bar:
                 for run in runs:
-                    drafts = maintenance.rewrite_run(
-                        self._storage,
-                        self._manifest,
-                        run,
-                        self._write_fragments,
-                        max_rows=FRAGMENT_MAX_ROWS,
-                        max_bytes=FRAGMENT_MAX_BYTES,
-                    )
-                    ops.append(
-                        commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
-                    )
+                    ops.append(self._compaction(run))
                     bar.update(len(run))
             self._commit_ops(ops, is_commit=True, message="optimize")
             return self.version

@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from lakefmt.errors import FormatError
 from lakefmt.format import layout
-from lakefmt.format.commit import ReplaceFragments
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.versions import (
@@ -123,26 +122,6 @@ def rewrite_run(
             emit()
     emit()
     return drafts
-
-
-def compaction_operations(
-    storage: Storage,
-    manifest: Manifest,
-    write_fragments: Callable[[pa.Table], list[tuple[int, list[DataFile]]]],
-    *,
-    small_bytes: int = SMALL_FRAGMENT_BYTES,
-    min_run: int = 1,
-    max_rows: int,
-    max_bytes: int,
-) -> list[ReplaceFragments]:
-    """Rewrite every run worth compacting; one ``ReplaceFragments`` per run."""
-    ops = []
-    for run in plan_compaction(manifest, small_bytes=small_bytes, min_run=min_run):
-        drafts = rewrite_run(
-            storage, manifest, run, write_fragments, max_rows=max_rows, max_bytes=max_bytes
-        )
-        ops.append(ReplaceFragments(manifest, [f.id for f in run], drafts))
-    return ops
 
 
 def _tier(fragment: Fragment) -> int:
