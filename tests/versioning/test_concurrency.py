@@ -122,7 +122,11 @@ def test_schema_change_racing_appends(tmp_path: Path) -> None:
     ds = lakefmt.open_read_only(url)
     assert sorted(ds["x"][:].tolist()) == sorted(list(range(30)) * 2)  # appends survive
     assert "y" in ds.schema  # one schema change landed
-    assert len(errors) == 1 and isinstance(errors[0], ColumnExistsError)
+    # One schema change lands; the other raises ColumnExistsError, unless both writers
+    # produced the byte-identical manifest in the same millisecond: then the change is the
+    # same one and both are told it landed (spec, "Committing": identical bytes are ours).
+    assert len(errors) <= 1 and all(isinstance(e, ColumnExistsError) for e in errors)
+    assert [f.name for f in ds._manifest.fields].count("y") == 1
     assert set(ds["y"][:].tolist()) <= {5}
 
 
