@@ -276,32 +276,20 @@ class DatasetView:
         """
         import pandas as pd
 
-        fields = self._fields(columns)
-        snap = self._snapshot()
         if not decode:
-            table = self.to_arrow(columns)
-            plain = pa.table(
-                [
-                    c.storage if isinstance(c.type, pa.ExtensionType) else c
-                    for c in (_storage_chunked(col) for col in table.columns)
-                ],
-                names=table.column_names,
-            )
-            return plain.to_pandas()
+            return _plain(self.to_arrow(columns)).to_pandas()
+        fields = self._fields(columns)
         data: dict[str, list[Any]] = {f.name: [] for f in fields}
         for batch in self.batches(65_536, columns=[f.name for f in fields]):
             for f in fields:
                 data[f.name].extend(list(batch[f.name]))
-        del snap
         return pd.DataFrame(data)
 
     def to_polars(self, columns: Sequence[str] | None = None) -> Any:
         """Return the rows as a polars DataFrame."""
         import polars as pl
 
-        table = self.to_arrow(columns)
-        plain = pa.table([_storage_chunked(c) for c in table.columns], names=table.column_names)
-        return pl.from_arrow(plain)
+        return pl.from_arrow(_plain(self.to_arrow(columns)))
 
     def pytorch(
         self,
@@ -377,6 +365,11 @@ class DatasetView:
 def _links(creds: dict[str, Any] | None) -> Any:
     """Credentials for Link reads: the dataset's, else whatever the caller entered."""
     return link_credentials(creds) if creds is not None else contextlib.nullcontext()
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with extension columns replaced by their storage (for pandas and polars)."""
+    return pa.table([_storage_chunked(c) for c in table.columns], names=table.column_names)
 
 
 def _storage_chunked(column: pa.ChunkedArray) -> pa.ChunkedArray:

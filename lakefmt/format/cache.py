@@ -50,11 +50,17 @@ ROW_GROUP_CACHE_BYTES = int(os.environ.get("LAKEFMT_CACHE_BYTES", 256 << 20))
 
 
 class ByteBudgetCache(Generic[V]):
-    """A thread-safe LRU cache bounded by the total ``nbytes`` of its values."""
+    """A thread-safe LRU cache bounded by the total size of its values.
 
-    def __init__(self, max_bytes: int) -> None:
+    Args:
+        max_bytes: The budget; ``0`` caches nothing. Public, so it can be changed live.
+        max_entry_share: The largest share of the budget one value may take.
+    """
+
+    def __init__(self, max_bytes: int, *, max_entry_share: float = 0.25) -> None:
         self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
-        self._max = max_bytes
+        self.max_bytes = max_bytes
+        self._share = max_entry_share
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -68,8 +74,8 @@ class ByteBudgetCache(Generic[V]):
             return found[0]
 
     def put(self, key: Hashable, value: V, nbytes: int) -> None:
-        """Cache ``value`` (skipped when larger than a quarter of the budget)."""
-        if nbytes > self._max // 4:
+        """Cache ``value`` unless it is larger than its share of the budget."""
+        if nbytes <= 0 or nbytes > self.max_bytes * self._share:
             return
         with self._lock:
             old = self._data.pop(key, None)
@@ -77,9 +83,23 @@ class ByteBudgetCache(Generic[V]):
                 self._bytes -= old[1]
             self._data[key] = (value, nbytes)
             self._bytes += nbytes
-            while self._bytes > self._max and self._data:
+            while self._bytes > self.max_bytes and self._data:
                 _, (_, size) = self._data.popitem(last=False)
                 self._bytes -= size
+
+    def get_or_load(self, key: Hashable, load: Callable[[], V], size: Callable[[V], int]) -> V:
+        """The cached value of ``key``, loading (outside the lock) and caching it on a miss."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        value = load()
+        self.put(key, value, size(value))
+        return value
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes currently held."""
+        return self._bytes
 
     def clear(self) -> None:
         """Drop every entry."""

@@ -534,7 +534,9 @@ class RelationBuilder:
             return _to_storage(array, target)
 
         if cache:
-            return VECTORS.get_or_load((storage.url, data_file.path, fid), load)
+            return VECTORS.get_or_load(
+                (storage.url, data_file.path, fid), load, lambda array: array.nbytes
+            )
         return load()
 
     @staticmethod
