@@ -28,7 +28,16 @@ from lakefmt.errors import QueryError
 from lakefmt.tql import parser
 from lakefmt.tql.columns import NUMBER, UNKNOWN, ColumnKind, duck_type, sql_literal, storage_of
 from lakefmt.tql.engine import IMAGE_SHAPE_UDF
-from lakefmt.tql.sources import ROW, Bm25Request, Source, TableSource, Visible
+from lakefmt.tql.sources import (
+    ROW,
+    SIMILARITY_COLUMN,
+    Bm25Request,
+    DatasetSource,
+    SimilarityRequest,
+    Source,
+    TableSource,
+    Visible,
+)
 
 if TYPE_CHECKING:
     from lakefmt.tql.translate import _Occurrence, _Origin
@@ -37,13 +46,14 @@ if TYPE_CHECKING:
 class FunctionTranslator:
     """Expression translation; mixed into the planner, whose state it reads.
 
-    The planner provides ``_origins`` (resolved column references), ``_vector_sizes`` and
-    ``_snippets`` (lifted literals), ``_select_source`` (the single dataset of each SELECT),
-    ``_error`` and ``_fresh``.
+    The planner provides ``_origins`` (resolved column references), ``_vector_sizes``,
+    ``_vector_values`` and ``_snippets`` (lifted literals), ``_select_source`` (the single
+    dataset of each SELECT), ``_error`` and ``_fresh``.
     """
 
     _origins: dict[int, _Origin]
     _vector_sizes: dict[str, int]
+    _vector_values: dict[str, list[float]]
     _snippets: dict[str, str]
     _select_source: dict[int, tuple[str, _Occurrence | None]]
     _select_stack: list[exp.Select]
@@ -520,14 +530,79 @@ class FunctionTranslator:
         return _cast(ta, "DOUBLE[]"), _cast(tb, "DOUBLE[]"), None, "DOUBLE"
 
     def _cosine(self, node: exp.Expression) -> exp.Expression:
+        precomputed = self._similarity_column(node, "cosine_similarity")
+        if precomputed is not None:
+            return precomputed
         a, b, size, _ = self._vector_pair(node, "cosine_similarity")
         fn = "array_cosine_similarity" if size else "list_cosine_similarity"
         return exp.Anonymous(this=fn, expressions=[a, b])
 
     def _dot(self, node: exp.Expression) -> exp.Expression:
+        precomputed = self._similarity_column(node, "dot")
+        if precomputed is not None:
+            return precomputed
         a, b, size, _ = self._vector_pair(node, "dot")
         fn = "array_inner_product" if size else "list_inner_product"
         return exp.Anonymous(this=fn, expressions=[a, b])
+
+    def _similarity_column(self, node: exp.Expression, name: str) -> exp.Expression | None:
+        """A vector column of this SELECT's dataset against a long constant vector: a score
+        column its relation computes with numpy (see :class:`SimilarityRequest`), or None
+        for every other case, which DuckDB's function computes row by row."""
+        args = self._args(node, name, 2)
+        select = self._select_stack[-1] if self._select_stack else None
+        found = self._select_source.get(id(select)) if select is not None else None
+        if found is None or found[1] is None or not isinstance(found[1].source, DatasetSource):
+            return None
+        alias, occ = found
+        for col, literal in (args, args[::-1]):
+            if not (
+                isinstance(col, exp.Column)
+                and isinstance(literal, exp.Column)
+                and not literal.table
+                and literal.name in self._vector_values
+            ):
+                continue
+            origin = self._origins.get(id(col))
+            visible = origin.visible if origin is not None else None
+            if (
+                origin is None
+                or origin.occurrence is not occ
+                or visible is None
+                or visible.field is None
+                or visible.kind.kind != "vector"
+                or visible.kind.size != self._vector_sizes[literal.name]
+            ):
+                continue
+            size = visible.kind.size
+            element = _element_type(visible.kind, visible.arrow_type)
+            element = "DOUBLE" if element == "DOUBLE" else "FLOAT"
+            metric = "cosine" if name == "cosine_similarity" else "dot"
+            fn = "array_cosine_similarity" if metric == "cosine" else "array_inner_product"
+            template = exp.Anonymous(
+                this=fn,
+                expressions=[
+                    _cast(exp.column(SIMILARITY_COLUMN), f"{element}[{size}]"),
+                    _cast(exp.column(literal.name), f"{element}[{size}]"),
+                ],
+            ).sql(dialect=parser.DIALECT)
+            for req in occ.similarity:  # the same score asked for twice
+                if (req.column, req.metric, req.sql) == (origin.name, metric, template):
+                    return exp.column(req.output, table=exp.to_identifier(alias))
+            output = f"__lf_sim{len(occ.similarity)}"
+            assert origin.name is not None
+            occ.similarity.append(
+                SimilarityRequest(
+                    column=origin.name,
+                    metric=metric,
+                    vector=np.asarray(self._vector_values[literal.name], dtype=np.float64),
+                    sql=template,
+                    duck_type=element,
+                    output=output,
+                )
+            )
+            return exp.column(output, table=exp.to_identifier(alias))
+        return None
 
     def _norm(self, node: exp.Expression, which: str) -> exp.Expression:
         (arg,) = self._args(node, which, 1)

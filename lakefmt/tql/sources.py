@@ -170,6 +170,37 @@ def _kind_of(t: Any, arrow_type: pa.DataType) -> ColumnKind:
 
 
 @dataclasses.dataclass
+class SimilarityRequest:
+    """``COSINE_SIMILARITY``/``DOT`` of a vector column with a constant vector, as a column.
+
+    The relation computes it with one numpy matrix-vector product per data file over the
+    vectors it reads into RAM (BLAS on every core, instead of DuckDB's per-row function), and
+    with ``sql`` wherever it cannot: rows whose vector was updated, files DuckDB reads itself
+    (the vector cache turned off), vectors with null elements (DuckDB's error then stands).
+
+    Attributes:
+        column: The visible name of the vector column.
+        metric: ``cosine`` or ``dot``.
+        vector: The constant vector.
+        sql: DuckDB's expression for one value, with :data:`SIMILARITY_COLUMN` standing for
+            the column.
+        duck_type: The result's DuckDB type (``FLOAT``, or ``DOUBLE`` for double vectors).
+        output: The name of the computed column.
+    """
+
+    column: str
+    metric: str
+    vector: np.ndarray
+    sql: str
+    duck_type: str
+    output: str
+
+
+#: Stands for the vector column in :attr:`SimilarityRequest.sql`.
+SIMILARITY_COLUMN = "__lf_simcol"
+
+
+@dataclasses.dataclass
 class Bm25Request:
     """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation."""
 
@@ -264,20 +295,32 @@ class RelationBuilder:
         *,
         want_row: bool = False,
         bm25: Sequence[Bm25Request] = (),
+        similarity: Sequence[SimilarityRequest] = (),
     ) -> str:
-        """SQL of a relation over ``source`` with the identity columns and ``needed`` columns."""
+        """SQL of a relation over ``source`` with the identity columns and ``needed`` columns.
+
+        ``bm25`` and ``similarity`` add computed score columns (their ``output`` names);
+        similarity requests name stored vector columns of a dataset source.
+        """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
-        for req in bm25:
+        for req in [*bm25, *similarity]:
             if req.column not in needed:
                 needed.append(req.column)
+        if similarity and (
+            not isinstance(source, DatasetSource)
+            or any(visible[r.column].field is None for r in similarity)
+        ):
+            raise ValueError("similarity columns need stored vector columns of a dataset")
         if isinstance(source, TableSource):
             sql = self._table_relation(source, [visible[n] for n in needed])
         elif source.rows is None:
             fields = [(n, visible[n].field) for n in needed]
-            sql = self._dataset_relation(source.snapshot, fields, fragments=None, deletions=True)
+            sql = self._dataset_relation(
+                source.snapshot, fields, fragments=None, deletions=True, similarity=similarity
+            )
         else:
-            sql = self._view_relation(source, [visible[n] for n in needed])
+            sql = self._view_relation(source, [visible[n] for n in needed], similarity)
         if want_row:
             if isinstance(source, DatasetSource) and source.rows is None:
                 sql = (
@@ -301,7 +344,12 @@ class RelationBuilder:
         name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
         return f"SELECT * FROM {name}"
 
-    def _view_relation(self, source: DatasetSource, cols: list[Visible]) -> str:
+    def _view_relation(
+        self,
+        source: DatasetSource,
+        cols: list[Visible],
+        similarity: Sequence[SimilarityRequest] = (),
+    ) -> str:
         snap = source.snapshot
         rows = np.asarray(source.rows, dtype=np.int64)
         frag = np.zeros(len(rows), dtype=np.int32)
@@ -322,9 +370,16 @@ class RelationBuilder:
         if not fields:
             return f"SELECT r.{VROW}{extra_sql} FROM {rows_name} AS r"
         base = self._dataset_relation(
-            snap, fields, fragments={int(k) for k in np.unique(frag)}, deletions=False
+            snap,
+            fields,
+            fragments={int(k) for k in np.unique(frag)},
+            deletions=False,
+            similarity=similarity,
         )
-        field_sql = "".join(f", b.{quote_ident(n)}" for n, _ in fields)
+        field_sql = "".join(
+            f", b.{quote_ident(n)}"
+            for n in [*(n for n, _ in fields), *(r.output for r in similarity)]
+        )
         return (
             f"SELECT r.{VROW}{extra_sql}{field_sql} FROM ({base}) AS b JOIN {rows_name} AS r "
             f"ON b.{FRAG} = r.{FRAG} AND b.{POS} = r.{POS}"
@@ -338,14 +393,17 @@ class RelationBuilder:
         *,
         fragments: set[int] | None,
         deletions: bool,
+        similarity: Sequence[SimilarityRequest] = (),
     ) -> str:
         """UNION ALL of one scan per group of fragments with the same file layout."""
         manifest = snap.manifest
         wanted: list[tuple[str, Field]] = [(n, f) for n, f in fields if f is not None]
         types = {f.id: snap.type_of(f) for _, f in wanted}
-        columns_out = [(FRAG, "INTEGER"), (POS, "BIGINT")] + [
-            (n, duck_type(types[f.id].storage_type)) for n, f in wanted
-        ]
+        columns_out = (
+            [(FRAG, "INTEGER"), (POS, "BIGINT")]
+            + [(n, duck_type(types[f.id].storage_type)) for n, f in wanted]
+            + [(r.output, r.duck_type) for r in similarity]
+        )
         groups: dict[Any, list[tuple[int, list[DataFile]]]] = {}
         for k, frag in enumerate(manifest.fragments):
             if frag.live_rows == 0 or (fragments is not None and k not in fragments):
@@ -355,7 +413,7 @@ class RelationBuilder:
         if not groups:
             return _empty_relation(columns_out)
         parts = [
-            self._group_sql(snap, signature, members, wanted, types, deletions)
+            self._group_sql(snap, signature, members, wanted, types, deletions, similarity)
             for signature, members in groups.items()
         ]
         return " UNION ALL ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
@@ -396,16 +454,19 @@ class RelationBuilder:
         wanted: Sequence[tuple[str, Field]],
         types: dict[int, Any],
         deletions: bool,
+        similarity: Sequence[SimilarityRequest] = (),
     ) -> str:
         roles, _defaults, no_files = signature
+        field_of = dict(wanted)
         storage = snap.storage
         manifest = snap.manifest
         root = local_root(storage)
         frag_ids = [k for k, _ in members]
         column_of: dict[int, str] = {}  # field id -> "pX.__lf_fN"
+        computed: dict[str, str] = {}  # similarity output -> "pX.<output>"
         part_sql: list[str] = []
         if no_files:
-            part_sql.append(self._arrow_part(snap, members, None, []))
+            part_sql.append(self._arrow_part(snap, members, None, [])[0])
         for r, role in enumerate(roles):
             vectors = [
                 (fid, pname)
@@ -420,9 +481,19 @@ class RelationBuilder:
                 # Arrow: datasets DuckDB may not read, and column groups with vectors, which
                 # are served from RAM (the group's other wanted columns come along, so the
                 # group is one scan rather than a positional join of two)
-                part_sql.append(
-                    self._arrow_part(snap, members, r, role, types=types, cache=bool(vectors))
+                in_role = {fid for fid, _ in role}
+                requests = [q for q in similarity if field_of[q.column].id in in_role]
+                name, done = self._arrow_part(
+                    snap,
+                    members,
+                    r,
+                    role,
+                    types=types,
+                    cache=bool(vectors),
+                    similarity=[(field_of[q.column].id, q) for q in requests],
                 )
+                part_sql.append(name)
+                computed.update({out: f"p{len(part_sql) - 1}.{out}" for out in done})
             for fid, _ in role:
                 column_of[fid] = f"p{len(part_sql) - 1}.__lf_f{fid}"
         from_sql = f"{part_sql[0]} AS p0" + "".join(
@@ -457,6 +528,7 @@ class RelationBuilder:
                     f"ON {alias}.f = p0.{FRAG} AND {alias}.p = p0.{POS}"
                 )
                 updated[f.id] = alias
+        stored: dict[int, str] = {}  # field id -> its value before updates
         for name, f in wanted:
             t = types[f.id]
             target = duck_type(t.storage_type)
@@ -465,10 +537,20 @@ class RelationBuilder:
             else:
                 value = decode_default(f.default) if f.has_default else None
                 base = sql_literal(value, t.storage_type)
+            stored[f.id] = base
             if f.id in updated:
                 u = updated[f.id]
                 base = f"CASE WHEN {u}.p IS NULL THEN {base} ELSE CAST({u}.v AS {target}) END"
             select.append(f"{base} AS {quote_ident(name)}")
+        for req in similarity:
+            f = field_of[req.column]
+            score = computed.get(req.output) or req.sql.replace(SIMILARITY_COLUMN, stored[f.id])
+            if f.id in updated:
+                u = updated[f.id]
+                target = duck_type(types[f.id].storage_type)
+                new_value = req.sql.replace(SIMILARITY_COLUMN, f"CAST({u}.v AS {target})")
+                score = f"CASE WHEN {u}.p IS NULL THEN {score} ELSE {new_value} END"
+            select.append(f"{score} AS {req.output}")
         return f"SELECT {', '.join(select)} FROM {from_sql}{''.join(joins)}"
 
     def _arrow_part(
@@ -480,12 +562,18 @@ class RelationBuilder:
         *,
         types: dict[int, Any] | None = None,
         cache: bool = False,
-    ) -> str:
-        """Columns of one column group of several fragments, read with pyarrow (or cached)."""
+        similarity: Sequence[tuple[int, SimilarityRequest]] = (),
+    ) -> tuple[str, list[str]]:
+        """Columns of one column group of several fragments, read with pyarrow (or cached).
+
+        Returns the registered table's name and the outputs of the ``similarity`` requests
+        (``(field id, request)``) it computed with numpy; the others are left to SQL.
+        """
         storage = snap.storage
         frag_chunks: list[pa.Array] = []
         pos_chunks: list[pa.Array] = []
         col_chunks: dict[int, list[pa.Array]] = {fid: [] for fid, _ in columns}
+        sim_chunks: dict[str, list[pa.Array]] = {req.output: [] for _, req in similarity}
         for k, data_files in members:
             n = snap.manifest.fragments[k].rows
             frag_chunks.append(pa.array(np.full(n, k, dtype=np.int32)))
@@ -496,9 +584,17 @@ class RelationBuilder:
             for fid, pname in columns:
                 assert types is not None
                 target = types[fid].storage_type
-                col_chunks[fid].append(
-                    self._read_column(storage, data_file, fid, pname, target, cache=cache)
-                )
+                array = self._read_column(storage, data_file, fid, pname, target, cache=cache)
+                col_chunks[fid].append(array)
+                for sim_fid, req in similarity:
+                    if sim_fid != fid or req.output not in sim_chunks:
+                        continue
+                    norms_key = (storage.url, data_file.path, fid) if cache else None
+                    scores = _similarity_scores(array, req, norms_key)
+                    if scores is None:  # null elements: DuckDB's function decides
+                        del sim_chunks[req.output]
+                    else:
+                        sim_chunks[req.output].append(scores)
         arrays = [
             pa.chunked_array(frag_chunks, pa.int32()),
             pa.chunked_array(pos_chunks, pa.int64()),
@@ -508,7 +604,10 @@ class RelationBuilder:
             assert types is not None
             arrays.append(pa.chunked_array(col_chunks[fid], storage_of(types[fid].storage_type)))
             names.append(f"__lf_f{fid}")
-        return self.registry.add(pa.Table.from_arrays(arrays, names=names))
+        for output, chunks in sim_chunks.items():
+            arrays.append(pa.chunked_array(chunks, _score_type(similarity, output)))
+            names.append(output)
+        return self.registry.add(pa.Table.from_arrays(arrays, names=names)), list(sim_chunks)
 
     def _read_column(
         self,
@@ -564,6 +663,45 @@ class RelationBuilder:
             f_all, p_all = f_all[keep], p_all[keep]
             v_all = v_all.take(pa.array(keep))
         return pa.table({"f": pa.array(f_all), "p": pa.array(p_all), "v": v_all})
+
+
+_SCORE_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64()}
+
+
+def _score_type(similarity: Sequence[tuple[int, SimilarityRequest]], output: str) -> pa.DataType:
+    """The Arrow type of the scores of the request named ``output``."""
+    return _SCORE_TYPES[next(req.duck_type for _, req in similarity if req.output == output)]
+
+
+def _similarity_scores(
+    array: pa.Array, req: SimilarityRequest, norms_key: tuple[Any, ...] | None
+) -> pa.Array | None:
+    """``req`` over every vector of a fixed-size-list array, with numpy; None if it has
+    null elements. Row norms are cached next to the vectors when ``norms_key`` is given."""
+    size = array.type.list_size
+    values = array.values.slice(array.offset * size, len(array) * size)
+    if values.null_count:
+        return None
+    dtype = np.float64 if req.duck_type == "DOUBLE" else np.float32
+    matrix = values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+    matrix = matrix.reshape(len(array), size)
+    query = req.vector.astype(dtype)
+    scores = matrix @ query
+    if req.metric == "cosine":
+
+        def norms() -> pa.Array:
+            return pa.array(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)))
+
+        if norms_key is not None:
+            row_norms = VECTORS.get_or_load(
+                (*norms_key, "norms", req.duck_type), norms, lambda a: a.nbytes
+            )
+        else:
+            row_norms = norms()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = scores / (row_norms.to_numpy() * dtype(np.linalg.norm(query)))
+    valid = None if array.null_count == 0 else ~np.asarray(array.is_valid())
+    return pa.array(scores.astype(dtype, copy=False), mask=valid)
 
 
 def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

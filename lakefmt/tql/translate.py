@@ -38,6 +38,7 @@ from lakefmt.tql.sources import (
     Bm25Request,
     DatasetSource,
     RelationBuilder,
+    SimilarityRequest,
     Source,
     Visible,
 )
@@ -104,6 +105,7 @@ class _Occurrence:
     needed: list[str] = dataclasses.field(default_factory=list)
     want_row: bool = False
     bm25: list[Bm25Request] = dataclasses.field(default_factory=list)
+    similarity: list[SimilarityRequest] = dataclasses.field(default_factory=list)
     visible: dict[str, Visible] = dataclasses.field(default_factory=dict)
 
     def need(self, name: str) -> None:
@@ -170,6 +172,7 @@ class Planner(FunctionTranslator):
             name: _double_list(values) for name, values in parsed.vectors.items()
         }
         self._vector_sizes = {name: len(values) for name, values in parsed.vectors.items()}
+        self._vector_values = parsed.vectors
 
     # -- helpers --------------------------------------------------------------------------------
     def _fresh(self, stem: str) -> str:
@@ -747,7 +750,11 @@ class Planner(FunctionTranslator):
     def _substitute(self, sql: str) -> str:
         for occ in self.occurrences:
             relation = self.builder.relation(
-                occ.source, occ.needed, want_row=occ.want_row, bm25=occ.bm25
+                occ.source,
+                occ.needed,
+                want_row=occ.want_row,
+                bm25=occ.bm25,
+                similarity=occ.similarity,
             )
             placeholder = f'"{_REL}{occ.index}"'
             if placeholder not in sql:
