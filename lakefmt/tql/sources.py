@@ -687,7 +687,7 @@ def _similarity_scores(
     matrix = matrix.reshape(len(array), size)
     query = req.vector.astype(dtype)
     scores = matrix @ query
-    if req.metric == "cosine":
+    if req.metric == "cosine":  # in place: no temporaries of the matrix's length
 
         def norms() -> pa.Array:
             return pa.array(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)))
@@ -699,7 +699,8 @@ def _similarity_scores(
         else:
             row_norms = norms()
         with np.errstate(divide="ignore", invalid="ignore"):
-            scores = scores / (row_norms.to_numpy() * dtype(np.linalg.norm(query)))
+            scores /= row_norms.to_numpy()
+            scores /= dtype(np.linalg.norm(query))
     valid = None if array.null_count == 0 else ~np.asarray(array.is_valid())
     return pa.array(scores.astype(dtype, copy=False), mask=valid)
 
