@@ -2,6 +2,13 @@
 
 Commits rely on ``os.link``, which fails if the target exists, so two processes racing for
 the same manifest name cannot both win (``os.replace`` would silently overwrite).
+
+Durability: a file must be on disk before any manifest naming it is. Data files are written
+without waiting for the disk; their ``fsync`` (and their directory's) is *owed* until the next
+``put_if_absent``, which settles every owed sync of the process together with its own temp
+file, in parallel (the file system journals concurrent syncs in one commit), before it links
+the new name into place. A commit thus waits for two rounds of syncs (data and manifest
+together, then the manifest's directory), not one per file.
 """
 
 from __future__ import annotations
@@ -9,14 +16,105 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
 from lakefmt.storage.base import Capabilities, Storage
 
 _TMP_DIR = "_tmp"
+
+
+def _fsync_path(path: str) -> None:
+    """``fsync`` a file or directory; one deleted meanwhile owes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _OwedSyncs:
+    """Files and directories of this process written without ``fsync``, synced before the
+    next name is published.
+
+    Process-wide rather than per storage object, so that whichever handle publishes a
+    manifest, the data files this process wrote before it are on disk first. A sync another
+    thread has started is waited for, not assumed done.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owed: dict[str, Future[None] | None] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def add(self, *paths: str) -> None:
+        """Owe a sync of each of ``paths``."""
+        with self._lock:
+            for path in paths:
+                self._owed.setdefault(path, None)
+
+    def settle(self, also: Iterable[str] = ()) -> None:
+        """Sync every owed path and ``also``, in parallel; return when all are on disk.
+
+        Raises:
+            OSError: A sync failed (the path is no longer owed: a failed ``fsync`` cannot be
+                retried meaningfully, so the caller must not publish).
+        """
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(8, thread_name_prefix="lakefmt-fsync")
+            waiting: dict[str, Future[None]] = {}
+            for path, future in self._owed.items():
+                if future is None:
+                    future = self._submit(path)
+                    self._owed[path] = future
+                waiting[path] = future
+        extra = [self._submit(path) for path in also]
+        try:
+            for future in [*waiting.values(), *extra]:
+                future.result()
+        finally:
+            with self._lock:
+                for path, future in waiting.items():
+                    if future.done() and self._owed.get(path) is future:
+                        del self._owed[path]
+
+    def _submit(self, path: str) -> Future[None]:
+        """Sync ``path`` on the pool, or here once the interpreter is shutting down (exit
+        handlers may still commit) and the pool takes no more work."""
+        assert self._pool is not None
+        try:
+            return self._pool.submit(_fsync_path, path)
+        except RuntimeError:
+            done: Future[None] = Future()
+            try:
+                _fsync_path(path)
+                done.set_result(None)
+            except OSError as exc:
+                done.set_exception(exc)
+            return done
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._owed)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's threads and lock state did not come along."""
+        self._lock = threading.Lock()
+        self._pool = None
+        self._owed = dict.fromkeys(self._owed)  # in-flight syncs are the child's to redo
+
+
+#: The syncs this process owes (see the module docstring).
+OWED_SYNCS = _OwedSyncs()
+os.register_at_fork(after_in_child=OWED_SYNCS._after_fork)
 
 
 class LocalStorage(Storage):
@@ -47,29 +145,38 @@ class LocalStorage(Storage):
             f.seek(start or 0)
             return f.read(-1 if end is None else end - (start or 0))
 
-    def _write_temp(self, data: bytes, durable: bool = True) -> str:
+    def _write_temp(self, data: bytes) -> str:
         tmp_dir = self._full(_TMP_DIR)
         os.makedirs(tmp_dir, exist_ok=True)
         tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
         with open(tmp, "wb") as f:
             f.write(data)
-            if self.sync and durable:
-                f.flush()
-                os.fsync(f.fileno())
         return tmp
 
     def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Write ``data`` to ``path`` via a temp file and rename, so readers never see half."""
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
-        tmp = self._write_temp(data, durable)
+        tmp = self._write_temp(data)
+        if self.sync and durable:
+            _fsync_path(tmp)
         os.replace(tmp, full)
 
     def put_if_absent(self, path: str, data: bytes) -> bool:
-        """Create ``path`` atomically with ``data``; ``False`` if it already existed."""
+        """Create ``path`` atomically with ``data``; ``False`` if it already existed.
+
+        Every sync this process owes (data files written before) is settled first,
+        together with the new file's own.
+        """
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
         tmp = self._write_temp(data)
+        try:
+            if self.sync:
+                OWED_SYNCS.settle(also=[tmp])
+        except BaseException:
+            os.unlink(tmp)
+            raise
         try:
             os.link(tmp, full)
         except FileExistsError:
@@ -77,7 +184,7 @@ class LocalStorage(Storage):
         finally:
             os.unlink(tmp)
         if self.sync:
-            _fsync_dir(os.path.dirname(full))
+            _fsync_path(os.path.dirname(full))
         return True
 
     def exists(self, path: str) -> bool:
@@ -116,27 +223,17 @@ class LocalStorage(Storage):
         return pa.memory_map(self._full(path), "r")
 
     def write_stream(self, path: str, write: Callable[[pa.NativeFile], None]) -> int:
-        """Stream straight into ``path`` (a fresh name, so no temp file is needed)."""
+        """Stream straight into ``path`` (a fresh name, so no temp file is needed).
+
+        The file and its directory entry are synced before the next ``put_if_absent``
+        of this process publishes anything (a manifest must never outlive, in a power loss,
+        the name or bytes of a file it lists).
+        """
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with pa.OSFile(full, "wb") as out:
             write(out)
             size = out.tell()
         if self.sync:
-            fd = os.open(full, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            # The directory entry too: a manifest must never outlive (in a power loss)
-            # the name of a file it lists.
-            _fsync_dir(os.path.dirname(full))
+            OWED_SYNCS.add(full, os.path.dirname(full))
         return int(size)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -126,7 +126,8 @@ def open_storage(url: str | os.PathLike[str], creds: dict[str, Any] | None = Non
     if scheme == "tmp":
         name = rest.strip("/") or uuid.uuid4().hex
         root = os.path.join(_tmp_base(), name)
-        storage = LocalStorage(root, url=root)
+        # scratch space, removed at exit: not worth waiting for the disk
+        storage = LocalStorage(root, url=root, sync=False)
         storage.creds = creds  # kept for Link columns that point to cloud objects
         return storage
     if scheme == "file":
