@@ -10,10 +10,17 @@ Decoded images are always ``(height, width, channels)`` arrays:
 :func:`sniff_image` reports exactly the channels and native dtype :func:`decode_image`
 produces, without decoding any pixel data. EXIF orientation is not applied: the pixel grid
 is returned as stored, so that the sniffed width and height match the decoded array.
+
+8-bit grayscale and YCbCr/RGB JPEGs are decoded with ``simplejpeg`` (libjpeg-turbo, which
+releases the GIL, about twice as fast as Pillow) when it is installed; it gives the same
+pixels as Pillow. Everything else (CMYK JPEGs, PNG, TIFF), and any JPEG ``simplejpeg``
+declines, is decoded by Pillow.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import os
 import struct
@@ -22,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -348,8 +356,12 @@ def decode_image(data: bytes, *, dtype: str = "uint8") -> np.ndarray:
     """
     if dtype not in IMAGE_DTYPES:
         raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
-    # the sniff rejects non-images and absurd sizes before Pillow allocates anything
+    # the sniff rejects non-images and absurd sizes before a decoder allocates anything
     info = sniff_image(data)
+    if info.format == "jpeg":
+        fast = _decode_jpeg_turbo(data, info)
+        if fast is not None:
+            return _convert_dtype(fast, dtype)
     image_mod = require("PIL.Image")
     try:
         with _strict_truncation(), image_mod.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
@@ -370,6 +382,44 @@ def decode_image(data: bytes, *, dtype: str = "uint8") -> np.ndarray:
     if array.dtype.byteorder not in ("=", "|"):
         array = array.astype(array.dtype.newbyteorder("="))
     return _convert_dtype(np.ascontiguousarray(array), dtype)
+
+
+@functools.cache
+def _simplejpeg() -> ModuleType | None:
+    try:
+        return importlib.import_module("simplejpeg")
+    except ImportError:
+        return None
+
+
+# simplejpeg header colorspace -> (channels of the decoded array, colorspace to decode to);
+# CMYK and YCCK are left to Pillow, whose conversion to RGB libjpeg-turbo does not do
+_TURBO_COLORSPACES = {"Gray": (1, "GRAY"), "YCbCr": (3, "RGB"), "RGB": (3, "RGB")}
+
+
+def _decode_jpeg_turbo(data: bytes, info: ImageInfo) -> np.ndarray | None:
+    """Decode a sniffed 8-bit JPEG with simplejpeg; ``None`` hands it to Pillow instead.
+
+    ``strict=True`` makes libjpeg-turbo's warnings (a truncated scan, corrupt data) errors,
+    and every error falls back to Pillow, so an image decodes here only when it is intact,
+    and Pillow gives the same error as before for anything broken.
+    """
+    turbo = _simplejpeg()
+    if turbo is None:
+        return None
+    try:
+        _, _, colorspace, _ = turbo.decode_jpeg_header(data)
+        channels, target = _TURBO_COLORSPACES.get(colorspace, (0, ""))
+        if channels != info.channels:
+            return None
+        array = turbo.decode_jpeg(data, colorspace=target, strict=True)
+    except MemoryError:
+        raise
+    except Exception:  # ValueError for bad or unusual data; Pillow has the last word
+        return None
+    if array.shape != info.shape or array.dtype != np.uint8:
+        return None
+    return array
 
 
 def _convert_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
@@ -405,9 +455,9 @@ def decode_images(
 ) -> list[np.ndarray | None]:
     """Decode many images in parallel; ``None`` entries stay ``None``.
 
-    Pillow releases the GIL while decoding, so the images are decoded on a shared,
-    process-wide thread pool with ``os.cpu_count()`` workers. Fewer than 4 images are
-    decoded on the calling thread.
+    Pillow and simplejpeg release the GIL while decoding, so the images are decoded on a
+    shared, process-wide thread pool with ``os.cpu_count()`` workers. Fewer than 4 images
+    are decoded on the calling thread.
 
     Args:
         datas: Encoded images, or ``None`` for missing values.
