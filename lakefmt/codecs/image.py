@@ -44,12 +44,14 @@ __all__ = [
     "IMAGE_FORMATS",
     "MAX_IMAGE_SIDE",
     "ImageInfo",
+    "JpegHeaders",
     "decode_image",
     "decode_images",
     "encode_image",
     "image_shape",
     "normalize_image_format",
     "sniff_image",
+    "sniff_jpegs",
 ]
 
 IMAGE_FORMATS = ("jpeg", "png", "tiff")
@@ -277,6 +279,100 @@ def _sniff_jpeg(data: bytes) -> ImageInfo:
                 raise DecodeError(f"unsupported JPEG with {ncomp} components")
             return ImageInfo("jpeg", width, height, channels, "uint8")
         pos += seglen
+
+
+@dataclass(frozen=True)
+class JpegHeaders:
+    """The frame headers of many JPEGs, read at once by :func:`sniff_jpegs`.
+
+    Attributes:
+        valid: ``bool`` per image: ``True`` where the image is a JPEG whose header
+            :func:`sniff_image` accepts, with the size and channels below; ``False`` where
+            :func:`sniff_image` must decide (the header is invalid, or laid out unusually).
+        width: Width in pixels (0 where not ``valid``).
+        height: Height in pixels (0 where not ``valid``).
+        channels: Channels of the decoded array, 1 or 3 (0 where not ``valid``).
+    """
+
+    valid: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    channels: np.ndarray
+
+
+# what the vectorised walk does at a marker: 0 leave the image to sniff_image (fill bytes,
+# markers without a length, image data before a frame header), 1 skip the segment, 2 read the
+# frame header
+_JPEG_MARKER_ACTIONS = np.array(
+    [
+        0
+        if m == 0xFF or m in _JPEG_STANDALONE or m in (0xD9, 0xDA)
+        else 2
+        if m in _JPEG_SOF_MARKERS
+        else 1
+        for m in range(256)
+    ],
+    dtype=np.uint8,
+)
+#: Segments walked per image before :func:`sniff_jpegs` leaves an image to :func:`sniff_image`.
+_JPEG_MAX_SEGMENTS = 64
+
+
+def sniff_jpegs(values: np.ndarray, offsets: np.ndarray) -> JpegHeaders:
+    """Check the headers of many JPEGs stored back to back, vectorised over the images.
+
+    Walks the marker segments of every image in lockstep with numpy, which costs well under
+    a microsecond per image (a Python walk costs a few). Only the common layout is vouched
+    for: an image is ``valid`` exactly when :func:`sniff_image` would accept it as a JPEG with
+    the same size and channels. Images it cannot vouch for (not a JPEG, a corrupt or
+    truncated header, fill bytes, more than 64 segments before the frame header) come back
+    with ``valid`` False; :func:`sniff_image` gives the answer, or the error, for those.
+
+    Args:
+        values: The images' bytes, back to back (``uint8``; an Arrow binary array's data).
+        offsets: ``n + 1`` positions into ``values``; image ``i`` is
+            ``values[offsets[i]:offsets[i + 1]]``.
+
+    Returns:
+        Validity, width, height and channels per image.
+    """
+    values = np.asarray(values, dtype=np.uint8).reshape(-1)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    ends_all = offsets[1:]
+    count = len(ends_all)
+    valid = np.zeros(count, dtype=bool)
+    width = np.zeros(count, dtype=np.int64)
+    height = np.zeros(count, dtype=np.int64)
+    channels = np.zeros(count, dtype=np.int64)
+    rows = np.flatnonzero(ends_all - offsets[:-1] >= 4)
+    starts = offsets[:-1][rows]
+    is_jpeg = (values[starts] == 0xFF) & (values[starts + 1] == 0xD8)
+    rows, pos = rows[is_jpeg], starts[is_jpeg] + 2  # pos: the 0xFF of the next marker
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        if not len(rows):
+            break
+        ends = ends_all[rows]
+        fits = pos + 4 <= ends  # marker and segment length
+        rows, pos, ends = rows[fits], pos[fits], ends[fits]
+        action = np.where(values[pos] == 0xFF, _JPEG_MARKER_ACTIONS[values[pos + 1]], 0)
+        length = (values[pos + 2].astype(np.int64) << 8) | values[pos + 3]
+        frame = (action == 2) & (length >= 8) & (pos + 10 <= ends)
+        if frame.any():
+            at = pos[frame]
+            precision = values[at + 4]
+            h = (values[at + 5].astype(np.int64) << 8) | values[at + 6]
+            w = (values[at + 7].astype(np.int64) << 8) | values[at + 8]
+            ncomp = values[at + 9]
+            good = (precision == 8) & ((ncomp == 1) | (ncomp == 3) | (ncomp == 4))
+            good &= (h > 0) & (w > 0)
+            done = rows[frame][good]
+            valid[done] = True
+            width[done] = w[good]
+            height[done] = h[good]
+            channels[done] = np.where(ncomp[good] == 1, 1, 3)
+        skip = (action == 1) & (length >= 2)
+        rows, pos = rows[skip], pos[skip] + 2 + length[skip]
+    return JpegHeaders(valid, width, height, channels)
 
 
 def _sniff_tiff(data: bytes) -> ImageInfo:

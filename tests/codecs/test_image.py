@@ -255,6 +255,120 @@ def test_exif_orientation_is_not_applied() -> None:
     assert ci.decode_image(data).shape == (37, 53, 3)
 
 
+# --- the vectorised JPEG header check agrees with sniff_image ----------------------------------
+def packed(datas: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Images back to back and their offsets (an Arrow binary array's layout)."""
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in datas])]).astype(np.int64)
+    return np.frombuffer(b"".join(datas), dtype=np.uint8), offsets
+
+
+def assert_agrees_with_sniff(datas: list[bytes]) -> ci.JpegHeaders:
+    headers = ci.sniff_jpegs(*packed(datas))
+    assert len(headers.valid) == len(datas)
+    for i, data in enumerate(datas):
+        if headers.valid[i]:
+            # vouched for: exactly what the per-image sniff says
+            info = ci.sniff_image(data)
+            assert info.format == "jpeg"
+            got = (headers.width[i], headers.height[i], headers.channels[i])
+            assert got == (info.width, info.height, info.channels)
+    return headers
+
+
+def test_sniff_jpegs_vouches_for_common_jpegs() -> None:
+    jpegs = [data for label, data in PIL_VARIANTS if label.startswith("jpeg")]
+    jpegs.append(pil_bytes(Image.fromarray(gradient(1, 1, 3)), "JPEG"))
+    headers = assert_agrees_with_sniff(jpegs)
+    assert headers.valid.all()
+
+
+def test_sniff_jpegs_leaves_other_images_and_unusual_jpegs_to_sniff_image() -> None:
+    jpeg = dict(PIL_VARIANTS)["jpeg baseline"]
+    unusual = [
+        b"",
+        b"\xff\xd8",
+        jpeg[:3],
+        jpeg[:30],  # truncated before the frame header
+        dict(PIL_VARIANTS)["png rgb"],
+        dict(PIL_VARIANTS)["tiff rgb"],
+        jpeg[:2] + b"\xff\xff" + jpeg[2:],  # fill bytes before a marker (valid)
+        jpeg[:2] + b"\xff\x01" + jpeg[2:],  # a standalone marker (valid)
+        jpeg[:2] + b"\xff\xfe\x00\x04ab" * 70 + jpeg[2:],  # 70 comments (valid)
+        jpeg[:2] + b"\xff\xda\x00\x02" + jpeg[2:],  # scan before the frame header
+    ]
+    headers = assert_agrees_with_sniff([jpeg, *unusual, jpeg])
+    assert headers.valid.tolist() == [True] + [False] * len(unusual) + [True]
+    for data in unusual[6:9]:
+        assert ci.sniff_image(data).shape == (37, 53, 3)  # the slow path still accepts them
+
+
+def test_sniff_jpegs_rejects_what_sniff_image_rejects() -> None:
+    jpeg = bytearray(dict(PIL_VARIANTS)["jpeg baseline"])
+    sof = jpeg.index(b"\xff\xc0")
+    twelve_bit = bytearray(jpeg)
+    twelve_bit[sof + 4] = 12
+    two_components = bytearray(jpeg)
+    two_components[sof + 9] = 2
+    zero_height = bytearray(jpeg)
+    zero_height[sof + 5 : sof + 7] = b"\x00\x00"
+    short_frame = bytearray(jpeg)
+    short_frame[sof + 2 : sof + 4] = b"\x00\x07"
+    bad = [bytes(b) for b in (twelve_bit, two_components, zero_height, short_frame)]
+    for data in bad:
+        with pytest.raises(DecodeError):
+            ci.sniff_image(data)
+    assert not assert_agrees_with_sniff(bad).valid.any()
+
+
+def test_sniff_jpegs_handles_offsets_into_a_larger_buffer() -> None:
+    jpeg = dict(PIL_VARIANTS)["jpeg gray"]
+    values, offsets = packed([b"junk" * 10, jpeg, jpeg])
+    headers = ci.sniff_jpegs(values, offsets[1:])  # the first image is not part of the batch
+    assert headers.valid.tolist() == [True, True]
+    assert headers.channels.tolist() == [1, 1]
+    assert ci.sniff_jpegs(np.zeros(0, np.uint8), np.zeros(1, np.int64)).valid.shape == (0,)
+
+
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 700), st.integers(0, 255), st.sampled_from(["set", "ins", "del"])),
+        max_size=6,
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 800)),
+    which=st.sampled_from([0, 2, 3, 4]),
+)
+def test_sniff_jpegs_agrees_with_sniff_image_on_damaged_headers(
+    edits: list[tuple[int, int, str]], cut: int | None, which: int
+) -> None:
+    jpegs = [data for label, data in PIL_VARIANTS if label.startswith("jpeg")]
+    data = bytearray(jpegs[which])
+    for at, byte, op in edits:
+        at = min(at, len(data))
+        if op == "set" and at < len(data):
+            data[at] = byte
+        elif op == "ins":
+            data.insert(at, byte)
+        elif op == "del" and at < len(data):
+            del data[at]
+    damaged = bytes(data if cut is None else data[:cut])
+    headers = assert_agrees_with_sniff([jpegs[1], damaged, jpegs[1]])
+    assert headers.valid[0] and headers.valid[2]
+    if not headers.valid[1]:
+        try:
+            info = ci.sniff_image(damaged)
+        except DecodeError:
+            return
+        # accepted by the slow path only: an unusual layout the fast path leaves alone
+        assert info.format != "jpeg" or b"\xff\xff" in damaged or _has_odd_marker(damaged)
+
+
+def _has_odd_marker(data: bytes) -> bool:
+    """A standalone marker (TEM or RSTn) or more segments than the vectorised walk follows."""
+    return any(bytes([0xFF, m]) in data for m in (0x01, *range(0xD0, 0xD8))) or (
+        data.count(b"\xff") > 60
+    )
+
+
 # --- errors on bad bytes -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "data",

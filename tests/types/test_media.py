@@ -179,6 +179,40 @@ def test_wrong_format_bytes_raise(types_url: str, types_jpeg: bytes, types_png: 
     assert len(ds) == 0 and len(jpeg_col) == 0
 
 
+@pytest.mark.parametrize("as_arrow", [False, True, "sliced"])
+def test_jpeg_columns_check_every_header_and_name_the_first_bad_row(
+    types_url: str, types_jpeg: bytes, types_png: bytes, as_arrow: bool | str
+) -> None:
+    import pyarrow as pa
+
+    sof = types_jpeg.index(b"\xff\xc0")
+    twelve_bit = types_jpeg[: sof + 4] + b"\x0c" + types_jpeg[sof + 5 :]
+    fill_bytes = types_jpeg[:2] + b"\xff\xff" + types_jpeg[2:]  # unusual but valid
+    cases = [
+        (twelve_bit, DecodeError, "row 5: unsupported 12-bit JPEG"),
+        (types_png, DecodeError, "row 5: expected jpeg bytes, got a png"),
+        (types_jpeg[:40], DecodeError, "row 5: truncated JPEG"),
+        (b"", DecodeError, "row 5: image data is empty"),
+    ]
+
+    def given(values: list[bytes | None]) -> Any:
+        if not as_arrow:
+            return values
+        if as_arrow == "sliced":
+            return pa.array([types_jpeg, *values, types_png], pa.binary()).slice(1, len(values))
+        return pa.array(values, pa.binary())
+
+    ds = lakefmt.create(types_url, schema={"img": types.Image("uint8", "jpeg")})
+    for bad, error, match in cases:
+        rows = [types_jpeg, None, fill_bytes, types_jpeg, types_jpeg, bad, types_png]
+        with pytest.raises(error, match=f"column 'img' {match}"):
+            ds.append({"img": given(rows)})
+    ds.append({"img": given([types_jpeg, None, fill_bytes])})
+    ds.commit()
+    again = lakefmt.open_read_only(types_url)
+    assert [again["img"].get_bytes(i) for i in range(3)] == [types_jpeg, None, fill_bytes]
+
+
 def test_corrupt_pixels_surface_on_read_as_decode_error(
     types_roundtrip: Roundtrip, types_png: bytes
 ) -> None:
