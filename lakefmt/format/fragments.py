@@ -102,6 +102,7 @@ def write_data_file(
     groups: list[int] = []
 
     def write(sink: pa.NativeFile) -> None:
+        groups.clear()  # a storage may call this again (see Storage.write_stream)
         with pq.ParquetWriter(
             sink,
             schema,
@@ -117,8 +118,27 @@ def write_data_file(
                 writer.write_table(chunk, row_group_size=rows_per_group)
                 groups.append(chunk.num_rows)
 
-    size = storage.write_stream(path, write)
+    hint = _plain_file_size(table, rows_per_group) if media else None
+    size = storage.write_stream(path, write, size_hint=hint)
     return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups)
+
+
+def _plain_file_size(table: pa.Table, rows_per_group: int) -> int:
+    """A generous bound on the size of ``table`` written uncompressed, without dictionaries.
+
+    Plain-encoded values take what Arrow holds (a 4-byte length per binary value, like an
+    offset); on top come definition levels (at most a bit per value), page and column chunk
+    headers, the page index and the footer with the Arrow schema.
+    """
+    groups = -(-max(table.num_rows, 1) // rows_per_group)
+    pages = groups + table.num_rows // 1024  # pages break at most every 1024 values
+    per_column = table.num_rows // 8 + 256 * (groups + pages)
+    return (
+        table.nbytes
+        + table.num_columns * per_column
+        + 8 * table.schema.serialize().size
+        + (64 << 10)
+    )
 
 
 @contextlib.contextmanager

@@ -83,11 +83,22 @@ class Storage(abc.ABC):
         """Open ``path`` for random-access reading by pyarrow (ranged reads, no full download)."""
 
     @abc.abstractmethod
-    def write_stream(self, path: str, write: Callable[[pa.NativeFile], None]) -> int:
+    def write_stream(
+        self,
+        path: str,
+        write: Callable[[pa.NativeFile], None],
+        *,
+        size_hint: int | None = None,
+    ) -> int:
         """Create ``path`` from what ``write`` writes into the stream it is given.
 
         Used for data files, which have fresh unique names: a crash may leave a partial file,
         but no manifest refers to it. Returns the number of bytes written.
+
+        ``size_hint`` is the caller's estimate of the size; a backend that buffers in memory
+        may reserve that much up front instead of growing its buffer. If the output outgrows
+        the reservation, ``write`` is called again on a fresh stream, so it must start from
+        scratch each time it is called.
         """
 
     def describe(self) -> str:

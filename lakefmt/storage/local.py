@@ -222,12 +222,19 @@ class LocalStorage(Storage):
         """Memory-map ``path``: ranged reads cost page faults, not copies."""
         return pa.memory_map(self._full(path), "r")
 
-    def write_stream(self, path: str, write: Callable[[pa.NativeFile], None]) -> int:
+    def write_stream(
+        self,
+        path: str,
+        write: Callable[[pa.NativeFile], None],
+        *,
+        size_hint: int | None = None,
+    ) -> int:
         """Stream straight into ``path`` (a fresh name, so no temp file is needed).
 
         The file and its directory entry are synced before the next ``put_if_absent``
         of this process publishes anything (a manifest must never outlive, in a power loss,
-        the name or bytes of a file it lists).
+        the name or bytes of a file it lists). ``size_hint`` is not needed: files grow as
+        they are written.
         """
         full = self._full(path)
         os.makedirs(os.path.dirname(full), exist_ok=True)

@@ -101,11 +101,39 @@ class MemoryStorage(Storage):
         """Return a zero-copy reader over the stored bytes."""
         return pa.BufferReader(self._get(path))
 
-    def write_stream(self, path: str, write: Callable[[pa.NativeFile], None]) -> int:
-        """Collect what ``write`` writes and store it under ``path``."""
-        sink = pa.BufferOutputStream()
-        write(sink)
-        buffer = sink.getvalue()
+    def write_stream(
+        self,
+        path: str,
+        write: Callable[[pa.NativeFile], None],
+        *,
+        size_hint: int | None = None,
+    ) -> int:
+        """Collect what ``write`` writes and store it under ``path``.
+
+        With a ``size_hint`` the bytes go into one buffer of that size, reserved up front: a
+        growing stream would copy everything written so far each time it doubles. Output
+        that outgrows the reservation is written again into a growing stream.
+        """
+        buffer = _write_reserved(write, size_hint) if size_hint else None
+        if buffer is None:
+            sink = pa.BufferOutputStream()
+            write(sink)
+            buffer = sink.getvalue()
         with _LOCK:
             _FILES[self._key(path)] = (buffer, time.time())
         return buffer.size
+
+
+def _write_reserved(write: Callable[[pa.NativeFile], None], size: int) -> pa.Buffer | None:
+    """Run ``write`` into a buffer of ``size`` bytes; ``None`` if it did not fit (or failed)."""
+    reserved = pa.allocate_buffer(size)
+    sink = pa.FixedSizeBufferWriter(reserved)
+    try:
+        write(sink)
+    except OSError:
+        # most likely "write out of bounds"; a real error happens again on the retry
+        return None
+    used = sink.tell()
+    if used < size // 2:  # a poor estimate: do not keep the unused half alive
+        return pa.py_buffer(reserved.slice(0, used).to_pybytes())
+    return reserved.slice(0, used)

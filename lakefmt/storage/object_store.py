@@ -848,13 +848,20 @@ class ObjectStoreStorage(Storage):
             self.write(path, data)
             return True
 
-    def write_stream(self, path: str, write: Callable[[pa.NativeFile], None]) -> int:
+    def write_stream(
+        self,
+        path: str,
+        write: Callable[[pa.NativeFile], None],
+        *,
+        size_hint: int | None = None,
+    ) -> int:
         """Create ``path`` from what ``write`` writes; the object appears only when complete.
 
         Small outputs are uploaded from memory in one PUT; larger ones are spooled to a
         temporary file and uploaded in parallel parts. If ``write`` raises, nothing is
         uploaded; if the upload fails (after retries), :class:`StorageError` is raised and no
-        object (or a complete one) is left at ``path``.
+        object (or a complete one) is left at ``path``. ``size_hint`` is not used (the spool
+        decides between memory and a file as the output grows).
 
         Returns:
             The number of bytes written.

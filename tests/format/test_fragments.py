@@ -1,4 +1,4 @@
-"""Writing data files: media row groups."""
+"""Writing data files: media row groups and the size reserved for them in memory."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lakefmt.format import fragments
 from lakefmt.storage.memory import MemoryStorage
@@ -34,5 +36,50 @@ def test_media_row_groups_are_sized_by_bytes(memory: MemoryStorage) -> None:
     assert sum(data_file.row_groups) == 1000
     # a full group holds more than 1 MiB, the size under which pyarrow writes pages slowly
     assert rows * 15_000 > 1 << 20
+    read = pq.read_table(memory.open_input(data_file.path))
+    assert read.column(0).to_pylist() == table.column(0).to_pylist()
+
+
+@given(
+    sizes=st.lists(st.one_of(st.none(), st.integers(0, 40_000)), min_size=0, max_size=300),
+    tiny=st.integers(0, 5_000),
+    columns=st.integers(1, 3),
+)
+def test_reserved_size_covers_the_written_media_file(
+    sizes: list[int | None], tiny: int, columns: int
+) -> None:
+    storage = MemoryStorage(f"fragments-{uuid.uuid4().hex}")
+    try:
+        table = media_table(sizes + [3] * tiny, columns)
+        rows = fragments._rows_per_group(
+            table, fragments.MEDIA_ROW_GROUP_BYTES, fragments.MAX_MEDIA_ROW_GROUP_ROWS
+        )
+        data_file = fragments.write_data_file(storage, table, list(range(columns)), media=True)
+        assert fragments._plain_file_size(table, rows) >= data_file.size
+        assert sum(data_file.row_groups) == table.num_rows
+    finally:
+        storage.delete_all()
+
+
+@pytest.mark.parametrize(("count", "size"), [(100_000, 20), (3, 5_000_000), (40_000, 1_000)])
+def test_reserved_size_covers_many_groups_and_pages(
+    memory: MemoryStorage, count: int, size: int
+) -> None:
+    table = pa.table({"m": pa.array([b"z" * size] * count, pa.binary())})
+    rows = fragments._rows_per_group(
+        table, fragments.MEDIA_ROW_GROUP_BYTES, fragments.MAX_MEDIA_ROW_GROUP_ROWS
+    )
+    data_file = fragments.write_data_file(memory, table, [0], media=True)
+    assert data_file.size <= fragments._plain_file_size(table, rows) < data_file.size * 1.2 + 2e5
+
+
+def test_a_reservation_that_is_too_small_rewrites_the_file(
+    memory: MemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fragments, "_plain_file_size", lambda table, rows: 1000)
+    table = media_table([15_000] * 300)
+    data_file = fragments.write_data_file(memory, table, [7], media=True)
+    assert sum(data_file.row_groups) == 300  # groups are not counted twice
+    assert data_file.size == memory.size(data_file.path)
     read = pq.read_table(memory.open_input(data_file.path))
     assert read.column(0).to_pylist() == table.column(0).to_pylist()

@@ -172,6 +172,53 @@ def test_write_stream(storage: Storage) -> None:
     assert storage.read("stream/s.bin", start=3, end=7) == b"defg"
 
 
+@pytest.mark.parametrize("hint", [1, 100, 4004, 4005, 10_000, 1 << 20])
+def test_write_stream_with_a_size_hint(storage: Storage, hint: int) -> None:
+    calls = []
+
+    def write(sink: pa.NativeFile) -> None:
+        calls.append(1)
+        sink.write(b"abcd" * 1000)
+        sink.write(b"x" * 5)
+
+    assert storage.write_stream("stream/h.bin", write, size_hint=hint) == 4005
+    assert storage.read("stream/h.bin") == b"abcd" * 1000 + b"x" * 5
+    assert storage.size("stream/h.bin") == 4005
+    assert len(calls) <= 2  # once more at most, when the output outgrew a reservation
+
+
+def test_memory_write_stream_reserves_the_hint_and_retries_when_outgrown() -> None:
+    storage = MemoryStorage(f"hint-{os.getpid()}")
+    calls: list[type] = []
+
+    def write(sink: pa.NativeFile) -> None:
+        calls.append(type(sink))
+        sink.write(b"y" * 3000)
+
+    storage.write_stream("fits.bin", write, size_hint=4000)
+    assert calls == [pa.FixedSizeBufferWriter]
+    calls.clear()
+    storage.write_stream("outgrown.bin", write, size_hint=1000)
+    assert calls == [pa.FixedSizeBufferWriter, pa.BufferOutputStream]
+    storage.write_stream("poor-guess.bin", write, size_hint=1 << 20)
+    for name in ("fits.bin", "outgrown.bin", "poor-guess.bin"):
+        assert storage.read(name) == b"y" * 3000
+    # a reservation far too large is not kept alive behind a small file
+    assert storage._get("poor-guess.bin").size == 3000
+    storage.delete_all()
+
+
+def test_memory_write_stream_raises_what_write_raises() -> None:
+    storage = MemoryStorage(f"hint-error-{os.getpid()}")
+
+    def write(sink: pa.NativeFile) -> None:
+        raise FileNotFoundError("a source file vanished")
+
+    with pytest.raises(FileNotFoundError, match="vanished"):
+        storage.write_stream("e.bin", write, size_hint=100)
+    assert not storage.exists("e.bin")
+
+
 def test_open_input_random_access(storage: Storage) -> None:
     storage.write("in.bin", b"0123456789")
     f = storage.open_input("in.bin")
