@@ -4,7 +4,8 @@ Rows are read in chunks (``CHUNK_ROWS`` sorted indices: one ranged read per colu
 media decoded in parallel) and handed out one by one. With ``num_workers`` DataLoader
 workers each reads a disjoint set of chunks; the dataset object pickles by URL, so workers
 reopen the dataset instead of copying it. With ``shuffle`` the chunk order and the rows
-inside a buffer of chunks are permuted anew every epoch; every row still comes exactly once.
+inside a buffer of chunks are permuted anew every epoch (persistent workers included); every
+row still comes exactly once.
 """
 
 from __future__ import annotations
@@ -69,9 +70,10 @@ def make_torch_dataset(
         def __iter__(self) -> Iterator[Any]:
             info = torch.utils.data.get_worker_info()
             worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-            # Workers get a fresh seed from the DataLoader every epoch; in-process
-            # iteration counts epochs itself. Each worker shuffles only its own chunks.
-            entropy = [self.seed, info.seed] if info is not None else [self.seed, self.epoch]
+            # Workers get a fresh seed from the DataLoader every epoch, unless they are
+            # persistent: then (as in-process) the epoch count of this copy varies the order.
+            # Each worker shuffles only its own chunks.
+            entropy = [self.seed, self.epoch] + ([info.seed] if info is not None else [])
             rows = _iter_rows(
                 self.view,
                 self.columns,

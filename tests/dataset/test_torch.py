@@ -64,3 +64,25 @@ def test_pickles_by_reference(url: str, tmp_path: Path) -> None:
     blob = pickle.dumps(tds)
     assert len(blob) < 5000  # a URL, not the data
     assert [r["x"] for r in pickle.loads(blob)][:3] == [1, 2, 3]
+
+
+def test_persistent_workers_shuffle_anew_every_epoch(url: str) -> None:
+    ds = lakefmt.open_read_only(url)
+    loader = torch.utils.data.DataLoader(
+        ds.pytorch(shuffle=True, columns=["x"]),
+        batch_size=64,
+        num_workers=2,
+        persistent_workers=True,
+    )
+    first, second = _epoch(loader), _epoch(loader)
+    assert sorted(first) == list(range(1, 1000)) == sorted(second)
+    assert first != second
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_subview_every_row_once(url: str, workers: int) -> None:
+    view = lakefmt.open_read_only(url)[list(range(998, 0, -3))]  # out of order, with gaps
+    loader = torch.utils.data.DataLoader(
+        view.pytorch(shuffle=True, columns=["x"]), batch_size=50, num_workers=workers
+    )
+    assert sorted(_epoch(loader)) == list(range(3, 1000, 3))  # x = row index + 1
