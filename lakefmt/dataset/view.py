@@ -208,8 +208,9 @@ class DatasetView:
     ) -> Iterator[dict[str, Any]]:
         """Iterate over rows in batches of ``batch_size``: ``{column: numpy array or list}``.
 
-        The next batch is read (and media decoded) on a background thread while the caller
-        works on the current one.
+        The next batches are read (and media decoded) on background threads while the caller
+        works on the current one. With media columns, reading and decoding are two stages on
+        two threads, so the decode pool never waits for the next batch to be read.
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -217,17 +218,24 @@ class DatasetView:
         snap = self._snapshot()
         types = {f.id: snap.type_of(f) for f in fields}
         creds = self._link_creds()
+        batches = self._iter_arrays(fields, batch_size, drop_last)
+        two_stages = decode and any(t.is_media for t in types.values())
+        if two_stages:
+            batches = _read_ahead(batches, name="lakefmt-read")
 
         def produce() -> Iterator[dict[str, Any]]:
-            for arrays in self._iter_arrays(fields, batch_size, drop_last):
-                if decode:
-                    # Entered here: context variables do not cross into the read-ahead thread.
-                    with _links(creds):
-                        decoded = {f.name: types[f.id].decode(arrays[f.id]) for f in fields}
-                    yield decoded
-                else:
-                    yield {f.name: arrays[f.id] for f in fields}
+            with contextlib.closing(batches):  # stops the read stage when decoding stops
+                for arrays in batches:
+                    if decode:
+                        # Entered here: context variables do not cross into read-ahead threads.
+                        with _links(creds):
+                            decoded = {f.name: types[f.id].decode(arrays[f.id]) for f in fields}
+                        yield decoded
+                    else:
+                        yield {f.name: arrays[f.id] for f in fields}
 
+        if two_stages:
+            return _read_ahead(produce(), name="lakefmt-decode")
         return _read_ahead(produce())
 
     def _iter_arrays(
@@ -538,27 +546,40 @@ class Row:
 _END = object()
 
 
-def _read_ahead(source: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run ``source`` on a thread, ``depth`` items ahead of the consumer."""
+def _read_ahead(
+    source: Iterator[Any], depth: int = 2, *, name: str = "lakefmt-read-ahead"
+) -> Iterator[Any]:
+    """Run ``source`` on a thread, ``depth`` items ahead of the consumer.
+
+    The thread stops (and closes ``source``) soon after the consumer stops or is closed,
+    even when the queue is full; an exception in ``source`` is raised in the consumer.
+    """
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run() -> None:
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            q.put((_END, None))
+            put((_END, None))
         except BaseException as exc:  # re-raised in the consumer
-            q.put((_END, exc))
+            put((_END, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # runs the source's cleanup, e.g. stopping an inner read-ahead
 
-    thread = threading.Thread(target=run, daemon=True, name="lakefmt-read-ahead")
+    thread = threading.Thread(target=run, daemon=True, name=name)
     thread.start()
 
     def consume() -> Iterator[Any]:

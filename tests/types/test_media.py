@@ -143,6 +143,95 @@ def test_many_rows_decode_through_parallel_decode_images(
     assert calls[0] == 10 and sorted(calls[1:]) == [2, 4, 4]
 
 
+def _pipeline_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name in ("lakefmt-read", "lakefmt-decode")]
+
+
+def test_image_batches_read_and_decode_on_separate_threads(
+    types_roundtrip: Roundtrip, types_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lakefmt.dataset.view import DatasetView
+    from lakefmt.types import media
+
+    ds = types_roundtrip(
+        {"img": types.Image("uint8", "jpeg"), "n": "int32"},
+        {"img": [types_jpeg] * 20, "n": list(range(20))},
+    )
+    seen: dict[str, set[str]] = {"read": set(), "decode": set()}
+    real_iter, real_decode = DatasetView._iter_arrays, media.decode_images
+
+    def iter_arrays(self: Any, *args: Any) -> Any:
+        for arrays in real_iter(self, *args):
+            seen["read"].add(threading.current_thread().name)
+            yield arrays
+
+    def decode_images(datas: Any, **kwargs: Any) -> Any:
+        seen["decode"].add(threading.current_thread().name)
+        return real_decode(datas, **kwargs)
+
+    monkeypatch.setattr(DatasetView, "_iter_arrays", iter_arrays)
+    monkeypatch.setattr(media, "decode_images", decode_images)
+    batches = list(ds.batches(6))
+    assert [len(b["img"]) for b in batches] == [6, 6, 6, 2]
+    assert [n for b in batches for n in b["n"].tolist()] == list(range(20))
+    assert all(image.shape == batches[0]["img"][0].shape for b in batches for image in b["img"])
+    assert seen == {"read": {"lakefmt-read"}, "decode": {"lakefmt-decode"}}
+    # without media (or without decoding) one read-ahead thread does everything
+    seen["read"].clear()
+    assert len(list(ds.batches(6, columns=["n"]))) == 4
+    assert len(list(ds.batches(6, decode=False))) == 4
+    assert seen["read"] == {"lakefmt-read-ahead"}
+
+
+def test_abandoned_image_batches_stop_both_threads(
+    types_roundtrip: Roundtrip, types_jpeg: bytes
+) -> None:
+    import gc
+    import time
+
+    ds = types_roundtrip({"img": types.Image("uint8", "jpeg")}, {"img": [types_jpeg] * 40})
+    for _ in range(3):
+        iterator = ds.batches(2)
+        next(iterator)
+        iterator.close()
+    broken = ds.batches(2)
+    next(broken)
+    del broken  # dropped without close()
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while _pipeline_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pipeline_threads() == []
+
+
+def test_image_batches_raise_read_and_decode_errors(
+    types_roundtrip: Roundtrip, types_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakefmt.dataset.view import DatasetView
+    from lakefmt.errors import FormatError
+
+    broken = types_png[:-30]  # header intact: accepted on append, fails to decode
+    ds = types_roundtrip({"img": types.Image()}, {"img": [types_png] * 5 + [broken]})
+    with pytest.raises(DecodeError, match="position 1"):
+        list(ds.batches(4))  # row 5 is the second image of the second batch
+    real_iter = DatasetView._iter_arrays
+
+    def failing(self: Any, *args: Any) -> Any:
+        iterator = real_iter(self, *args)
+        yield next(iterator)
+        raise FormatError("a data file is damaged")
+
+    monkeypatch.setattr(DatasetView, "_iter_arrays", failing)
+    batches = ds.batches(2)
+    assert len(next(batches)["img"]) == 2
+    with pytest.raises(FormatError, match="damaged"):
+        next(batches)
+
+
 @pytest.mark.parametrize(
     "bad,error,match",
     [
