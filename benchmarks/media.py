@@ -11,8 +11,9 @@ Generates ``--images`` deterministic 256x256 JPEGs (about 15 KB each) as bytes, 
   on local disk, where lakefmt's commit is durable (fsync) and so the floor fsyncs its file
   too, and in memory (``mem://`` vs a Parquet file written to an in-memory buffer), which
   shows the CPU cost alone.
-* **decode scan**: ``ds.batches(256, columns=["image"])`` (parallel decode on a thread pool)
-  vs a single-threaded Pillow loop over the same in-memory bytes.
+* **decode scan**: ``ds.batches(256, columns=["image"])`` (parallel decode on a thread pool,
+  with simplejpeg when installed, else Pillow; the header line says which) vs a
+  single-threaded Pillow loop over the same in-memory bytes.
 
 Answers are verified (row counts, and a checksum of every decoded pixel equal on both
 sides). Prints a markdown table of ratios (lakefmt throughput / floor throughput: higher is
@@ -68,6 +69,15 @@ def make_jpegs(count: int, seed: int = 7) -> list[bytes]:
 
     with ThreadPoolExecutor() as pool:
         return list(pool.map(one, range(count)))
+
+
+def jpeg_decoder() -> str:
+    """The library lakefmt decodes JPEGs with (simplejpeg when installed, else Pillow)."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return "Pillow (simplejpeg is not installed)"
+    return f"simplejpeg {simplejpeg.__version__}"
 
 
 def lakefmt_ingest(url: str, jpegs: list[bytes], batch: int) -> float:
@@ -139,7 +149,8 @@ def main() -> None:
     total_mb = sum(map(len, jpegs)) / 1e6
     print(
         f"{machine()}; {args.images} JPEGs of {SIDE}x{SIDE}, {total_mb:.1f} MB "
-        f"(mean {total_mb * 1e3 / args.images:.1f} KB)"
+        f"(mean {total_mb * 1e3 / args.images:.1f} KB); lakefmt decodes JPEGs with "
+        f"{jpeg_decoder()}"
     )
 
     root = Path(tempfile.mkdtemp(prefix="lakefmt-bench-media-"))
