@@ -1,17 +1,20 @@
 """PyTorch adapter: ``ds.pytorch()`` as a torch ``IterableDataset`` (torch is optional).
 
 Rows are read in chunks (``CHUNK_ROWS`` sorted indices: one ranged read per column group,
-media decoded in parallel) and handed out one by one. With ``num_workers`` DataLoader
-workers each reads a disjoint set of chunks; the dataset object pickles by URL, so workers
-reopen the dataset instead of copying it. With ``shuffle`` the chunk order and the rows
-inside a buffer of chunks are permuted anew every epoch (persistent workers included); every
-row still comes exactly once.
+media decoded in parallel) and handed out one by one, the next piece being read and decoded
+on a background thread meanwhile. With ``num_workers`` DataLoader workers each reads a
+disjoint set of chunks; the dataset object pickles by URL, so workers reopen the dataset
+instead of copying it. With ``shuffle`` the chunk order and the rows inside a window of
+``SHUFFLE_CHUNKS`` chunks are permuted anew every epoch (persistent workers included); rows
+are decoded in the order they are handed out, so the window costs row indices, not decoded
+images. Every row still comes exactly once per epoch.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,8 @@ from lakefmt.errors import MissingDependencyError
 CHUNK_ROWS = 256
 #: Chunks mixed together when shuffling.
 SHUFFLE_CHUNKS = 8
+#: Rows of a worker's first piece: a smaller first read gets the first batch out sooner.
+FIRST_PIECE_ROWS = 64
 
 
 def _torch() -> Any:
@@ -116,6 +121,44 @@ def _chunks(total: int, worker: int, workers: int) -> list[tuple[int, int]]:
     return [(s, min(s + CHUNK_ROWS, total)) for s in starts][worker::workers]
 
 
+def _pieces(
+    chunks: list[tuple[int, int]], shuffle: bool, rng: np.random.Generator
+) -> list[slice | np.ndarray]:
+    """The row positions to read and decode together, in the order rows are handed out.
+
+    Without ``shuffle`` a piece is a chunk. With it, the chunks come in a random order and
+    the rows of every ``SHUFFLE_CHUNKS`` consecutive chunks are permuted together, then cut
+    into pieces of ``CHUNK_ROWS``: only the piece being handed out and the next one are ever
+    decoded, so memory holds two pieces of decoded media, not a whole shuffle window.
+    """
+    pieces: list[slice | np.ndarray] = []
+    if not shuffle:
+        pieces = [slice(start, stop) for start, stop in chunks]
+    else:
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+        for g in range(0, len(chunks), SHUFFLE_CHUNKS):
+            window = np.concatenate(
+                [
+                    np.arange(start, stop, dtype=np.int64)
+                    for start, stop in chunks[g : g + SHUFFLE_CHUNKS]
+                ]
+            )
+            window = window[rng.permutation(len(window))]
+            pieces.extend(window[i : i + CHUNK_ROWS] for i in range(0, len(window), CHUNK_ROWS))
+    if pieces and _piece_len(pieces[0]) > FIRST_PIECE_ROWS:
+        first = pieces[0]
+        if isinstance(first, slice):
+            cut = first.start + FIRST_PIECE_ROWS
+            pieces[:1] = [slice(first.start, cut), slice(cut, first.stop)]
+        else:
+            pieces[:1] = [first[:FIRST_PIECE_ROWS], first[FIRST_PIECE_ROWS:]]
+    return pieces
+
+
+def _piece_len(piece: slice | np.ndarray) -> int:
+    return piece.stop - piece.start if isinstance(piece, slice) else len(piece)
+
+
 def _iter_rows(
     view: Any,
     columns: Sequence[str] | None,
@@ -124,54 +167,39 @@ def _iter_rows(
     shuffle: bool,
     rng: np.random.Generator,
 ) -> Iterator[dict[str, Any]]:
-    chunks = _chunks(len(view), worker, workers)
-    if shuffle:
-        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
     names = list(columns) if columns is not None else list(view.schema)
-    group = SHUFFLE_CHUNKS if shuffle else 1
-    pending = _prefetch(view, names, chunks)
-    buffer: list[dict[str, Any]] = []
-    for i, batch in enumerate(pending):
-        count = len(batch[names[0]]) if names else 0
-        buffer.extend({name: batch[name][k] for name in names} for k in range(count))
-        if (i + 1) % group == 0 or i == len(chunks) - 1:
-            order = rng.permutation(len(buffer)) if shuffle else range(len(buffer))
-            for k in order:
-                yield buffer[k]
-            buffer = []
+    if not names:
+        return
+    pieces = _pieces(_chunks(len(view), worker, workers), shuffle, rng)
+    for batch in _prefetch(view, names, pieces):
+        for k in range(len(batch[names[0]])):
+            yield {name: batch[name][k] for name in names}
 
 
-def _read_chunk(view: Any, names: list[str], start: int, stop: int) -> dict[str, Any]:
-    rows = view[start:stop]
-    return next(iter(rows.batches(stop - start, columns=names)))
+def _read_piece(view: Any, names: list[str], piece: slice | np.ndarray) -> dict[str, Any]:
+    """Read and decode the rows at ``piece`` (in that order) as one batch."""
+    rows = view[piece]
+    with contextlib.closing(rows.batches(len(rows), columns=names)) as batches:
+        return next(iter(batches))
 
 
 def _prefetch(
-    view: Any, names: list[str], chunks: list[tuple[int, int]]
+    view: Any, names: list[str], pieces: list[slice | np.ndarray]
 ) -> Iterator[dict[str, Any]]:
-    """Read the next chunk on a thread while the current one is consumed."""
-    result: dict[int, Any] = {}
-
-    def load(i: int) -> None:
-        try:
-            result[i] = _read_chunk(view, names, *chunks[i])
-        except BaseException as exc:  # re-raised in the consumer
-            result[i] = exc
-
-    thread: threading.Thread | None = None
-    if chunks:
-        thread = threading.Thread(target=load, args=(0,), daemon=True)
-        thread.start()
-    for i in range(len(chunks)):
-        assert thread is not None
-        thread.join()
-        value = result.pop(i)
-        if i + 1 < len(chunks):
-            thread = threading.Thread(target=load, args=(i + 1,), daemon=True)
-            thread.start()
-        if isinstance(value, BaseException):
-            raise value
-        yield value
+    """Read and decode the next piece on a background thread while this one is consumed."""
+    if not pieces:
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakefmt-torch")
+    try:
+        pending = pool.submit(_read_piece, view, names, pieces[0])
+        for i in range(len(pieces)):
+            batch = pending.result()
+            if i + 1 < len(pieces):
+                pending = pool.submit(_read_piece, view, names, pieces[i + 1])
+            yield batch
+    finally:
+        # an abandoned iterator must not wait for the piece being read
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _batched(rows: Iterator[dict[str, Any]], size: int) -> Iterator[dict[str, Any]]:

@@ -86,3 +86,21 @@ def test_subview_every_row_once(url: str, workers: int) -> None:
         view.pytorch(shuffle=True, columns=["x"]), batch_size=50, num_workers=workers
     )
     assert sorted(_epoch(loader)) == list(range(3, 1000, 3))  # x = row index + 1
+
+
+def test_shuffle_decodes_one_piece_at_a_time(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakefmt.dataset import torch_loader
+
+    sizes: list[int] = []
+    read_piece = torch_loader._read_piece
+
+    def recording(view: object, names: list[str], piece: object) -> dict[str, object]:
+        batch = read_piece(view, names, piece)
+        sizes.append(len(batch[names[0]]))
+        return batch
+
+    monkeypatch.setattr(torch_loader, "_read_piece", recording)
+    rows = [r["x"] for r in lakefmt.open_read_only(url).pytorch(shuffle=True, columns=["x"])]
+    assert sorted(rows) == list(range(1, 1000)) and rows != sorted(rows)
+    # a shuffle window spans several chunks, but only a chunk's worth is decoded at once
+    assert sum(sizes) == 999 and max(sizes) <= torch_loader.CHUNK_ROWS
