@@ -1,6 +1,7 @@
 """PyTorch loader: a DataLoader over ``ds.pytorch()`` vs one over a plain Dataset of JPEG bytes.
 
     python benchmarks/loader.py --images 20000 --repeat 3     # the figures in RESULTS.md
+    python benchmarks/loader.py --images 20000 --repeat 3 --shuffle   # and with --batched
     python benchmarks/loader.py                                # a smoke run (seconds)
 
 Generates ``--images`` deterministic 256x256 JPEGs (``media.make_jpegs``, about 15 KB each),
@@ -9,7 +10,8 @@ local disk (a temporary directory), then iterates one epoch of a ``torch.utils.d
 with ``batch_size=--batch`` for each ``num_workers`` in ``--workers`` (0, 1, 2), over:
 
 * **lakefmt**: ``ds.pytorch(transform=..., columns=["image", "id"])``, the DataLoader
-  collating rows into batches, as a user writes it;
+  collating rows into batches, as a user writes it (with ``--batched``:
+  ``ds.pytorch(batch_size=--batch)`` stacks the batches itself, ``DataLoader(batch_size=None)``);
 * **floor**: a plain map-style ``torch.utils.data.Dataset`` over the same JPEG bytes kept in
   a Python list, decoding each with Pillow in ``__getitem__``, same DataLoader settings.
 
@@ -71,6 +73,16 @@ def lakefmt_transform(row: dict[str, Any]) -> dict[str, Any]:
     """The transform given to ``ds.pytorch``: tensor, id and pixel sum of one row."""
     image = row["image"]
     return {"image": to_chw(image), "id": int(row["id"]), "sum": int(image.sum(dtype=np.int64))}
+
+
+def lakefmt_batch_transform(batch: dict[str, Any]) -> dict[str, Any]:
+    """The transform for ``ds.pytorch(batch_size=...)``: the same, on a stacked batch."""
+    images = batch["image"]  # (B, H, W, C) uint8
+    return {
+        "image": torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255),
+        "id": torch.from_numpy(np.asarray(batch["id"], dtype=np.int64)),
+        "sum": torch.from_numpy(images.reshape(len(images), -1).sum(axis=1, dtype=np.int64)),
+    }
 
 
 class JpegBytesDataset(torch.utils.data.Dataset):  # type: ignore[misc]
@@ -218,17 +230,32 @@ def write_dataset(url: str, jpegs: list[bytes]) -> None:
 
 
 def loaders(
-    url: str, jpegs: list[bytes], workers: int, batch: int, shuffle: bool, context: str | None
+    url: str,
+    jpegs: list[bytes],
+    workers: int,
+    batch: int,
+    shuffle: bool,
+    context: str | None,
+    batched: bool = False,
 ) -> dict[str, torch.utils.data.DataLoader]:
-    """The two DataLoaders, with the same settings."""
+    """The two DataLoaders, with the same settings (``batched``: lakefmt stacks batches)."""
     options: dict[str, Any] = {"batch_size": batch, "num_workers": workers}
     if workers:
         options["multiprocessing_context"] = context
-    tds = lakefmt.open_read_only(url).pytorch(
-        transform=lakefmt_transform, shuffle=shuffle, columns=["image", "id"]
-    )
+    ds = lakefmt.open_read_only(url)
+    if batched:
+        tds = ds.pytorch(
+            transform=lakefmt_batch_transform,
+            batch_size=batch,
+            shuffle=shuffle,
+            columns=["image", "id"],
+        )
+        lakefmt_loader = torch.utils.data.DataLoader(tds, **{**options, "batch_size": None})
+    else:
+        tds = ds.pytorch(transform=lakefmt_transform, shuffle=shuffle, columns=["image", "id"])
+        lakefmt_loader = torch.utils.data.DataLoader(tds, **options)
     return {
-        "lakefmt": torch.utils.data.DataLoader(tds, **options),
+        "lakefmt": lakefmt_loader,
         "floor": torch.utils.data.DataLoader(JpegBytesDataset(jpegs), shuffle=shuffle, **options),
     }
 
@@ -251,6 +278,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="epochs per case; best is kept")
     parser.add_argument("--shuffle", action="store_true", help="shuffle=True on both sides")
     parser.add_argument(
+        "--batched",
+        action="store_true",
+        help="lakefmt side: ds.pytorch(batch_size=--batch) and DataLoader(batch_size=None)",
+    )
+    parser.add_argument(
         "--start-method",
         choices=["fork", "spawn", "forkserver"],
         default=None,
@@ -266,7 +298,9 @@ def main() -> None:
     method = args.start_method or multiprocessing.get_start_method()
     print(
         f"{machine()}; {n} JPEGs of {SIDE}x{SIDE}, {total_mb:.1f} MB; batch_size={args.batch}, "
-        f"shuffle={args.shuffle}, workers start by {method}, torch {torch.__version__}"
+        f"shuffle={args.shuffle}, lakefmt "
+        f"{'stacks batches' if args.batched else 'hands out rows'}, workers start by {method}, "
+        f"torch {torch.__version__}"
     )
 
     floor = JpegBytesDataset(jpegs)  # the checksum every side must reach
@@ -280,7 +314,9 @@ def main() -> None:
         lakefmt.open_read_only(url)["image"][0]  # one-time imports out of the first epoch
         for workers in args.workers:
             for _ in range(args.repeat):
-                built = loaders(url, jpegs, workers, args.batch, args.shuffle, args.start_method)
+                built = loaders(
+                    url, jpegs, workers, args.batch, args.shuffle, args.start_method, args.batched
+                )
                 for side, loader in built.items():  # interleaved: both see the same noise
                     epoch = run_epoch(loader)
                     check(side, epoch, n, expected, jpegs)
