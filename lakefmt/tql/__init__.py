@@ -30,8 +30,10 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.errors import QueryError
+from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.tql import engine, parser
+from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.sources import (
     FRAG,
     POS,
@@ -80,14 +82,61 @@ class QueryResult:
     sql: str
 
 
+#: Plans of queries over a whole dataset version, by query text and version. A version
+#: never changes, so neither does the plan of a query over it (values it reads while
+#: planning, like ``DATA(col, i)``, included); queries naming other datasets (``FROM``)
+#: are planned anew, since a tag or branch may move. Bounded by the bytes of the Arrow
+#: tables plans hold (deletions, updates).
+PLANS: ByteBudgetCache[Plan] = ByteBudgetCache(64 << 20, max_entry_share=0.25)
+
+
+def _plan_key(tql: str, default: Source | None) -> tuple[object, ...] | None:
+    if not (
+        isinstance(default, DatasetSource)
+        and default.rows is None
+        and default.columns is None
+        and default.extra is None
+    ):
+        return None
+    manifest = default.snapshot.manifest
+    return (
+        tql,
+        default.snapshot.storage.url,
+        manifest.dataset_id,
+        manifest.branch,
+        manifest.version,
+        manifest.timestamp,
+        id(manifest),  # with the rest: the very version object this handle reads
+        VECTORS.max_bytes > 0,  # vector columns from RAM or from DuckDB's reader
+    )
+
+
 def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
+    key = _plan_key(tql, default)
+    if key is not None:
+        cached = PLANS.get(key)
+        if cached is not None:
+            if cached.row_source is not None:  # rows of this handle's source, not the first
+                cached = dataclasses.replace(cached, row_source=default)
+            return cached
     parsed = parser.parse(tql)
 
     def load(dirs: Sequence[str], path: str, column: str, arrow_type: pa.DataType) -> pa.Array:
         return engine.database(dirs).load_column(path, column, arrow_type)
 
+    resolved: list[str] = []
+
+    def tracked(spec: str) -> Source:
+        resolved.append(spec)
+        assert resolve is not None
+        return resolve(spec)
+
     builder = RelationBuilder(Registry(), load)
-    return Planner(parsed, default, resolve, builder).plan()
+    plan = Planner(parsed, default, tracked if resolve is not None else None, builder).plan()
+    if key is not None and not resolved and (plan.row_source in (None, default)):
+        size = len(plan.sql) + sum(t.nbytes for _, t in plan.tables)
+        PLANS.put(key, plan, size)
+    return plan
 
 
 def execute(

@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.format import fragments as files
+from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment
 from lakefmt.format.snapshot import Snapshot, decode_default
 from lakefmt.storage import Storage
@@ -267,7 +268,14 @@ def _to_storage(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Ar
 
 
 def _column_names(storage: Storage, data_file: DataFile) -> list[str]:
-    return list(files.parquet_file(storage, data_file.path).schema_arrow.names)
+    """The Parquet column names of a data file (immutable, so cached by path)."""
+    return _COLUMN_NAMES.get_or_load(
+        (storage.url, data_file.path),
+        lambda: list(files.parquet_file(storage, data_file.path).schema_arrow.names),
+    )
+
+
+_COLUMN_NAMES: LRUCache[list[str]] = LRUCache()
 
 
 def _empty_relation(columns: Sequence[tuple[str, str]]) -> str:
@@ -296,11 +304,13 @@ class RelationBuilder:
         want_row: bool = False,
         bm25: Sequence[Bm25Request] = (),
         similarity: Sequence[SimilarityRequest] = (),
+        identity: bool = True,
     ) -> str:
         """SQL of a relation over ``source`` with the identity columns and ``needed`` columns.
 
         ``bm25`` and ``similarity`` add computed score columns (their ``output`` names);
-        similarity requests name stored vector columns of a dataset source.
+        similarity requests name stored vector columns of a dataset source. ``identity=False``
+        says the query never reads the identity columns of a whole dataset (an aggregate).
         """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
@@ -317,7 +327,12 @@ class RelationBuilder:
         elif source.rows is None:
             fields = [(n, visible[n].field) for n in needed]
             sql = self._dataset_relation(
-                source.snapshot, fields, fragments=None, deletions=True, similarity=similarity
+                source.snapshot,
+                fields,
+                fragments=None,
+                deletions=True,
+                similarity=similarity,
+                identity=identity or want_row,
             )
         else:
             sql = self._view_relation(source, [visible[n] for n in needed], similarity)
@@ -394,13 +409,19 @@ class RelationBuilder:
         fragments: set[int] | None,
         deletions: bool,
         similarity: Sequence[SimilarityRequest] = (),
+        identity: bool = True,
     ) -> str:
-        """UNION ALL of one scan per group of fragments with the same file layout."""
+        """UNION ALL of one scan per group of fragments with the same file layout.
+
+        Without ``identity`` the relation leaves out the identity columns (DuckDB then
+        need not number the rows it reads); it keeps them when it has no other column.
+        """
         manifest = snap.manifest
         wanted: list[tuple[str, Field]] = [(n, f) for n, f in fields if f is not None]
         types = {f.id: snap.type_of(f) for _, f in wanted}
+        identity = identity or not (wanted or similarity)
         columns_out = (
-            [(FRAG, "INTEGER"), (POS, "BIGINT")]
+            ([(FRAG, "INTEGER"), (POS, "BIGINT")] if identity else [])
             + [(n, duck_type(types[f.id].storage_type)) for n, f in wanted]
             + [(r.output, r.duck_type) for r in similarity]
         )
@@ -413,7 +434,9 @@ class RelationBuilder:
         if not groups:
             return _empty_relation(columns_out)
         parts = [
-            self._group_sql(snap, signature, members, wanted, types, deletions, similarity)
+            self._group_sql(
+                snap, signature, members, wanted, types, deletions, similarity, identity
+            )
             for signature, members in groups.items()
         ]
         return " UNION ALL ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
@@ -455,6 +478,7 @@ class RelationBuilder:
         types: dict[int, Any],
         deletions: bool,
         similarity: Sequence[SimilarityRequest] = (),
+        identity: bool = True,
     ) -> str:
         roles, _defaults, no_files = signature
         field_of = dict(wanted)
@@ -462,6 +486,37 @@ class RelationBuilder:
         manifest = snap.manifest
         root = local_root(storage)
         frag_ids = [k for k, _ in members]
+        # deletions and updates are joined on (fragment, position), so they need the
+        # identity columns even when the query does not
+        joins = []
+        if deletions:
+            dels = [(k, snap.deleted(manifest.fragments[k])) for k in frag_ids]
+            dels = [(k, d) for k, d in dels if len(d)]
+            if dels:
+                table = pa.table(
+                    {
+                        "f": pa.array(
+                            np.concatenate([np.full(len(d), k, np.int32) for k, d in dels])
+                        ),
+                        "p": pa.array(np.concatenate([d for _, d in dels]).astype(np.int64)),
+                    }
+                )
+                name = self.registry.add(table)
+                joins.append(f" ANTI JOIN {name} AS d ON d.f = p0.{FRAG} AND d.p = p0.{POS}")
+        updated: dict[int, str] = {}
+        for _, f in wanted:
+            if f.id in updated:
+                continue
+            table = self._updates(snap, frag_ids, f, types[f.id])
+            if table is not None:
+                alias = f"u{len(updated)}"
+                name = self.registry.add(table)
+                joins.append(
+                    f" LEFT JOIN {name} AS {alias} "
+                    f"ON {alias}.f = p0.{FRAG} AND {alias}.p = p0.{POS}"
+                )
+                updated[f.id] = alias
+        need_ids = identity or bool(joins)
         column_of: dict[int, str] = {}  # field id -> "pX.__lf_fN"
         computed: dict[str, str] = {}  # similarity output -> "pX.<output>"
         part_sql: list[str] = []
@@ -476,7 +531,9 @@ class RelationBuilder:
             ]
             if root is not None and not vectors:
                 # DuckDB's own Parquet reader: projection and filter pushdown, parallel
-                part_sql.append(_parquet_part(root, members, r, role, identity=not part_sql))
+                part_sql.append(
+                    _parquet_part(root, members, r, role, identity=need_ids and not part_sql)
+                )
             else:
                 # Arrow: datasets DuckDB may not read, and column groups with vectors, which
                 # are served from RAM (the group's other wanted columns come along, so the
@@ -499,35 +556,7 @@ class RelationBuilder:
         from_sql = f"{part_sql[0]} AS p0" + "".join(
             f" POSITIONAL JOIN {p} AS p{i}" for i, p in enumerate(part_sql[1:], start=1)
         )
-        joins = []
-        if deletions:
-            dels = [(k, snap.deleted(manifest.fragments[k])) for k in frag_ids]
-            dels = [(k, d) for k, d in dels if len(d)]
-            if dels:
-                table = pa.table(
-                    {
-                        "f": pa.array(
-                            np.concatenate([np.full(len(d), k, np.int32) for k, d in dels])
-                        ),
-                        "p": pa.array(np.concatenate([d for _, d in dels]).astype(np.int64)),
-                    }
-                )
-                name = self.registry.add(table)
-                joins.append(f" ANTI JOIN {name} AS d ON d.f = p0.{FRAG} AND d.p = p0.{POS}")
-        select = [f"p0.{FRAG} AS {FRAG}", f"p0.{POS} AS {POS}"]
-        updated: dict[int, str] = {}
-        for _, f in wanted:
-            if f.id in updated:
-                continue
-            table = self._updates(snap, frag_ids, f, types[f.id])
-            if table is not None:
-                alias = f"u{len(updated)}"
-                name = self.registry.add(table)
-                joins.append(
-                    f" LEFT JOIN {name} AS {alias} "
-                    f"ON {alias}.f = p0.{FRAG} AND {alias}.p = p0.{POS}"
-                )
-                updated[f.id] = alias
+        select = [f"p0.{FRAG} AS {FRAG}", f"p0.{POS} AS {POS}"] if identity else []
         stored: dict[int, str] = {}  # field id -> its value before updates
         for name, f in wanted:
             t = types[f.id]

@@ -35,6 +35,8 @@ from lakefmt.tql import parser
 from lakefmt.tql.columns import ColumnKind
 from lakefmt.tql.functions import FunctionTranslator
 from lakefmt.tql.sources import (
+    FRAG,
+    POS,
     Bm25Request,
     DatasetSource,
     RelationBuilder,
@@ -748,6 +750,8 @@ class Planner(FunctionTranslator):
 
     # -- SQL text ----------------------------------------------------------------------------------
     def _substitute(self, sql: str) -> str:
+        # aggregates never read the identity columns: the relations can leave them out
+        identity = FRAG in sql or POS in sql
         for occ in self.occurrences:
             relation = self.builder.relation(
                 occ.source,
@@ -755,6 +759,7 @@ class Planner(FunctionTranslator):
                 want_row=occ.want_row,
                 bm25=occ.bm25,
                 similarity=occ.similarity,
+                identity=identity,
             )
             placeholder = f'"{_REL}{occ.index}"'
             if placeholder not in sql:
