@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows of the scalar table")
     parser.add_argument("--emb-rows", type=int, default=200_000, help="rows of the embedding table")
     parser.add_argument("--dim", type=int, default=384, help="embedding size")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best is kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=15, help="runs per measurement (best is kept)"
+    )
     parser.add_argument(
         "--dir", type=str, default=None, help="working directory (default: a temp dir)"
     )
