@@ -47,7 +47,8 @@ class Storage(abc.ABC):
     def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Write ``data`` to ``path``, replacing it. Use only for fresh, unique names or hints.
 
-        ``durable=False`` allows skipping the sync to disk (for hints that readers verify).
+        ``durable=False`` allows skipping the sync to disk and writing in place, so a reader
+        may see the file empty or half written (only for hints that readers verify).
         """
 
     @abc.abstractmethod

@@ -154,8 +154,19 @@ class LocalStorage(Storage):
         return tmp
 
     def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
-        """Write ``data`` to ``path`` via a temp file and rename, so readers never see half."""
+        """Write ``data`` to ``path`` via a temp file and rename, so readers never see half.
+
+        ``durable=False`` (hints that readers verify) writes in place: a reader may find
+        the file empty or half written, and must fall back as for a stale hint.
+        """
         full = self._full(path)
+        if not durable:
+            try:
+                with open(full, "wb") as f:
+                    f.write(data)
+                return
+            except FileNotFoundError:
+                pass  # the directory is new: made below
         os.makedirs(os.path.dirname(full), exist_ok=True)
         tmp = self._write_temp(data)
         if self.sync and durable:
