@@ -210,6 +210,12 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
         lambda: clock(lambda: impl.ingest_images(exp.images)),
         lambda out: out == len(exp.images),
     )
+    if hasattr(impl, "ingest_images_synced"):
+        record(
+            "ingest_jpeg_synced",
+            lambda: clock(lambda: impl.ingest_images_synced(exp.images)),
+            lambda out: out == len(exp.images),
+        )
     record(
         "scan_decode_jpeg",
         lambda: clock(impl.scan_decode),
@@ -329,8 +335,22 @@ class Floor:
         return statistics.median(samples)
 
     def ingest_images(self, images: list[bytes]) -> int:
+        return self._ingest_images(images, self.img)
+
+    def ingest_images_synced(self, images: list[bytes]) -> int:
+        """The same, then ``fsync`` of the file and its directory (what lakefmt's commit does)."""
+        path = self.work / "floor-img-synced.parquet"
+        count = self._ingest_images(images, path)
+        for target in (path, self.work):
+            fd = os.open(target, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        path.unlink()
+        return count
+
+    def _ingest_images(self, images: list[bytes], path: Path) -> int:
         schema = pa.schema([("id", pa.int64()), ("image", pa.binary())])
-        with pq.ParquetWriter(self.img, schema, compression="none") as w:
+        with pq.ParquetWriter(path, schema, compression="none") as w:
             for s in range(0, len(images), 1000):
                 chunk = images[s : s + 1000]
                 w.write_table(
@@ -339,7 +359,7 @@ class Floor:
                         schema=schema,
                     )
                 )
-        return pq.ParquetFile(self.img).metadata.num_rows
+        return pq.ParquetFile(path).metadata.num_rows
 
     def scan_decode(self) -> tuple[int, int]:
         count, pixel = 0, 0
@@ -714,6 +734,7 @@ INSTALLED = {"lance": "lance", "deeplake": "deeplake"}
 WORKLOADS = [
     ("ingest_tabular", "ingest tabular, 10k-row batches", "rows"),
     ("ingest_jpeg", "ingest JPEG bytes", "images"),
+    ("ingest_jpeg_synced", "ingest JPEG bytes, vs a floor that syncs its file", "images"),
     ("ingest_embeddings", "ingest embeddings", "emb_rows"),
     ("scan_tabular", "scan tabular, batches of 10k", "rows"),
     ("scan_decode_jpeg", "scan + decode JPEGs", "images"),
@@ -728,7 +749,7 @@ WORKLOADS = [
 ]
 
 #: Rows measured by the floor only; the other engines show their figure of another row.
-SAME_AS = {"append_commit_synced": "append_commit"}
+SAME_AS = {"append_commit_synced": "append_commit", "ingest_jpeg_synced": "ingest_jpeg"}
 
 
 def _fmt(value: Any, unit_count: int | None) -> str:
