@@ -191,7 +191,8 @@ def read_row_groups(
 
     Random access reads a group or two at a time; those decoded groups are kept in a cache
     with a byte budget (data files are immutable), so repeated reads near each other cost
-    no I/O and no decoding. Bulk reads bypass the cache so scans do not flush it.
+    no I/O and no decoding. Bulk reads of more than two groups bypass the cache; scans come
+    through here group by group only when they fit it (:func:`fits_group_cache`).
     """
     cacheable = len(groups) <= CACHED_READ_MAX_GROUPS
     found: dict[tuple[int, int], pa.Array] = {}
@@ -229,6 +230,28 @@ def read_row_groups(
         parts = [found[(g, fid)] for g in groups]
         out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
     return out
+
+
+def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> int:
+    """About how many bytes some columns of a data file take decoded (from its footer)."""
+    metadata = parquet_file(storage, data_file.path).metadata
+    names = metadata.schema.to_arrow_schema().names
+    wanted = {names[data_file.field_ids.index(fid)] for fid in field_ids}
+    total = 0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            if column.path_in_schema.split(".")[0] in wanted:
+                total += column.total_uncompressed_size
+    return total
+
+
+def fits_group_cache(nbytes: int) -> bool:
+    """Whether a scan of ``nbytes`` decoded bytes may go through the row-group cache: a
+    small table scanned epoch after epoch is then decoded once, while a large scan keeps
+    streaming and leaves the cache to random access."""
+    return nbytes <= _GROUPS.max_bytes // 4
 
 
 def iter_data_file(

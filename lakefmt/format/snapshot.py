@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from lakefmt.errors import ColumnNotFoundError
 from lakefmt.format import fragments as files
-from lakefmt.format.manifest import Field, Fragment, Manifest
+from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
 from lakefmt.types import Type, type_from_json
 
@@ -208,11 +208,17 @@ class Snapshot:
     def iter_batches(
         self, fields: Sequence[Field], batch_size: int, *, drop_last: bool = False
     ) -> Iterator[Arrays]:
-        """Stream every live row in order, in batches of exactly ``batch_size`` rows."""
+        """Stream every live row in order, in batches of exactly ``batch_size`` rows.
+
+        A scan whose columns are small enough decoded (see
+        :func:`~lakefmt.format.fragments.fits_group_cache`) reads whole row groups through
+        the decoded row-group cache, so the next epoch over it decodes nothing.
+        """
         pending: list[Arrays] = []
         pending_rows = 0
+        cached = self._scan_fits_cache(fields)
         for fragment in self.manifest.fragments:
-            for piece in self._iter_fragment(fragment, fields, batch_size):
+            for piece in self._iter_fragment(fragment, fields, batch_size, cached=cached):
                 pending.append(piece)
                 pending_rows += len(next(iter(piece.values()))) if piece else 0
                 while pending_rows >= batch_size:
@@ -221,19 +227,39 @@ class Snapshot:
         if pending_rows and not drop_last:
             yield {f.id: _concat([p[f.id] for p in pending]) for f in fields}
 
-    def _iter_fragment(
-        self, fragment: Fragment, fields: Sequence[Field], batch_size: int
-    ) -> Iterator[Arrays]:
-        wanted = {f.id for f in fields}
-        cursors = []
+    def _files_of(self, fragment: Fragment, wanted: set[int]) -> list[tuple[DataFile, list[int]]]:
+        """The data files a fragment's wanted fields are read from (the last file holding a
+        field wins), with the fields each gives."""
+        out = []
         covered: set[int] = set()
-        for data_file in reversed(fragment.files):  # the last file holding a field wins
+        for data_file in reversed(fragment.files):
             fids = [fid for fid in data_file.field_ids if fid in wanted and fid not in covered]
             if fids:
                 covered.update(fids)
-                cursors.append(
-                    (fids, _Cursor(files.iter_data_file(self.storage, data_file, fids, batch_size)))
-                )
+                out.append((data_file, fids))
+        return out
+
+    def _scan_fits_cache(self, fields: Sequence[Field]) -> bool:
+        wanted = {f.id for f in fields}
+        total = 0
+        for fragment in self.manifest.fragments:
+            for data_file, fids in self._files_of(fragment, wanted):
+                total += files.decoded_size(self.storage, data_file, fids)
+                if not files.fits_group_cache(total):
+                    return False
+        return True
+
+    def _iter_fragment(
+        self, fragment: Fragment, fields: Sequence[Field], batch_size: int, *, cached: bool
+    ) -> Iterator[Arrays]:
+        wanted = {f.id for f in fields}
+        cursors: list[tuple[list[int], _Cursor | _GroupCursor]] = []
+        for data_file, fids in self._files_of(fragment, wanted):
+            if cached:
+                cursors.append((fids, _GroupCursor(self.storage, data_file, fids)))
+            else:
+                batches = files.iter_data_file(self.storage, data_file, fids, batch_size)
+                cursors.append((fids, _Cursor(batches)))
         deleted = self.deleted(fragment)
         updates = [u for u in fragment.updates if u.field_id in wanted]
         for start in range(0, fragment.rows, batch_size):
@@ -288,6 +314,24 @@ class _Cursor:
         self._buffer = tail.to_batches() if tail.num_rows else []
         self._rows = tail.num_rows
         return [c.combine_chunks() for c in head.columns]
+
+
+class _GroupCursor:
+    """Pulls ``n`` rows at a time out of a data file's row groups, read through the decoded
+    row-group cache."""
+
+    def __init__(self, storage: Storage, data_file: DataFile, field_ids: list[int]) -> None:
+        self._storage = storage
+        self._file = data_file
+        self._fids = field_ids
+        self._pos = 0
+
+    def take(self, n: int) -> list[pa.Array]:
+        arrays = files.read_data_file(
+            self._storage, self._file, self._fids, self._pos, self._pos + n
+        )
+        self._pos += n
+        return [arrays[fid] for fid in self._fids]
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:

@@ -1,0 +1,81 @@
+"""Scans small enough decoded go through the row-group cache; large ones stream.
+
+Both paths must give the same rows (deletions, updates and added columns included).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import lakefmt
+from lakefmt.format import fragments
+
+
+def build(path: Path) -> lakefmt.Dataset:
+    ds = lakefmt.create(str(path), schema={"id": "int64", "score": "float32"})
+    for start in range(0, 30_000, 10_000):
+        ds.append({"id": np.arange(start, start + 10_000), "score": np.ones(10_000, np.float32)})
+        ds.commit()
+    ds.delete(list(range(5, 30_000, 7)))
+    ds["score"][3] = 2.5
+    ds.add_column("extra", "int32")
+    ds.commit("deletes, an update, a new column")
+    return ds
+
+
+def scan(ds: lakefmt.Dataset) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    return [
+        (b["id"].copy(), b["score"].copy(), np.asarray(b["extra"]))
+        for b in ds.batches(4_096, columns=["id", "score", "extra"])
+    ]
+
+
+def count_group_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    reads: list[int] = []
+    real = pq.ParquetFile.read_row_group
+
+    def read_row_group(self: pq.ParquetFile, i: int, *args: object, **kwargs: object) -> object:
+        reads.append(i)
+        return real(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", read_row_group)
+    return reads
+
+
+def test_a_small_scan_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = lakefmt.open_read_only(build(tmp_path / "ds").url)
+    reads = count_group_reads(monkeypatch)
+    first = scan(ds)
+    decoded = len(reads)
+    assert decoded > 0
+    second = scan(ds)
+    assert len(reads) == decoded  # the second epoch decodes nothing
+    for a, b in zip(first, second, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_large_scan_streams_and_gives_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = lakefmt.open_read_only(build(tmp_path / "ds").url)
+    cached = scan(ds)
+    monkeypatch.setattr(fragments._GROUPS, "max_bytes", 1000)  # nothing fits any more
+    fragments._GROUPS.clear()
+    reads = count_group_reads(monkeypatch)
+    streamed = scan(ds)
+    assert reads == []  # streamed with iter_batches, not through the cache
+    assert len(streamed) == len(cached)
+    for a, b in zip(cached, streamed, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    ids = np.concatenate([b[0] for b in streamed])
+    expected = np.array([i for i in range(30_000) if i < 5 or (i - 5) % 7 != 0])
+    np.testing.assert_array_equal(ids, expected)
+    scores = np.concatenate([b[1] for b in streamed])
+    assert scores[3] == 2.5 and scores.sum() == pytest.approx(len(expected) + 1.5)
+    assert not np.concatenate([b[2] for b in streamed]).any()  # the added column's default
