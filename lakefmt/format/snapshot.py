@@ -216,7 +216,7 @@ class Snapshot:
         """
         pending: list[Arrays] = []
         pending_rows = 0
-        cached = self._scan_fits_cache(fields)
+        cached = self.scan_fits_cache(fields)
         for fragment in self.manifest.fragments:
             for piece in self._iter_fragment(fragment, fields, batch_size, cached=cached):
                 pending.append(piece)
@@ -239,7 +239,8 @@ class Snapshot:
                 out.append((data_file, fids))
         return out
 
-    def _scan_fits_cache(self, fields: Sequence[Field]) -> bool:
+    def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
+        """Whether :meth:`iter_batches` of ``fields`` reads through the row-group cache."""
         wanted = {f.id for f in fields}
         total = 0
         for fragment in self.manifest.fragments:

@@ -180,11 +180,19 @@ def test_image_batches_read_and_decode_on_separate_threads(
     assert [n for b in batches for n in b["n"].tolist()] == list(range(20))
     assert all(image.shape == batches[0]["img"][0].shape for b in batches for image in b["img"])
     assert seen == {"read": {"lakefmt-read"}, "decode": {"lakefmt-decode"}}
-    # without media (or without decoding) one read-ahead thread does everything
+    # without media (or without decoding) one read-ahead thread does everything ...
+    from lakefmt.format import fragments
+
+    seen["read"].clear()
+    with monkeypatch.context() as m:
+        m.setattr(fragments._GROUPS, "max_bytes", 0)  # nothing stays decoded in RAM
+        assert len(list(ds.batches(6, columns=["n"]))) == 4
+        assert len(list(ds.batches(6, decode=False))) == 4
+    assert seen["read"] == {"lakefmt-read-ahead"}
+    # ... unless the scan is small enough to stay decoded in RAM: then it runs inline
     seen["read"].clear()
     assert len(list(ds.batches(6, columns=["n"]))) == 4
-    assert len(list(ds.batches(6, decode=False))) == 4
-    assert seen["read"] == {"lakefmt-read-ahead"}
+    assert seen["read"] == {threading.current_thread().name}
 
 
 def test_abandoned_image_batches_stop_both_threads(
