@@ -240,6 +240,10 @@ class ResultSnapshot:
                 return
             yield self.read_range(fields, start, stop)
 
+    def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
+        """Never: result rows are gathered from the source row by row, worth reading ahead."""
+        return False
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (ResultSnapshot, (self.root, self.rows, self.columns, self.table))
 
