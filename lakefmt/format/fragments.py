@@ -76,6 +76,43 @@ def _dictionary_columns(table: pa.Table, sample: int = 10_000) -> list[str]:
     return chosen
 
 
+#: A column whose sample snappy cannot shrink below this share is stored uncompressed.
+INCOMPRESSIBLE = 0.9
+
+
+def _compression(
+    table: pa.Table, dictionary: Sequence[str], sample_bytes: int = 1 << 18
+) -> dict[str, str]:
+    """Snappy for each column, except where a sample of its values does not compress
+    (random floats, embeddings): there snappy costs CPU on every write and read for nothing.
+    """
+    out = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        out[name] = "snappy"
+        if name in dictionary or table.num_rows == 0:
+            continue
+        array = column.chunk(0) if column.num_chunks else None
+        if isinstance(array, pa.ExtensionArray):
+            array = array.storage
+        while array is not None and pa.types.is_fixed_size_list(array.type):
+            size = array.type.list_size
+            array = array.values.slice(array.offset * size, len(array) * size)
+        if array is None or not (
+            pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+        ):
+            continue
+        width = array.type.bit_width // 8
+        head = array.slice(0, max(1, sample_bytes // width))
+        raw = head.buffers()[1]
+        if raw is None:
+            continue
+        start = head.offset * width
+        data = raw.slice(start, len(head) * width)
+        if data.size and pa.compress(data, "snappy").size > INCOMPRESSIBLE * data.size:
+            out[name] = "none"
+    return out
+
+
 def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
     """Return ``schema`` with ``PARQUET:field_id`` metadata on each top-level field."""
     fields = [
@@ -101,13 +138,16 @@ def write_data_file(
     )
     groups: list[int] = []
 
+    dictionary = [] if media else _dictionary_columns(table)
+    compression = "none" if media else _compression(table, dictionary)
+
     def write(sink: pa.NativeFile) -> None:
         groups.clear()  # a storage may call this again (see Storage.write_stream)
         with pq.ParquetWriter(
             sink,
             schema,
-            compression="none" if media else "snappy",
-            use_dictionary=False if media else _dictionary_columns(table),
+            compression=compression,
+            use_dictionary=dictionary if dictionary else False,
             store_schema=True,
             write_statistics=not media,
             write_page_index=True,

@@ -83,3 +83,39 @@ def test_a_reservation_that_is_too_small_rewrites_the_file(
     assert data_file.size == memory.size(data_file.path)
     read = pq.read_table(memory.open_input(data_file.path))
     assert read.column(0).to_pylist() == table.column(0).to_pylist()
+
+
+def test_incompressible_numeric_columns_are_stored_uncompressed(memory: MemoryStorage) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 50_000
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n, dtype=np.int64)),
+            "noise": pa.array(rng.random(n, dtype=np.float32)),
+            "emb": pa.FixedSizeListArray.from_arrays(
+                pa.array(rng.standard_normal(n * 8, dtype=np.float32)), 8
+            ),
+            "zeros": pa.array(np.zeros(n, dtype=np.float64)),
+            "text": pa.array([f"row {i % 7}" for i in range(n)]),
+        }
+    )
+    data_file = fragments.write_data_file(memory, table, [0, 1, 2, 3, 4])
+    metadata = fragments.parquet_file(memory, data_file.path).metadata
+    codecs = {
+        metadata.row_group(0).column(i).path_in_schema.split(".")[0]: metadata.row_group(0)
+        .column(i)
+        .compression
+        for i in range(metadata.num_columns)
+    }
+    assert codecs == {
+        "id": "SNAPPY",
+        "noise": "UNCOMPRESSED",
+        "emb": "UNCOMPRESSED",
+        "zeros": "SNAPPY",
+        "text": "SNAPPY",
+    }
+    back = fragments.read_data_file(memory, data_file, [0, 1, 2, 3, 4], 0, n)
+    for fid, name in enumerate(table.column_names):
+        assert back[fid].equals(table.column(name).combine_chunks())
