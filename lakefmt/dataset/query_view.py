@@ -240,7 +240,7 @@ class ResultSnapshot:
                 return
             yield self.read_range(fields, start, stop)
 
-    def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
+    def scan_in_ram(self, fields: Sequence[Field]) -> bool:
         """Never: result rows are gathered from the source row by row, worth reading ahead."""
         return False
 

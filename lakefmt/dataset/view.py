@@ -211,7 +211,7 @@ class DatasetView:
         The next batches are read (and media decoded) on background threads while the caller
         works on the current one. With media columns, reading and decoding are two stages on
         two threads, so the decode pool never waits for the next batch to be read. A scan of
-        scalar columns small enough to stay decoded in the row-group cache runs inline.
+        columns already decoded in the row-group cache runs inline.
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -237,9 +237,9 @@ class DatasetView:
 
         if two_stages:
             return _read_ahead(produce(), name="lakefmt-decode")
-        if self._indices is None and snap.scan_fits_cache(fields):
-            # small scalar columns, decoded once into RAM: a read-ahead thread would only add
-            # its hand-over to every batch
+        if self._indices is None and snap.scan_in_ram(fields):
+            # columns already decoded in RAM: a read-ahead thread would only add its
+            # hand-over to every batch
             return produce()
         return _read_ahead(produce())
 

@@ -64,6 +64,11 @@ class ByteBudgetCache(Generic[V]):
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether ``key`` is cached (without counting as a use)."""
+        with self._lock:
+            return key in self._data
+
     def get(self, key: Hashable) -> V | None:
         """The cached value, or None."""
         with self._lock:

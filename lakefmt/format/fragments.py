@@ -294,6 +294,15 @@ def fits_group_cache(nbytes: int) -> bool:
     return nbytes <= _GROUPS.max_bytes // 4
 
 
+def groups_cached(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> bool:
+    """Whether every row group of these columns of a data file is in the row-group cache."""
+    return all(
+        (storage.url, data_file.path, g, fid) in _GROUPS
+        for g in range(len(data_file.row_groups))
+        for fid in field_ids
+    )
+
+
 def iter_data_file(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], batch_size: int
 ) -> Iterator[pa.RecordBatch]:

@@ -239,6 +239,16 @@ class Snapshot:
                 out.append((data_file, fids))
         return out
 
+    def scan_in_ram(self, fields: Sequence[Field]) -> bool:
+        """Whether :meth:`iter_batches` of ``fields`` would find every row group it needs
+        already decoded in the row-group cache (reading then costs no I/O and no decoding)."""
+        wanted = {f.id for f in fields}
+        return self.scan_fits_cache(fields) and all(
+            files.groups_cached(self.storage, data_file, fids)
+            for fragment in self.manifest.fragments
+            for data_file, fids in self._files_of(fragment, wanted)
+        )
+
     def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
         """Whether :meth:`iter_batches` of ``fields`` reads through the row-group cache."""
         wanted = {f.id for f in fields}
