@@ -237,14 +237,18 @@ def read_row_groups(
     cacheable = len(groups) <= CACHED_READ_MAX_GROUPS
     found: dict[tuple[int, int], pa.Array] = {}
     missing_fids: list[int] = []
+    missing_groups: list[int] = []
     if cacheable:
-        for fid in field_ids:
-            for g in groups:
+        for g in groups:
+            for fid in field_ids:
                 hit = _GROUPS.get((storage.url, data_file.path, g, fid))
                 if hit is None:
-                    missing_fids.append(fid)
-                    break
-                found[(g, fid)] = hit
+                    if fid not in missing_fids:
+                        missing_fids.append(fid)
+                    if g not in missing_groups:
+                        missing_groups.append(g)
+                else:
+                    found[(g, fid)] = hit
     else:
         missing_fids = list(field_ids)
     if missing_fids:
@@ -252,7 +256,7 @@ def read_row_groups(
         names = pf.schema_arrow.names
         columns = [names[data_file.field_ids.index(fid)] for fid in missing_fids]
         if cacheable:
-            for g in groups:
+            for g in missing_groups:  # a group already decoded is not decoded again
                 with damaged_file_errors(storage, data_file.path):
                     table = pf.read_row_group(g, columns=columns, use_threads=True)
                 for i, fid in enumerate(missing_fids):
@@ -312,6 +316,35 @@ def iter_data_file(
     columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
     with damaged_file_errors(storage, data_file.path):
         yield from pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=True)
+
+
+def iter_data_file_caching(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], batch_size: int
+) -> Iterator[pa.RecordBatch]:
+    """:func:`iter_data_file`, also leaving each row group it streams decoded in the
+    row-group cache (for scans that fit it: the next epoch then decodes nothing).
+
+    A group is cached as soon as its last row has arrived, before the batch holding that
+    row goes out (a consumer may stop pulling at any batch).
+    """
+    bounds = np.cumsum(data_file.row_groups)
+    group, seen = 0, 0  # the group being assembled; rows of the file received so far
+    parts: list[list[pa.Array]] = [[] for _ in field_ids]
+    for batch in iter_data_file(storage, data_file, field_ids, batch_size):
+        offset = 0
+        while offset < batch.num_rows and group < len(bounds):
+            take = min(batch.num_rows - offset, int(bounds[group]) - seen)
+            for i in range(len(field_ids)):
+                parts[i].append(batch.column(i).slice(offset, take))
+            offset += take
+            seen += take
+            if seen == int(bounds[group]):
+                for fid, chunks in zip(field_ids, parts, strict=True):
+                    array = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+                    _GROUPS.put((storage.url, data_file.path, group, fid), array, array.nbytes)
+                parts = [[] for _ in field_ids]
+                group += 1
+        yield batch
 
 
 def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:

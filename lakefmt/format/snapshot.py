@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from lakefmt.errors import ColumnNotFoundError
 from lakefmt.format import fragments as files
+from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
 from lakefmt.types import Type, type_from_json
@@ -210,13 +211,13 @@ class Snapshot:
     ) -> Iterator[Arrays]:
         """Stream every live row in order, in batches of exactly ``batch_size`` rows.
 
-        A scan whose columns are small enough decoded (see
-        :func:`~lakefmt.format.fragments.fits_group_cache`) reads whole row groups through
-        the decoded row-group cache, so the next epoch over it decodes nothing.
+        A repeated scan whose columns are small enough decoded (see
+        :func:`~lakefmt.format.fragments.fits_group_cache`) leaves its row groups decoded in
+        the row-group cache, so the epochs after it decode nothing.
         """
         pending: list[Arrays] = []
         pending_rows = 0
-        cached = self.scan_fits_cache(fields)
+        cached = self.scan_fits_cache(fields) and self._scanned_before(fields)
         for fragment in self.manifest.fragments:
             for piece in self._iter_fragment(fragment, fields, batch_size, cached=cached):
                 pending.append(piece)
@@ -249,6 +250,19 @@ class Snapshot:
             for data_file, fids in self._files_of(fragment, wanted)
         )
 
+    def _scanned_before(self, fields: Sequence[Field]) -> bool:
+        """Whether these columns of this version were scanned before in this process: only a
+        repeated scan fills the row-group cache (filling costs a copy of every group, which a
+        one-off scan would pay for nothing)."""
+        key = (
+            self.storage.url,
+            tuple(d.path for f in self.manifest.fragments for d in f.files),
+            tuple(f.id for f in fields),
+        )
+        first: list[bool] = []
+        _SCANNED.get_or_load(key, lambda: first.append(True) or True)
+        return not first
+
     def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
         """Whether :meth:`iter_batches` of ``fields`` reads through the row-group cache."""
         wanted = {f.id for f in fields}
@@ -266,10 +280,11 @@ class Snapshot:
         wanted = {f.id for f in fields}
         cursors: list[tuple[list[int], _Cursor | _GroupCursor]] = []
         for data_file, fids in self._files_of(fragment, wanted):
-            if cached:
+            if cached and files.groups_cached(self.storage, data_file, fids):
                 cursors.append((fids, _GroupCursor(self.storage, data_file, fids)))
             else:
-                batches = files.iter_data_file(self.storage, data_file, fids, batch_size)
+                stream = files.iter_data_file_caching if cached else files.iter_data_file
+                batches = stream(self.storage, data_file, fids, batch_size)
                 cursors.append((fids, _Cursor(batches)))
         deleted = self.deleted(fragment)
         updates = [u for u in fragment.updates if u.field_id in wanted]
@@ -325,6 +340,10 @@ class _Cursor:
         self._buffer = tail.to_batches() if tail.num_rows else []
         self._rows = tail.num_rows
         return [c.combine_chunks() for c in head.columns]
+
+
+#: Scans seen in this process (see ``Snapshot._scanned_before``).
+_SCANNED: LRUCache[bool] = LRUCache(256)
 
 
 class _GroupCursor:
