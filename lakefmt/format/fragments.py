@@ -277,18 +277,26 @@ def read_row_groups(
 
 
 def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> int:
-    """About how many bytes some columns of a data file take decoded (from its footer)."""
-    metadata = parquet_file(storage, data_file.path).metadata
-    names = metadata.schema.to_arrow_schema().names
-    wanted = {names[data_file.field_ids.index(fid)] for fid in field_ids}
-    total = 0
-    for g in range(metadata.num_row_groups):
-        group = metadata.row_group(g)
-        for c in range(group.num_columns):
-            column = group.column(c)
-            if column.path_in_schema.split(".")[0] in wanted:
-                total += column.total_uncompressed_size
-    return total
+    """About how many bytes some columns of a data file take decoded (from its footer;
+    cached, since every scan start asks)."""
+
+    def load() -> int:
+        metadata = parquet_file(storage, data_file.path).metadata
+        names = metadata.schema.to_arrow_schema().names
+        wanted = {names[data_file.field_ids.index(fid)] for fid in field_ids}
+        total = 0
+        for g in range(metadata.num_row_groups):
+            group = metadata.row_group(g)
+            for c in range(group.num_columns):
+                column = group.column(c)
+                if column.path_in_schema.split(".")[0] in wanted:
+                    total += column.total_uncompressed_size
+        return total
+
+    return _SIZES.get_or_load((storage.url, data_file.path, tuple(field_ids)), load)
+
+
+_SIZES: LRUCache[int] = LRUCache()
 
 
 def fits_group_cache(nbytes: int) -> bool:

@@ -264,7 +264,8 @@ class Snapshot:
         return not first
 
     def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
-        """Whether :meth:`iter_batches` of ``fields`` reads through the row-group cache."""
+        """Whether ``fields`` decoded are small enough for a scan of them to be kept in the
+        row-group cache (:func:`~lakefmt.format.fragments.fits_group_cache`)."""
         wanted = {f.id for f in fields}
         total = 0
         for fragment in self.manifest.fragments:
