@@ -172,6 +172,10 @@ class LocalStorage(Storage):
         if self.sync and durable:
             _fsync_path(tmp)
         os.replace(tmp, full)
+        if self.sync and durable:
+            # the new name too: copy() writes data, manifests, then the format file, and a
+            # power loss must not keep a later name while losing an earlier one
+            _fsync_path(os.path.dirname(full))
 
     def put_if_absent(self, path: str, data: bytes) -> bool:
         """Create ``path`` atomically with ``data``; ``False`` if it already existed.

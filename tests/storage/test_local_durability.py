@@ -152,3 +152,29 @@ def test_a_dataset_commit_syncs_its_fragments_first(
     reopened = lakefmt.open_read_only(url)
     assert reopened["id"][:].tolist() == list(range(10))
     assert reopened.to_arrow().column("id").to_pylist() == list(range(10))
+
+
+def test_a_durable_write_syncs_its_bytes_before_and_its_name_after_the_rename(
+    tmp_path: Path, events: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(str(tmp_path / "ds"))
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        events.append(("replace", str(dst)))
+
+    monkeypatch.setattr(os, "replace", replace)
+    storage.write("data/copied.parquet", b"bytes")
+    target = str(tmp_path / "ds" / "data" / "copied.parquet")
+    at = events.index(("replace", target))
+    assert any(kind == "fsync" and "/_tmp/" in p for kind, p in events[:at])
+    assert ("fsync", str(tmp_path / "ds" / "data")) in events[at:]
+    # a hint (durable=False) is never synced, and once its directory exists it is written in
+    # place (no temp file, no rename)
+    events.clear()
+    storage.write("_versions/_latest", b"2", durable=False)
+    assert all(kind != "fsync" for kind, _ in events)
+    events.clear()
+    storage.write("_versions/_latest", b"3", durable=False)
+    assert events == [] and storage.read("_versions/_latest") == b"3"
