@@ -406,8 +406,7 @@ class Dataset(ReadOnlyDataset):
     def flush(self) -> None:
         """Write buffered rows and pending updates as a new version visible to every reader."""
         with self._lock:
-            if self._commit_pending():
-                self._maybe_auto_compact()
+            self._commit_pending()
 
     def _compaction(self, run: list[Fragment]) -> commits.ReplaceFragments:
         """Rewrite a run of adjacent fragments; the operation that swaps them in."""
@@ -421,18 +420,13 @@ class Dataset(ReadOnlyDataset):
         )
         return commits.ReplaceFragments(self._manifest, [f.id for f in run], drafts)
 
-    def _maybe_auto_compact(self) -> None:
+    def _auto_compaction(self) -> commits.ReplaceFragments | None:
+        """The compaction due on the current version, if any: it rides along with the next
+        commit of new rows (one manifest, one round of syncs, instead of a commit of its own)."""
         if not self.auto_compact:
-            return
+            return None
         run = maintenance.plan_auto_compaction(self._manifest)
-        if run is None:
-            return
-        try:
-            self._commit_ops([self._compaction(run)])
-        except CommitConflictError:
-            # A concurrent writer touched those fragments: compaction simply waits for the
-            # next flush; nothing of the user's data depends on it.
-            self.refresh()
+        return None if run is None else self._compaction(run)
 
     def optimize(self, *, progress: bool | None = None) -> str:
         """Compact small fragments and column groups and apply deletions and updates.
@@ -497,8 +491,20 @@ class Dataset(ReadOnlyDataset):
         ops = self._pending_operations()
         if not ops and not is_commit:
             return False
+        compaction = self._auto_compaction() if self._buffer else None
         try:
-            self._commit_ops(ops, is_commit=is_commit, message=message)
+            try:
+                self._commit_ops(
+                    ops if compaction is None else [*ops, compaction],
+                    is_commit=is_commit,
+                    message=message,
+                )
+            except CommitConflictError:
+                if compaction is None:
+                    raise
+                # Perhaps only the compaction conflicts (a concurrent writer touched those
+                # fragments): it waits for a later commit; the user's changes go in alone.
+                self._commit_ops(ops, is_commit=is_commit, message=message)
         except CommitConflictError:
             self._pending = {}
             raise
@@ -537,11 +543,8 @@ class Dataset(ReadOnlyDataset):
             The new version id.
         """
         with self._lock:
-            had_changes = self._commit_pending(is_commit=True, message=message)
-            version = self.version
-            if had_changes:
-                self._maybe_auto_compact()
-            return version
+            self._commit_pending(is_commit=True, message=message)
+            return self.version
 
     def rollback(self) -> None:
         """Drop buffered rows and updates that were not flushed yet."""

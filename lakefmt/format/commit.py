@@ -353,8 +353,15 @@ class ReplaceFragments(Operation):
         return manifest.model_copy(update={"fragments": out, "next_fragment_id": next_id})
 
 
+#: Where probing upward for the head is cheap (local disk, memory), the latest hint is
+#: refreshed only at versions that are multiples of this: a reader then probes at most this
+#: many names past it, and a small commit skips a file write.
+HINT_INTERVAL = 16
+
+
 def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
-    """Create the manifest file unless that version exists; also refresh the latest hint."""
+    """Create the manifest file unless that version exists; also refresh the latest hint
+    (at every version on object stores, every :data:`HINT_INTERVAL` where probes are cheap)."""
     path = layout.manifest_path(manifest.branch, manifest.version)
     data = dump_manifest(manifest)
     created = storage.put_if_absent(path, data)
@@ -365,7 +372,8 @@ def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
             created = storage.read(path) == data
         except FileNotFoundError:
             created = False
-    if created:
+    hint_due = manifest.version % HINT_INTERVAL == 0 or not storage.capabilities.cheap_probes
+    if created and hint_due:
         try:
             storage.write(
                 layout.latest_hint_path(manifest.branch),

@@ -44,6 +44,11 @@ _GROUPS: ByteBudgetCache[pa.Array] = ByteBudgetCache(ROW_GROUP_CACHE_BYTES)
 CACHED_READ_MAX_GROUPS = 2
 
 
+#: Writes of fewer rows skip the encoding heuristics below: their files are small (and
+#: automatic compaction rewrites them with the heuristics once they add up).
+SMALL_WRITE_ROWS = 4096
+
+
 def _rows_per_group(table: pa.Table, target_bytes: int, max_rows: int) -> int:
     if table.num_rows == 0:
         return 1
@@ -138,8 +143,11 @@ def write_data_file(
     )
     groups: list[int] = []
 
-    dictionary = [] if media else _dictionary_columns(table)
-    compression = "none" if media else _compression(table, dictionary)
+    dictionary: list[str] = []
+    compression: str | dict[str, str] = "none" if media else "snappy"
+    if not media and table.num_rows >= SMALL_WRITE_ROWS:
+        dictionary = _dictionary_columns(table)
+        compression = _compression(table, dictionary)
 
     def write(sink: pa.NativeFile) -> None:
         groups.clear()  # a storage may call this again (see Storage.write_stream)
@@ -224,6 +232,17 @@ def read_data_file(
     return {fid: columns[fid].slice(offset, stop - start) for fid in field_ids}
 
 
+#: Reads of fewer bytes (on storage) decode on the calling thread: handing a small read to
+#: Arrow's thread pool costs more (about 0.2 ms) than decoding it.
+THREADED_READ_BYTES = 1 << 20
+
+
+def _threaded(data_file: DataFile, groups: int) -> bool:
+    """Whether reading ``groups`` row groups of ``data_file`` is worth Arrow's threads."""
+    share = groups / max(len(data_file.row_groups), 1)
+    return data_file.size * share >= THREADED_READ_BYTES
+
+
 def read_row_groups(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
 ) -> dict[int, pa.Array]:
@@ -258,14 +277,18 @@ def read_row_groups(
         if cacheable:
             for g in missing_groups:  # a group already decoded is not decoded again
                 with damaged_file_errors(storage, data_file.path):
-                    table = pf.read_row_group(g, columns=columns, use_threads=True)
+                    table = pf.read_row_group(
+                        g, columns=columns, use_threads=_threaded(data_file, 1)
+                    )
                 for i, fid in enumerate(missing_fids):
                     array = table.column(i).combine_chunks()
                     found[(g, fid)] = array
                     _GROUPS.put((storage.url, data_file.path, g, fid), array, array.nbytes)
         else:
             with damaged_file_errors(storage, data_file.path):
-                table = pf.read_row_groups(list(groups), columns=columns, use_threads=True)
+                table = pf.read_row_groups(
+                    list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
+                )
             return {
                 **{fid: table.column(i).combine_chunks() for i, fid in enumerate(missing_fids)},
             }
@@ -323,7 +346,11 @@ def iter_data_file(
     names = pf.schema_arrow.names
     columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
     with damaged_file_errors(storage, data_file.path):
-        yield from pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=True)
+        yield from pf.iter_batches(
+            batch_size=batch_size,
+            columns=columns,
+            use_threads=_threaded(data_file, len(data_file.row_groups)),
+        )
 
 
 def iter_data_file_caching(

@@ -217,7 +217,8 @@ class Snapshot:
         """
         pending: list[Arrays] = []
         pending_rows = 0
-        cached = self.scan_fits_cache(fields) and self._scanned_before(fields)
+        # the cheap check first: a first scan (every compaction) never needs the sizes
+        cached = self._scanned_before(fields) and self.scan_fits_cache(fields)
         for fragment in self.manifest.fragments:
             for piece in self._iter_fragment(fragment, fields, batch_size, cached=cached):
                 pending.append(piece)

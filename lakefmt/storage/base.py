@@ -18,10 +18,12 @@ class Capabilities:
         atomic_create: ``put_if_absent`` is atomic: of N racing writers exactly one wins.
             Without it a dataset refuses concurrent writers.
         local: Paths are files of this machine (memory maps and ``os`` calls work).
+        cheap_probes: ``exists`` costs microseconds, not a network round trip.
     """
 
     atomic_create: bool
     local: bool = False
+    cheap_probes: bool = False
 
 
 class Storage(abc.ABC):

@@ -22,7 +22,7 @@ _LOCK = threading.RLock()
 class MemoryStorage(Storage):
     """A dataset root in this process's memory, named by the part after ``mem://``."""
 
-    capabilities = Capabilities(atomic_create=True)
+    capabilities = Capabilities(atomic_create=True, cheap_probes=True)
 
     def __init__(self, name: str) -> None:
         self.name = name

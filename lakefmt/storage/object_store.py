@@ -467,6 +467,7 @@ class _ProbedCapabilities(Capabilities):
 
     def __init__(self, probe: Callable[[], bool]) -> None:
         object.__setattr__(self, "local", False)
+        object.__setattr__(self, "cheap_probes", False)
         object.__setattr__(self, "_probe", probe)
 
     @property  # type: ignore[misc]

@@ -178,3 +178,27 @@ def test_a_durable_write_syncs_its_bytes_before_and_its_name_after_the_rename(
     events.clear()
     storage.write("_versions/_latest", b"3", durable=False)
     assert events == [] and storage.read("_versions/_latest") == b"3"
+
+
+def test_a_failed_sync_does_not_poison_later_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(str(tmp_path / "ds"))
+    OWED_SYNCS.settle()
+    _stream(storage, "data/a.parquet", b"a")
+    _stream(storage, "more/b.parquet", b"b")
+    real_fsync = os.fsync
+    failing = str(tmp_path / "ds" / "data" / "a.parquet")
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}") == failing:
+            raise OSError(errno.EIO, "I/O error")
+        time.sleep(0.2)  # the other syncs are still running when the failure comes back
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        storage.put_if_absent("_versions/1.json", b"{}")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert len(OWED_SYNCS) == 0  # nothing failed is left owed
+    assert storage.put_if_absent("_versions/1.json", b"{}")
