@@ -185,11 +185,18 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
         lambda: clock(lambda: impl.ingest_tabular(text_table.to_batches(BATCH))),
         lambda out: out == n,
     )
-    record(
-        "scan_tabular",
-        lambda: best_of(lambda: impl.scan_tabular(), 3),
-        lambda out: out == int(exp.tab["id"].to_numpy().sum()),
-    )
+    # Four epochs: the first is a one-off scan of a freshly opened dataset; the best of the
+    # other three is a repeated scan (training epochs), where engines may serve from RAM.
+    epochs: list[tuple[float, Any]] = []
+
+    def scan_epochs() -> tuple[float, Any]:
+        epochs.extend(clock(impl.scan_tabular) for _ in range(4))
+        return epochs[0][0], [out for _, out in epochs]
+
+    id_sum = int(exp.tab["id"].to_numpy().sum())
+    record("scan_tabular_first", scan_epochs, lambda outs: all(o == id_sum for o in outs))
+    if len(epochs) == 4 and isinstance(results["scan_tabular_first"], float):
+        results["scan_tabular"] = min(t for t, _ in epochs[1:])
     idx = rng.integers(0, n, 200)
     record("random_row_p50", lambda: (p50(impl.read_row, idx), None))
     record(
@@ -736,7 +743,8 @@ WORKLOADS = [
     ("ingest_jpeg", "ingest JPEG bytes", "images"),
     ("ingest_jpeg_synced", "ingest JPEG bytes, vs a floor that syncs its file", "images"),
     ("ingest_embeddings", "ingest embeddings", "emb_rows"),
-    ("scan_tabular", "scan tabular, batches of 10k", "rows"),
+    ("scan_tabular_first", "scan tabular, batches of 10k, first epoch", "rows"),
+    ("scan_tabular", "scan tabular, batches of 10k, repeated (best of epochs 2-4)", "rows"),
     ("scan_decode_jpeg", "scan + decode JPEGs", "images"),
     ("random_row_p50", "random single-row read, p50", None),
     ("random_image_p50", "random image read + decode, p50", None),

@@ -38,7 +38,7 @@ from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot, encode_default
 from lakefmt.format.versions import read_latest, resolve_ref
 from lakefmt.storage import Storage
-from lakefmt.types import resolve_type
+from lakefmt.types import as_array, resolve_type
 from lakefmt.types.convert import ColumnSpec, to_table
 
 logger = logging.getLogger(__name__)
@@ -568,7 +568,7 @@ class Dataset(ReadOnlyDataset):
             else:
                 values = dtype.convert(value, column=column)
             if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
+                values = as_array(values)
             if len(values) != len(idx):
                 raise UnevenColumnsError(
                     f"cannot assign {len(values)} values to {len(idx)} rows of column '{column}'"

@@ -40,7 +40,7 @@ from lakefmt.format.manifest import Field
 
 if TYPE_CHECKING:
     from lakefmt.tql import DatasetSource, QueryResult, Source
-from lakefmt.types import Type, resolve_type
+from lakefmt.types import Type, as_array, resolve_type
 
 __all__ = ["QueryView", "explain_query", "query", "query_async"]
 
@@ -73,7 +73,7 @@ class ComputedType(Type):
     def decode(self, array: pa.Array) -> Any:
         """Numbers as numpy; lists of numbers stacked into a 2-D array when they can be."""
         if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
+            array = as_array(array)
         t = array.type
         if (pa.types.is_integer(t) or pa.types.is_floating(t)) and not array.null_count:
             return array.to_numpy(zero_copy_only=False)
@@ -189,7 +189,7 @@ class ResultSnapshot:
         found = self._wrapped.get(index)
         if found is None:
             col = self.columns[index]
-            found = col.type.wrap(self.table.column(col.name).combine_chunks())
+            found = col.type.wrap(as_array(self.table.column(col.name)))
             self._wrapped[index] = found
         return found
 

@@ -21,6 +21,7 @@ from lakefmt.format import layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
 from lakefmt.storage import Storage
+from lakefmt.types import as_array
 
 FIELD_ID_KEY = b"PARQUET:field_id"
 #: Scalar row groups hold at most this many rows: large enough for DuckDB's parallel scans,
@@ -281,7 +282,7 @@ def read_row_groups(
                         g, columns=columns, use_threads=_threaded(data_file, 1)
                     )
                 for i, fid in enumerate(missing_fids):
-                    array = table.column(i).combine_chunks()
+                    array = as_array(table.column(i))
                     found[(g, fid)] = array
                     _GROUPS.put((storage.url, data_file.path, g, fid), array, array.nbytes)
         else:
@@ -290,7 +291,7 @@ def read_row_groups(
                     list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
                 )
             return {
-                **{fid: table.column(i).combine_chunks() for i, fid in enumerate(missing_fids)},
+                **{fid: as_array(table.column(i)) for i, fid in enumerate(missing_fids)},
             }
     out = {}
     for fid in field_ids:

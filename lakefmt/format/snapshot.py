@@ -21,7 +21,7 @@ from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
-from lakefmt.types import Type, type_from_json
+from lakefmt.types import Type, as_array, type_from_json
 
 Arrays = dict[int, pa.Array]
 
@@ -341,7 +341,7 @@ class _Cursor:
         head, tail = table.slice(0, n), table.slice(n)
         self._buffer = tail.to_batches() if tail.num_rows else []
         self._rows = tail.num_rows
-        return [c.combine_chunks() for c in head.columns]
+        return [as_array(c) for c in head.columns]
 
 
 #: Scans seen in this process (see ``Snapshot._scanned_before``).
@@ -350,20 +350,32 @@ _SCANNED: LRUCache[bool] = LRUCache(256)
 
 class _GroupCursor:
     """Pulls ``n`` rows at a time out of a data file's row groups, read through the decoded
-    row-group cache."""
+    row-group cache (a group not cached yet is decoded whole and cached)."""
 
     def __init__(self, storage: Storage, data_file: DataFile, field_ids: list[int]) -> None:
         self._storage = storage
         self._file = data_file
         self._fids = field_ids
-        self._pos = 0
+        self._bounds = [0, *np.cumsum(data_file.row_groups).tolist()]
+        self._group = -1
+        self._arrays: dict[int, pa.Array] = {}
+        self._pos = 0  # row of the file the next take starts at
 
     def take(self, n: int) -> list[pa.Array]:
-        arrays = files.read_data_file(
-            self._storage, self._file, self._fids, self._pos, self._pos + n
-        )
-        self._pos += n
-        return [arrays[fid] for fid in self._fids]
+        parts: list[list[pa.Array]] = [[] for _ in self._fids]
+        while n > 0:
+            if self._group < 0 or self._pos >= self._bounds[self._group + 1]:
+                self._group += 1
+                self._arrays = files.read_row_groups(
+                    self._storage, self._file, self._fids, [self._group]
+                )
+            start = self._pos - self._bounds[self._group]
+            count = min(n, self._bounds[self._group + 1] - self._pos)
+            for i, fid in enumerate(self._fids):
+                parts[i].append(self._arrays[fid].slice(start, count))
+            self._pos += count
+            n -= count
+        return [_concat(chunks) for chunks in parts]
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:

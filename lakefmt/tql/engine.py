@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from lakefmt.tql.columns import duck_type, quote_ident, quote_str
+from lakefmt.types import as_array
 
 #: Databases kept per process (each serves a set of dataset roots).
 MAX_DATABASES = 8
@@ -164,7 +165,7 @@ class Database:
         )
         table = self.run(sql, ())
         assert isinstance(table, pa.Table)
-        return table.column(0).combine_chunks()
+        return as_array(table.column(0))
 
 
 def database(directories: Sequence[str]) -> Database:

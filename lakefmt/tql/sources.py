@@ -52,6 +52,7 @@ from lakefmt.tql.columns import (
     sql_literal,
     storage_of,
 )
+from lakefmt.types import as_array
 
 #: Hidden columns every relation may carry.
 FRAG = "__lf_frag"
@@ -260,7 +261,7 @@ def readable_dirs(storage: Storage) -> list[str]:
 
 def _to_storage(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = as_array(array)
     if isinstance(array, pa.ExtensionArray):
         array = array.storage
     target = storage_of(target)

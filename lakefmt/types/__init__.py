@@ -13,7 +13,7 @@ written by lakefmt read back typed. Their storage layouts are in ``spec/types.md
 from __future__ import annotations
 
 from lakefmt.types.array import Array, Embedding
-from lakefmt.types.base import Type
+from lakefmt.types.base import Type, as_array
 from lakefmt.types.link import Link, link_credentials
 from lakefmt.types.media import Image, Mesh, Video, VideoClip
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
@@ -47,6 +47,7 @@ from lakefmt.types.structured import (
 )
 
 __all__ = [
+    "as_array",
     "Array",
     "BinaryMask",
     "Bool",

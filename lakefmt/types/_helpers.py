@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.errors import DecodeError, LakefmtError, TypeMismatchError
-from lakefmt.types.base import mismatch
+from lakefmt.types.base import as_array, mismatch
 from lakefmt.types.scalars import NUMERIC_ARROW_TYPES
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def normalize_dtype(dtype: Any, allowed: Iterable[str] = ARROW_NUMERIC) -> str:
 def storage_of(array: Any) -> pa.Array:
     """The plain storage array of an (extension or chunked) Arrow array."""
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = as_array(array)
     if isinstance(array, pa.ExtensionArray):
         array = array.storage
     return array

@@ -18,6 +18,14 @@ import pyarrow as pa
 from lakefmt.errors import TypeMismatchError
 
 
+def as_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array; a chunked array of a single chunk gives that chunk without a
+    copy (pyarrow's ``combine_chunks`` copies even then)."""
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
+
+
 class Type(abc.ABC):
     """A column type.
 
@@ -102,7 +110,7 @@ class Type(abc.ABC):
     def wrap(self, storage: pa.Array) -> pa.Array:
         """View a storage-typed array (e.g. from DuckDB) as this column's ``arrow_type``."""
         if isinstance(storage, pa.ChunkedArray):
-            storage = storage.combine_chunks()
+            storage = as_array(storage)
         if self.is_extension:
             if isinstance(storage, pa.ExtensionArray):
                 return storage

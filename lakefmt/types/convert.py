@@ -21,7 +21,7 @@ from lakefmt.errors import (
     TypeMismatchError,
     UnevenColumnsError,
 )
-from lakefmt.types.base import Type
+from lakefmt.types.base import Type, as_array
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -143,7 +143,7 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
             values = [spec.default if v is _MISSING else v for v in values]
         array = spec.type.convert(values, column=spec.name)
         if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
+            array = as_array(array)
         if len(array) != num_rows:
             raise UnevenColumnsError(
                 f"column '{spec.name}' converted to {len(array)} values, expected {num_rows}"

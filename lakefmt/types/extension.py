@@ -21,6 +21,9 @@ EXTENSION_METADATA_VERSION = 1
 
 _CLASSES: dict[str, type[LakefmtExtensionType]] = {}
 _LOCK = threading.Lock()
+#: Deserialized extension types, by (class, storage type, metadata); a handful in practice.
+_DESERIALIZED: dict[tuple[Any, ...], LakefmtExtensionType] = {}
+_DESERIALIZED_MAX = 1024
 
 
 class LakefmtExtensionType(pa.ExtensionType):
@@ -30,6 +33,9 @@ class LakefmtExtensionType(pa.ExtensionType):
 
     def __init__(self, storage_type: pa.DataType, params: dict[str, Any]) -> None:
         self.params = params
+        self._serialized = json.dumps(
+            {"v": EXTENSION_METADATA_VERSION, "params": params}, sort_keys=True
+        ).encode()
         super().__init__(storage_type, self._lakefmt_name)
 
     @property
@@ -40,19 +46,27 @@ class LakefmtExtensionType(pa.ExtensionType):
         return type_from_json({"name": self._lakefmt_name, "params": self.params})
 
     def __arrow_ext_serialize__(self) -> bytes:
-        return json.dumps(
-            {"v": EXTENSION_METADATA_VERSION, "params": self.params}, sort_keys=True
-        ).encode()
+        return self._serialized
 
     @classmethod
     def __arrow_ext_deserialize__(
         cls, storage_type: pa.DataType, serialized: bytes
     ) -> LakefmtExtensionType:
-        try:
-            meta = json.loads(serialized.decode() or "{}")
-        except ValueError:
-            meta = {}
-        return cls(storage_type, meta.get("params", {}))
+        # pyarrow rebuilds the schema's types on every file opened and row group read; the
+        # types are immutable, so one instance per (class, storage, metadata) serves them all
+        key = (cls, storage_type, serialized)
+        found = _DESERIALIZED.get(key)
+        if found is None:
+            try:
+                meta = json.loads(serialized.decode() or "{}")
+            except ValueError:
+                meta = {}
+            found = cls(storage_type, meta.get("params", {}))
+            with _LOCK:
+                if len(_DESERIALIZED) >= _DESERIALIZED_MAX:
+                    _DESERIALIZED.clear()
+                _DESERIALIZED[key] = found
+        return found
 
     def __arrow_ext_class__(self) -> type[pa.ExtensionArray]:
         return LakefmtArray

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.errors import TypeMismatchError
-from lakefmt.types.base import Type, as_list, mismatch
+from lakefmt.types.base import Type, as_array, as_list, mismatch
 
 NUMERIC_ARROW_TYPES: dict[str, pa.DataType] = {
     "int8": pa.int8(),
@@ -93,7 +93,7 @@ class Numeric(Type):
         try:
             if isinstance(values, (pa.Array, pa.ChunkedArray)):
                 if isinstance(values, pa.ChunkedArray):
-                    values = values.combine_chunks()
+                    values = as_array(values)
                 if values.type == arrow_type:
                     return values
                 if not _arrow_compatible(values.type, arrow_type):
@@ -138,7 +138,7 @@ class Numeric(Type):
     def decode(self, array: pa.Array) -> Any:
         """Return a numpy array; with nulls, an object array holding ``None``."""
         if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
+            array = as_array(array)
         if array.null_count:
             return np.array(array.to_pylist(), dtype=object)
         return array.to_numpy(zero_copy_only=False)
@@ -174,7 +174,7 @@ class Text(Type):
         """Convert ``str`` values (``None`` for null)."""
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
+                values = as_array(values)
             if (
                 pa.types.is_string(values.type)
                 or pa.types.is_large_string(values.type)
@@ -215,7 +215,7 @@ class Bytes(Type):
         """Convert ``bytes``-like values (``None`` for null)."""
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
+                values = as_array(values)
             if (
                 pa.types.is_binary(values.type)
                 or pa.types.is_large_binary(values.type)
