@@ -339,16 +339,26 @@ def groups_cached(storage: Storage, data_file: DataFile, field_ids: Sequence[int
     )
 
 
+#: Bytes of a data file (as stored) a streaming read decodes in one step at most.
+DECODE_STEP_BYTES = 32 << 20
+
+
 def iter_data_file(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], batch_size: int
 ) -> Iterator[pa.RecordBatch]:
-    """Stream some columns of a data file as record batches (in file order)."""
+    """Stream some columns of a data file as record batches (in file order) of up to
+    ``batch_size`` rows, or of a whole row group where groups are larger: Arrow decodes a
+    group in one step about a quarter faster than in 10k-row steps. Steps stay under about
+    :data:`DECODE_STEP_BYTES` of the file (lakefmt's own groups always fit)."""
+    rows = sum(data_file.row_groups)
+    fitting = DECODE_STEP_BYTES * rows // max(data_file.size, 1)
+    step = max(batch_size, min(max(data_file.row_groups, default=1), fitting))
     pf = parquet_file(storage, data_file.path)
     names = pf.schema_arrow.names
     columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
     with damaged_file_errors(storage, data_file.path):
         yield from pf.iter_batches(
-            batch_size=batch_size,
+            batch_size=step,
             columns=columns,
             use_threads=_threaded(data_file, len(data_file.row_groups)),
         )

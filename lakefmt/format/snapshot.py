@@ -21,7 +21,7 @@ from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
-from lakefmt.types import Type, as_array, type_from_json
+from lakefmt.types import Type, type_from_json
 
 Arrays = dict[int, pa.Array]
 
@@ -325,23 +325,25 @@ class _Cursor:
 
     def __init__(self, batches: Any) -> None:
         self._iter = iter(batches)
-        self._buffer: list[pa.RecordBatch] = []
-        self._rows = 0
+        self._batch: pa.RecordBatch | None = None
+        self._offset = 0  # rows of the current batch already taken
 
     def take(self, n: int) -> list[pa.Array]:
-        while self._rows < n:
-            batch = next(self._iter)
-            self._buffer.append(batch)
-            self._rows += batch.num_rows
-        if len(self._buffer) == 1 and self._buffer[0].num_rows == n:
-            batch = self._buffer.pop()
-            self._rows = 0
-            return list(batch.columns)
-        table = pa.Table.from_batches(self._buffer)
-        head, tail = table.slice(0, n), table.slice(n)
-        self._buffer = tail.to_batches() if tail.num_rows else []
-        self._rows = tail.num_rows
-        return [as_array(c) for c in head.columns]
+        parts: list[list[pa.Array]] = []
+        while n > 0:
+            if self._batch is None or self._offset >= self._batch.num_rows:
+                self._batch, self._offset = next(self._iter), 0
+                continue
+            count = min(n, self._batch.num_rows - self._offset)
+            columns = [c.slice(self._offset, count) for c in self._batch.columns]
+            if parts:
+                for chunks, column in zip(parts, columns, strict=True):
+                    chunks.append(column)
+            else:
+                parts = [[column] for column in columns]
+            self._offset += count
+            n -= count
+        return [_concat(chunks) for chunks in parts]
 
 
 #: Scans seen in this process (see ``Snapshot._scanned_before``).
