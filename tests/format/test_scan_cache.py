@@ -98,3 +98,55 @@ def test_a_large_scan_streams_and_gives_the_same_rows(
     scores = np.concatenate([b[1] for b in streamed])
     assert scores[3] == 2.5 and scores.sum() == pytest.approx(len(expected) + 1.5)
     assert not np.concatenate([b[2] for b in streamed]).any()  # the added column's default
+
+
+def test_row_groups_are_decoded_ahead_on_the_decode_pool_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(fragments, "MAX_ROW_GROUP_ROWS", 1_000)  # many small groups
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64"})
+    ds.append({"id": np.arange(25_500)})
+    ds.commit()
+    (data_file,) = ds._snap.manifest.fragments[0].files
+    assert len(data_file.row_groups) == 26
+    threads: set[str] = set()
+    real = fragments._read_group
+
+    def read_group(*args: object) -> object:
+        threads.add(threading.current_thread().name)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fragments, "_read_group", read_group)
+    batches = list(fragments.iter_data_file(ds._storage, data_file, data_file.field_ids, 64))
+    ids = np.concatenate([b.column(0).to_numpy() for b in batches])
+    assert np.array_equal(ids, np.arange(25_500))
+    assert threads and all(name.startswith("lakefmt-decode") for name in threads)
+    # a consumer that stops early leaves at most a window of groups decoded, none queued
+    stream = fragments.iter_data_file(ds._storage, data_file, data_file.field_ids, 64)
+    assert next(stream).num_rows == 1_000
+    stream.close()
+    pool, _workers = fragments._decode_pool()
+    pool.submit(lambda: None).result()  # the pool is still usable
+
+
+def test_a_damaged_data_file_fails_a_parallel_scan_with_its_name(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from lakefmt.errors import FormatError
+
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64", "t": "text"})
+    ds.append({"id": np.arange(300_000), "t": ["x" * 20] * 300_000})
+    ds.commit()
+    (data_file,) = ds._snap.manifest.fragments[0].files
+    assert len(data_file.row_groups) > 1
+    full = tmp_path / "ds" / data_file.path
+    raw = bytearray(full.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 4096] = b"\xff" * 4096  # a column chunk, not the footer
+    full.write_bytes(bytes(raw))
+    fresh = lakefmt.open_read_only(str(tmp_path / "ds"))
+    with pytest.raises((FormatError, pa.ArrowInvalid)) as info:
+        for _ in fresh.batches(10_000):
+            pass
+    assert isinstance(info.value, FormatError) and data_file.path in str(info.value)
