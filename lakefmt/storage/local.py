@@ -169,6 +169,17 @@ class LocalStorage(Storage):
         self.root = os.path.abspath(root)
         self.url = url or self.root
         self.sync = sync
+        # directories this object made or found: a commit then costs no mkdir attempts
+        self._made: set[str] = set()
+
+    def _ensure_dir(self, directory: str, *, again: bool = False) -> None:
+        """Make ``directory`` unless known to exist; ``again`` after a write found it gone
+        (something deleted it underneath)."""
+        if again:
+            self._made.clear()
+        if directory not in self._made:
+            os.makedirs(directory, exist_ok=True)
+            self._made.add(directory)
 
     def _full(self, path: str) -> str:
         return os.path.join(self.root, *path.split("/")) if path else self.root
@@ -183,9 +194,14 @@ class LocalStorage(Storage):
 
     def _write_temp(self, data: bytes) -> str:
         tmp_dir = self._full(_TMP_DIR)
-        os.makedirs(tmp_dir, exist_ok=True)
+        self._ensure_dir(tmp_dir)
         tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            self._ensure_dir(tmp_dir, again=True)
+            f = open(tmp, "wb")  # noqa: SIM115
+        with f:
             f.write(data)
         return tmp
 
@@ -203,7 +219,7 @@ class LocalStorage(Storage):
                 return
             except FileNotFoundError:
                 pass  # the directory is new: made below
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        self._ensure_dir(os.path.dirname(full), again=True)
         tmp = self._write_temp(data)
         if self.sync and durable:
             _fsync_path(tmp)
@@ -220,7 +236,7 @@ class LocalStorage(Storage):
         together with the new file's own.
         """
         full = self._full(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        self._ensure_dir(os.path.dirname(full))
         tmp = self._write_temp(data)
         try:
             if self.sync:
@@ -229,7 +245,11 @@ class LocalStorage(Storage):
             os.unlink(tmp)
             raise
         try:
-            os.link(tmp, full)
+            try:
+                os.link(tmp, full)
+            except FileNotFoundError:
+                self._ensure_dir(os.path.dirname(full), again=True)
+                os.link(tmp, full)
         except FileExistsError:
             return False
         finally:
@@ -268,6 +288,7 @@ class LocalStorage(Storage):
     def delete_all(self) -> None:
         """Remove the dataset directory."""
         shutil.rmtree(self.root, ignore_errors=True)
+        self._made.clear()
 
     def open_input(self, path: str) -> pa.NativeFile:
         """Memory-map ``path``: ranged reads cost page faults, not copies."""
@@ -288,8 +309,13 @@ class LocalStorage(Storage):
         they are written.
         """
         full = self._full(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with pa.OSFile(full, "wb") as out:
+        self._ensure_dir(os.path.dirname(full))
+        try:
+            sink = pa.OSFile(full, "wb")
+        except FileNotFoundError:
+            self._ensure_dir(os.path.dirname(full), again=True)
+            sink = pa.OSFile(full, "wb")
+        with sink as out:
             write(out)
             size = out.tell()
             if self.sync and start_writeback is not None and size >= WRITEBACK_MIN_BYTES:

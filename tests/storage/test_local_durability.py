@@ -202,3 +202,20 @@ def test_a_failed_sync_does_not_poison_later_commits(
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert len(OWED_SYNCS) == 0  # nothing failed is left owed
     assert storage.put_if_absent("_versions/1.json", b"{}")
+
+
+def test_directories_removed_underneath_are_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    storage = LocalStorage(str(tmp_path / "ds"), sync=False)
+    _stream(storage, "data/a.parquet", b"a")
+    assert storage.put_if_absent("_versions/1.json", b"{}")
+    for name in ("data", "_versions", "_tmp"):
+        shutil.rmtree(tmp_path / "ds" / name)
+    _stream(storage, "data/b.parquet", b"b")  # the remembered directories are gone
+    assert storage.put_if_absent("_versions/2.json", b"{}")
+    assert storage.read("data/b.parquet") == b"b"
+    assert storage.read("_versions/2.json") == b"{}"
+    storage.delete_all()
+    _stream(storage, "data/c.parquet", b"c")
+    assert storage.read("data/c.parquet") == b"c"
