@@ -25,7 +25,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -93,7 +93,7 @@ class _OwedSyncs:
             for path in paths:
                 self._owed.setdefault(path, None)
 
-    def settle(self, also: Iterable[str] = ()) -> None:
+    def settle(self, also: Sequence[str] = ()) -> None:
         """Sync every owed path and ``also``, in parallel; return when all are on disk.
 
         Raises:
@@ -109,11 +109,20 @@ class _OwedSyncs:
                     future = self._submit(path)
                     self._owed[path] = future
                 waiting[path] = future
-        extra = [self._submit(path) for path in also]
+        extra = [self._submit(path) for path in also[1:]]
+        error: OSError | None = None
+        if also:
+            # the first on this thread: one hand-over to the pool less per commit
+            try:
+                _fsync_path(also[0])
+            except OSError as exc:
+                error = exc
         try:
             # every sync ends before anything is raised: one still running when the first
             # failure is reported would stay owed, and fail the next commit of the process
             futures.wait([*waiting.values(), *extra])
+            if error is not None:
+                raise error
             for future in [*waiting.values(), *extra]:
                 future.result()
         finally:
