@@ -20,12 +20,18 @@ def _versions(path: str) -> list[int]:
     return sorted(int(p.stem) for p in names)
 
 
-def test_compaction_rides_along_with_the_commit_of_new_rows(tmp_path: Path) -> None:
-    path = str(tmp_path / "ds")
+def _one_row_commits(path: str) -> lakefmt.Dataset:
+    """A dataset with a compaction due: AUTO_COMPACT_RUN commits of one row each."""
     ds = lakefmt.create(path, schema={"id": "int64"})
     for i in range(AUTO_COMPACT_RUN):
         ds.append({"id": [i]})
         ds.commit()
+    return ds
+
+
+def test_compaction_rides_along_with_the_commit_of_new_rows(tmp_path: Path) -> None:
+    path = str(tmp_path / "ds")
+    ds = _one_row_commits(path)
     assert len(ds._manifest.fragments) == AUTO_COMPACT_RUN  # due, not yet done
     before, number = ds.version, ds._manifest.version
     ds.append({"id": [AUTO_COMPACT_RUN]})
@@ -44,10 +50,7 @@ def test_compaction_rides_along_with_the_commit_of_new_rows(tmp_path: Path) -> N
 
 def test_a_conflicting_compaction_does_not_cost_the_users_rows(tmp_path: Path) -> None:
     path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
-    for i in range(AUTO_COMPACT_RUN):
-        ds.append({"id": [i]})
-        ds.commit()
+    ds = _one_row_commits(path)
     other = lakefmt.open(path)
     other.delete(3)  # changes a fragment the first handle's compaction would rewrite
     ds.append({"id": [100]})
