@@ -154,8 +154,11 @@ def write_data_file(
         dictionary = _dictionary_columns(table)
         compression = _compression(table, dictionary)
 
+    footer: list[pq.FileMetaData] = []
+
     def write(sink: pa.NativeFile) -> None:
         groups.clear()  # a storage may call this again (see Storage.write_stream)
+        footer.clear()
         with pq.ParquetWriter(
             sink,
             schema,
@@ -170,9 +173,16 @@ def write_data_file(
                 chunk = table.slice(start, rows_per_group)
                 writer.write_table(chunk, row_group_size=rows_per_group)
                 groups.append(chunk.num_rows)
+        # the footer just written, as the file holds it: its first read (often a compaction
+        # or a query right after the commit) then parses none
+        metadata = getattr(getattr(writer, "writer", None), "metadata", None)
+        if isinstance(metadata, pq.FileMetaData):
+            footer.append(metadata)
 
     hint = _plain_file_size(table, rows_per_group) if media else None
     size = storage.write_stream(path, write, size_hint=hint)
+    if footer:
+        _FOOTERS.get_or_load((storage.url, path), lambda: footer[0])
     return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups)
 
 
@@ -497,7 +507,7 @@ def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]
 
     def load() -> tuple[np.ndarray, pa.Array]:
         table = pq.read_table(storage.open_input(path))
-        return table.column("position").to_numpy(), table.column("value").combine_chunks()
+        return table.column("position").to_numpy(), as_array(table.column("value"))
 
     return _UPDATES.get_or_load((storage.url, path), load)
 

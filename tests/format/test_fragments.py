@@ -119,3 +119,19 @@ def test_incompressible_numeric_columns_are_stored_uncompressed(memory: MemorySt
     back = fragments.read_data_file(memory, data_file, [0, 1, 2, 3, 4], 0, n)
     for fid, name in enumerate(table.column_names):
         assert back[fid].equals(table.column(name).combine_chunks())
+
+
+def test_the_footer_written_is_cached_as_the_file_holds_it(tmp_path: object) -> None:
+    from lakefmt.storage.local import LocalStorage
+
+    storage = LocalStorage(str(tmp_path), sync=False)
+    table = pa.table({"a": pa.array(range(300_000)), "b": pa.array(["x"] * 300_000)})
+    data_file = fragments.write_data_file(storage, table, [0, 1])
+    cached = fragments._FOOTERS.get_or_load((storage.url, data_file.path), lambda: None)
+    on_disk = pq.read_metadata(os.path.join(str(tmp_path), data_file.path))
+    assert cached is not None and cached.equals(on_disk)
+    assert [on_disk.row_group(g).num_rows for g in range(on_disk.num_row_groups)] == (
+        data_file.row_groups
+    )
+    read = fragments.read_data_file(storage, data_file, [0, 1], 0, 300_000)
+    assert read[0].to_pylist() == list(range(300_000)) and read[1].to_pylist()[-1] == "x"
