@@ -237,12 +237,15 @@ class DatasetView:
 
         if two_stages:
             return _read_ahead(produce(), name="lakefmt-decode")
-        if self._indices is None and not any(t.is_media for t in types.values()):
+        media = any(t.is_media for t in types.values())
+        if self._indices is None and not media:
             # a scan of plain columns: row groups are decoded ahead on the decode pool (or
             # come from RAM), and a read-ahead thread would only add its hand-overs
             return produce()
-        # plain columns: a few batches per hand-over between the threads
-        return _read_ahead(produce(), chunk=max(1, READ_AHEAD_CHUNK_ROWS // batch_size))
+        # plain columns (rows picked by a view): a few batches per hand-over; media bytes
+        # (without decoding) one batch at a time, which bounds the memory ahead
+        chunk = 1 if media else max(1, READ_AHEAD_CHUNK_ROWS // batch_size)
+        return _read_ahead(produce(), chunk=chunk)
 
     def _iter_arrays(
         self, fields: Sequence[Field], batch_size: int, drop_last: bool

@@ -1450,3 +1450,28 @@ def test_pickle_to_spawned_worker(spawn_pool: Any, tmp_path: Path, kind: str) ->
     assert table.column("a").to_pylist() == [3, 4, 5, 6]
     assert table.column("b").to_pylist() == ["s3", "s4", "s5", "s6"]
     assert spawn_pool.apply(len, (ro[[1, 2, 11]],)) == 3
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 100])
+def test_read_ahead_hands_over_every_item_in_order_then_the_error(chunk: int) -> None:
+    from lakefmt.dataset.view import _read_ahead
+
+    def source() -> Iterator[int]:
+        yield from range(10)
+        raise ValueError("source broke after 10 items")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="after 10 items"):
+        for item in _read_ahead(source(), chunk=chunk):
+            got.append(item)
+    assert got == list(range(10))
+    assert list(_read_ahead(iter(range(7)), chunk=chunk)) == list(range(7))
+
+
+def test_a_view_of_picked_rows_scans_them_in_order(tmp_path: Path) -> None:
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64"})
+    ds.append({"id": np.arange(50_000)})
+    ds.commit()
+    view = ds.query("SELECT * WHERE id % 3 = 0")
+    ids = np.concatenate([b["id"] for b in view.batches(1_000)])
+    assert np.array_equal(ids, np.arange(0, 50_000, 3))

@@ -180,10 +180,23 @@ def test_image_batches_read_and_decode_on_separate_threads(
     assert [n for b in batches for n in b["n"].tolist()] == list(range(20))
     assert all(image.shape == batches[0]["img"][0].shape for b in batches for image in b["img"])
     assert seen == {"read": {"lakefmt-read"}, "decode": {"lakefmt-decode"}}
-    # media without decoding: one read-ahead thread reads the bytes
+    # media without decoding: one read-ahead thread reads the bytes, one batch per hand-over
+    # (many batches of images at once would hold their bytes in memory ahead of the caller)
+    from lakefmt.dataset import view
+
+    chunks: list[int] = []
+    real_read_ahead = view._read_ahead
+
+    def read_ahead(source: Any, *args: Any, chunk: int = 1, **kwargs: Any) -> Any:
+        chunks.append(chunk)
+        return real_read_ahead(source, *args, chunk=chunk, **kwargs)
+
     seen["read"].clear()
-    assert len(list(ds.batches(6, decode=False))) == 4
+    with monkeypatch.context() as m:
+        m.setattr(view, "_read_ahead", read_ahead)
+        assert len(list(ds.batches(6, decode=False))) == 4
     assert seen["read"] == {"lakefmt-read-ahead"}
+    assert chunks == [1]
     # a scan of plain columns runs inline: their row groups are decoded ahead on the decode
     # pool, and a thread would only add hand-overs
     from lakefmt.format import fragments
