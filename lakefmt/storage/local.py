@@ -28,12 +28,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import pyarrow as pa
 
 from lakefmt.storage.base import Capabilities, Storage
 
 _TMP_DIR = "_tmp"
+T = TypeVar("T")
 #: Files at least this large start their write-back when closed; for smaller ones the
 #: commit's own ``fsync`` comes too soon after for an early start to gain anything.
 WRITEBACK_MIN_BYTES = 1 << 20
@@ -181,14 +183,17 @@ class LocalStorage(Storage):
         # directories this object made or found: a commit then costs no mkdir attempts
         self._made: set[str] = set()
 
-    def _ensure_dir(self, directory: str, *, again: bool = False) -> None:
-        """Make ``directory`` unless known to exist; ``again`` after a write found it gone
-        (something deleted it underneath)."""
-        if again:
-            self._made.clear()
-        if directory not in self._made:
-            os.makedirs(directory, exist_ok=True)
-            self._made.add(directory)
+    def _in_dir(self, directory: str, create: Callable[[], T]) -> T:
+        """Run ``create`` (which makes a name in ``directory``), making the directory first
+        unless known to exist, and again if something deleted it underneath."""
+        if directory in self._made:
+            try:
+                return create()
+            except FileNotFoundError:
+                self._made.discard(directory)  # deleted underneath: made again below
+        os.makedirs(directory, exist_ok=True)
+        self._made.add(directory)
+        return create()
 
     def _full(self, path: str) -> str:
         return os.path.join(self.root, *path.split("/")) if path else self.root
@@ -203,14 +208,8 @@ class LocalStorage(Storage):
 
     def _write_temp(self, data: bytes) -> str:
         tmp_dir = self._full(_TMP_DIR)
-        self._ensure_dir(tmp_dir)
         tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
-        try:
-            f = open(tmp, "wb")  # noqa: SIM115 (closed below)
-        except FileNotFoundError:
-            self._ensure_dir(tmp_dir, again=True)
-            f = open(tmp, "wb")  # noqa: SIM115
-        with f:
+        with self._in_dir(tmp_dir, lambda: open(tmp, "wb")) as f:
             f.write(data)
         return tmp
 
@@ -228,7 +227,7 @@ class LocalStorage(Storage):
                 return
             except FileNotFoundError:
                 pass  # the directory is new: made below
-        self._ensure_dir(os.path.dirname(full), again=True)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
         tmp = self._write_temp(data)
         if self.sync and durable:
             _fsync_path(tmp)
@@ -245,7 +244,6 @@ class LocalStorage(Storage):
         together with the new file's own.
         """
         full = self._full(path)
-        self._ensure_dir(os.path.dirname(full))
         tmp = self._write_temp(data)
         try:
             if self.sync:
@@ -254,11 +252,7 @@ class LocalStorage(Storage):
             os.unlink(tmp)
             raise
         try:
-            try:
-                os.link(tmp, full)
-            except FileNotFoundError:
-                self._ensure_dir(os.path.dirname(full), again=True)
-                os.link(tmp, full)
+            self._in_dir(os.path.dirname(full), lambda: os.link(tmp, full))
         except FileExistsError:
             return False
         finally:
@@ -318,13 +312,7 @@ class LocalStorage(Storage):
         they are written.
         """
         full = self._full(path)
-        self._ensure_dir(os.path.dirname(full))
-        try:
-            sink = pa.OSFile(full, "wb")
-        except FileNotFoundError:
-            self._ensure_dir(os.path.dirname(full), again=True)
-            sink = pa.OSFile(full, "wb")
-        with sink as out:
+        with self._in_dir(os.path.dirname(full), lambda: pa.OSFile(full, "wb")) as out:
             write(out)
             size = out.tell()
             if self.sync and start_writeback is not None and size >= WRITEBACK_MIN_BYTES:

@@ -1469,9 +1469,10 @@ def test_read_ahead_hands_over_every_item_in_order_then_the_error(chunk: int) ->
 
 
 def test_a_view_of_picked_rows_scans_them_in_order(tmp_path: Path) -> None:
+    # rows picked by index go through the read-ahead thread, several batches per hand-over
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64"})
     ds.append({"id": np.arange(50_000)})
     ds.commit()
-    view = ds.query("SELECT * WHERE id % 3 = 0")
-    ids = np.concatenate([b["id"] for b in view.batches(1_000)])
-    assert np.array_equal(ids, np.arange(0, 50_000, 3))
+    picked = np.random.default_rng(5).permutation(50_000)[:20_000]
+    ids = np.concatenate([b["id"] for b in ds[picked].batches(1_000)])
+    assert np.array_equal(ids, picked)
