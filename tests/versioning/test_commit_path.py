@@ -3,6 +3,10 @@ write-back started early for large files."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -93,11 +97,18 @@ def test_the_hint_follows_every_version_where_probes_cost_requests(
         assert int(raw) == ds._manifest.version
 
 
+class _NoPump:
+    @contextlib.contextmanager
+    def watching(self, fd: int) -> Iterator[None]:
+        yield
+
+
 def test_write_back_starts_for_large_synced_files_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[int] = []
     monkeypatch.setattr(local, "start_writeback", started.append)
+    monkeypatch.setattr(local, "WRITEBACK_PUMP", _NoPump())  # only the start at close
     synced = local.LocalStorage(str(tmp_path / "synced"))
     big = b"x" * local.WRITEBACK_MIN_BYTES
     synced.write_stream("data/big.parquet", lambda out: out.write(big))
@@ -119,3 +130,81 @@ def test_starting_write_back_keeps_the_bytes(tmp_path: Path) -> None:
     ds.append({"x": rows})  # a data file above WRITEBACK_MIN_BYTES
     ds.commit()
     assert np.array_equal(np.stack(lakefmt.open_read_only(path)["x"][:]), rows)
+
+
+def _recording_pump(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], threading.Lock]:
+    """A fresh pump (its own thread, a short interval) whose starts are recorded."""
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def record(fd: int) -> None:
+        with lock:
+            started.append(fd)
+
+    monkeypatch.setattr(local, "start_writeback", record)
+    monkeypatch.setattr(local, "WRITEBACK_INTERVAL_S", 0.001)
+    monkeypatch.setattr(local, "WRITEBACK_PUMP", local._WritebackPump())
+    return started, lock
+
+
+def test_write_back_is_pumped_while_a_synced_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, lock = _recording_pump(monkeypatch)
+    chunk = b"y" * 4096
+    seen_during: list[int] = []
+
+    def slow_write(out: object) -> None:
+        for _ in range(50):
+            out.write(chunk)  # type: ignore[attr-defined]
+            time.sleep(0.002)
+        with lock:
+            seen_during.extend(started)
+        seen_during.append(out.fileno())  # type: ignore[attr-defined]
+
+    storage = local.LocalStorage(str(tmp_path / "ds"))
+    size = storage.write_stream("data/slow.parquet", slow_write)
+    fd = seen_during.pop()
+    assert seen_during and set(seen_during) == {fd}  # started while writing, on that file only
+    with lock:
+        after = len(started)
+    time.sleep(0.02)
+    with lock:
+        assert len(started) == after  # nothing touches the descriptor once the file is closed
+    assert size == 50 * len(chunk)
+    assert storage.read("data/slow.parquet") == chunk * 50
+    local.OWED_SYNCS.settle()
+
+
+def test_unsynced_storage_pumps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, _lock = _recording_pump(monkeypatch)
+
+    def slow_write(out: object) -> None:
+        for _ in range(10):
+            out.write(b"z" * 1024)  # type: ignore[attr-defined]
+            time.sleep(0.002)
+
+    scratch = local.LocalStorage(str(tmp_path / "scratch"), sync=False)
+    scratch.write_stream("data/f.parquet", slow_write)
+    assert started == []
+    assert scratch.read("data/f.parquet") == b"z" * 10240
+
+
+def test_a_failing_writer_leaves_the_pump_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, lock = _recording_pump(monkeypatch)
+
+    def failing(out: object) -> None:
+        out.write(b"a" * 10)  # type: ignore[attr-defined]
+        raise ValueError("encoder failed")
+
+    storage = local.LocalStorage(str(tmp_path / "ds"))
+    with pytest.raises(ValueError, match="encoder failed"):
+        storage.write_stream("data/bad.parquet", failing)
+    assert local.WRITEBACK_PUMP._fds == {}
+    with lock:
+        after = len(started)
+    time.sleep(0.01)
+    with lock:
+        assert len(started) == after
