@@ -10,10 +10,13 @@ in history.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime
 import logging
+import os
 import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,61 @@ APPEND_SLICE_ROWS = 262_144
 FRAGMENT_MAX_ROWS = 1 << 20
 #: A fragment holds at most this many bytes (media fragments stay small enough to rewrite).
 FRAGMENT_MAX_BYTES = 256 << 20
+
+#: Full append buffers being written behind at most (each holds ``FLUSH_BYTES`` in memory).
+WRITE_BEHIND_DEPTH = 2
+#: Threads writing the data files of full append buffers while the caller keeps appending.
+_WRITE_BEHIND: tuple[int, ThreadPoolExecutor] | None = None
+_WRITE_BEHIND_LOCK = threading.Lock()
+
+
+def _write_behind_pool() -> ThreadPoolExecutor:
+    """The process's pool for write-behind (made anew after a fork, which keeps no threads)."""
+    global _WRITE_BEHIND
+    with _WRITE_BEHIND_LOCK:
+        if _WRITE_BEHIND is None or _WRITE_BEHIND[0] != os.getpid():
+            pool = ThreadPoolExecutor(2, thread_name_prefix="lakefmt-write")
+            _WRITE_BEHIND = (os.getpid(), pool)
+        return _WRITE_BEHIND[1]
+
+
+def _write_fragments(
+    storage: Storage, snap: Snapshot, table: pa.Table
+) -> list[tuple[int, list[DataFile]]]:
+    """Write appended rows as fragments (split by rows and bytes), one data file per
+    column group: plain columns, media columns. Returns ``(rows, files)`` per fragment."""
+    fields = snap.fields
+    media = [f for f in fields if snap.type_of(f).is_media]
+    plain = [f for f in fields if not snap.type_of(f).is_media]
+    per_row = max(1, table.nbytes // max(table.num_rows, 1))
+    step = int(max(1, min(FRAGMENT_MAX_ROWS, FRAGMENT_MAX_BYTES // per_row)))
+    drafts = []
+    for start in range(0, table.num_rows, step):
+        part = table.slice(start, step)
+        data_files = []
+        for group, is_media in ((plain, False), (media, True)):
+            if group:
+                data_files.append(
+                    files.write_data_file(
+                        storage,
+                        part.select([f.name for f in group]),
+                        [f.id for f in group],
+                        media=is_media,
+                    )
+                )
+        drafts.append((part.num_rows, data_files))
+    return drafts
+
+
+@dataclasses.dataclass
+class _BehindWrite:
+    """A full append buffer whose data files are being written on the write-behind pool."""
+
+    tables: list[pa.Table]
+    rows: int
+    future: Future[list[tuple[int, list[DataFile]]]]
+    pid: int
+
 
 #: Cleanup keeps unreferenced files younger than this, for writers still committing.
 DEFAULT_CLEANUP_AGE = datetime.timedelta(days=7)
@@ -298,7 +356,11 @@ class Dataset(ReadOnlyDataset):
         super().__init__(storage, manifest)
         commits.check_atomic(storage)
         commits.check_writer_features(manifest, storage.url)
+        # Appended rows not committed yet: ``_behind`` (full buffers being written on
+        # other threads, oldest first) and then ``_buffer``; ``_buffer_rows`` counts both,
+        # ``_buffer_bytes`` only ``_buffer``.
         self._buffer: list[pa.Table] = []
+        self._behind: list[_BehindWrite] = []
         self._buffer_rows = 0
         self._buffer_bytes = 0
         self._pending: dict[tuple[int, int], list[tuple[np.ndarray, pa.Array]]] = {}
@@ -316,9 +378,13 @@ class Dataset(ReadOnlyDataset):
         return self
 
     def _data(self) -> Snapshot:
-        if self._buffer or self._pending:
+        if self._has_rows() or self._pending:
             self.flush()
         return self._snap
+
+    def _has_rows(self) -> bool:
+        """Whether appended rows wait to be committed."""
+        return bool(self._buffer or self._behind)
 
     def __len__(self) -> int:
         return self._snap.num_rows + self._buffer_rows
@@ -357,12 +423,18 @@ class Dataset(ReadOnlyDataset):
         million rows or more show a progress bar on a terminal (``progress`` forces it on
         or off).
 
+        Each time the buffer passes ``FLUSH_BYTES``, its data files are written on a
+        background thread while appending goes on (two such buffers at most); they are
+        committed in order as later buffers fill, or by ``flush``/``commit``. A failure
+        of that write is raised by the call that commits it, and the rows stay buffered.
+
         Raises:
             ColumnNotFoundError: A column the dataset lacks.
             ColumnMissingValueError: A column without default value is missing.
             UnevenColumnsError: Columns of different lengths.
             TypeMismatchError: A value of the wrong type, shape or size.
             DecodeError: Corrupt media bytes.
+            StorageError: Writing an earlier full buffer failed (its rows stay buffered).
         """
         with self._lock:
             table = to_table(data, self._column_specs())
@@ -377,31 +449,62 @@ class Dataset(ReadOnlyDataset):
                     self._buffer_rows += part.num_rows
                     self._buffer_bytes += part.nbytes
                     if self._buffer_bytes >= FLUSH_BYTES:
-                        self.flush()
+                        self._write_behind()
                     bar.update(part.num_rows)
 
+    def _write_behind(self) -> None:
+        """Hand the full buffer to a background writer, so that Parquet encoding and I/O
+        overlap the caller's next appends; first commit the oldest buffer written behind
+        if :data:`WRITE_BEHIND_DEPTH` are in flight."""
+        if self._pending:
+            self.flush()  # updates were buffered before these rows: all go in one version
+            return
+        while len(self._behind) >= WRITE_BEHIND_DEPTH:
+            oldest = self._await_behind(1)
+            if oldest is None:
+                break  # written in the parent of this fork: the rows are buffered again
+            self._commit_ops([commits.AppendFragments(oldest[0])])
+            self._buffer_rows -= self._behind.pop(0).rows
+        tables = self._buffer
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        try:
+            # not a bound method: a dropped handle must not wait for the pool to let go
+            future = _write_behind_pool().submit(_write_fragments, self._storage, self._snap, table)
+        except RuntimeError:  # the interpreter is shutting down (an exit handler appends)
+            self.flush()
+            return
+        rows = sum(t.num_rows for t in tables)
+        self._behind.append(_BehindWrite(tables, rows, future, os.getpid()))
+        self._buffer, self._buffer_bytes = [], 0
+        self._written = None
+
+    def _await_behind(self, count: int) -> list[list[tuple[int, list[DataFile]]]] | None:
+        """The data files of the oldest ``count`` buffers written behind, in order.
+
+        If one of those writes failed, or ran in the parent of this forked process, every
+        buffer written behind goes back to the front of the buffer (the next flush writes
+        it again): None after a fork, the error raised after a failure.
+        """
+        out = []
+        for behind in self._behind[:count]:
+            if behind.pid != os.getpid():
+                self._restore_behind()
+                return None
+            try:
+                out.append(behind.future.result())
+            except BaseException:
+                self._restore_behind()
+                raise
+        return out
+
+    def _restore_behind(self) -> None:
+        self._buffer = [*(t for b in self._behind for t in b.tables), *self._buffer]
+        self._buffer_bytes = sum(t.nbytes for t in self._buffer)
+        self._behind = []  # writes still running finish unreferenced: cleanup removes them
+        self._written = None
+
     def _write_fragments(self, table: pa.Table) -> list[tuple[int, list[DataFile]]]:
-        fields = self._snap.fields
-        media = [f for f in fields if self._snap.type_of(f).is_media]
-        plain = [f for f in fields if not self._snap.type_of(f).is_media]
-        per_row = max(1, table.nbytes // max(table.num_rows, 1))
-        step = int(max(1, min(FRAGMENT_MAX_ROWS, FRAGMENT_MAX_BYTES // per_row)))
-        drafts = []
-        for start in range(0, table.num_rows, step):
-            part = table.slice(start, step)
-            data_files = []
-            for group, is_media in ((plain, False), (media, True)):
-                if group:
-                    data_files.append(
-                        files.write_data_file(
-                            self._storage,
-                            part.select([f.name for f in group]),
-                            [f.id for f in group],
-                            media=is_media,
-                        )
-                    )
-            drafts.append((part.num_rows, data_files))
-        return drafts
+        return _write_fragments(self._storage, self._snap, table)
 
     def flush(self) -> None:
         """Write buffered rows and pending updates as a new version visible to every reader."""
@@ -491,7 +594,7 @@ class Dataset(ReadOnlyDataset):
         ops = self._pending_operations()
         if not ops and not is_commit:
             return False
-        compaction = self._auto_compaction() if self._buffer else None
+        compaction = self._auto_compaction() if self._has_rows() else None
         try:
             try:
                 self._commit_ops(
@@ -509,19 +612,26 @@ class Dataset(ReadOnlyDataset):
             self._pending = {}
             raise
         self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+        self._behind = []
         self._pending = {}
         self._written = None
         return bool(ops)
 
     def _pending_operations(self) -> list[commits.Operation]:
         ops: list[commits.Operation] = []
+        drafts: list[tuple[int, list[DataFile]]] = []
+        if self._behind:
+            written = self._await_behind(len(self._behind))
+            drafts = [draft for drafts_of in written or [] for draft in drafts_of]
         if self._buffer:
             if self._written is None or self._written[0] is not self._buffer[-1]:
                 table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
                 # Remember the files written for this buffer: a retry after a conflict
                 # reuses them instead of writing the rows again.
                 self._written = (self._buffer[-1], self._write_fragments(table))
-            ops.append(commits.AppendFragments(self._written[1]))
+            drafts = [*drafts, *self._written[1]]
+        if drafts:
+            ops.append(commits.AppendFragments(drafts))
         if self._pending:
             changes = {}
             for key, parts in self._pending.items():
@@ -550,13 +660,14 @@ class Dataset(ReadOnlyDataset):
         """Drop buffered rows and updates that were not flushed yet."""
         with self._lock:
             self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
+            self._behind = []  # files still being written stay unreferenced (cleanup)
             self._pending = {}
             self._written = None
 
     # -- updates and deletes ----------------------------------------------------------------------
     def _update_cells(self, column: str, indices: Any, value: Any, *, single: bool) -> None:
         with self._lock:
-            if self._buffer:
+            if self._has_rows():
                 self.flush()  # row indices must refer to written rows
             field = self._snap.field(column)
             dtype = self._snap.type_of(field)
@@ -741,7 +852,8 @@ class Dataset(ReadOnlyDataset):
     def __del__(self) -> None:
         # A handle dropped with buffered rows (``lakefmt.open(u).append(rows)``) flushes
         # them, as Deep Lake does; errors are logged, since __del__ cannot raise.
-        if getattr(self, "_buffer", None) or getattr(self, "_pending", None):
+        pending = getattr(self, "_pending", None)
+        if getattr(self, "_buffer", None) or getattr(self, "_behind", None) or pending:
             try:
                 self.flush()
             except Exception:
