@@ -41,6 +41,8 @@ SCALES = {
     "medium": {"rows": 2_000_000, "images": 20_000, "emb_rows": 200_000},
 }
 DIM = 384
+#: Ingests are timed as the best of this many runs, each into a fresh location.
+INGEST_RUNS = 3
 BATCH = 10_000
 WORDS = np.array(["apple", "banana", "cherry", "delta", "echo", "fox", "golf", "hotel"])
 
@@ -168,6 +170,21 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
     text_table = exp.tab
     impl = ENGINES[engine](work)
 
+    def ingest(method: str, *args: Any) -> tuple[float, Any]:
+        """The best of INGEST_RUNS runs of an ingest, each into a fresh location: the first
+        ones on scratch engine objects whose files are deleted after, the last on ``impl``
+        (whose dataset the later workloads read)."""
+        times = []
+        for k in range(INGEST_RUNS - 1):
+            scratch_dir = work / f"scratch-{method}-{k}"
+            scratch_dir.mkdir()
+            scratch = ENGINES[engine](scratch_dir)
+            times.append(clock(lambda scratch=scratch: getattr(scratch, method)(*args))[0])
+            del scratch
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+        seconds, out = clock(lambda: getattr(impl, method)(*args))
+        return min([*times, seconds]), out
+
     def record(
         name: str, fn: Callable[[], Any], check: Callable[[Any], bool] | None = None
     ) -> None:
@@ -182,7 +199,7 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
 
     record(
         "ingest_tabular",
-        lambda: clock(lambda: impl.ingest_tabular(text_table.to_batches(BATCH))),
+        lambda: ingest("ingest_tabular", text_table.to_batches(BATCH)),
         lambda out: out == n,
     )
     # Four epochs: the first is a one-off scan of a freshly opened dataset; the best of the
@@ -216,19 +233,19 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
         record("append_commit_synced", lambda: (impl.append_commit_synced(), None))
     record(
         "ingest_jpeg",
-        lambda: clock(lambda: impl.ingest_images(exp.images)),
+        lambda: ingest("ingest_images", exp.images),
         lambda out: out == len(exp.images),
     )
     if hasattr(impl, "ingest_images_nosync"):
         record(
             "ingest_jpeg_nosync",
-            lambda: clock(lambda: impl.ingest_images_nosync(exp.images)),
+            lambda: ingest("ingest_images_nosync", exp.images),
             lambda out: out == len(exp.images),
         )
     if hasattr(impl, "ingest_images_synced"):
         record(
             "ingest_jpeg_synced",
-            lambda: clock(lambda: impl.ingest_images_synced(exp.images)),
+            lambda: ingest("ingest_images_synced", exp.images),
             lambda out: out == len(exp.images),
         )
     record(
@@ -240,7 +257,7 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
     record("random_image_p50", lambda: (p50(impl.read_image, img_idx), None))
     record(
         "ingest_embeddings",
-        lambda: clock(lambda: impl.ingest_embeddings(exp.emb)),
+        lambda: ingest("ingest_embeddings", exp.emb),
         lambda out: out == len(exp.emb),
     )
     first = [None]
@@ -503,7 +520,9 @@ class Lakefmt:
         return len(self.img)
 
     def ingest_images_nosync(self, images: list[bytes]) -> int:
-        return self.ingest_images(images, "tmp://lf-img-nosync")
+        import uuid
+
+        return self.ingest_images(images, f"tmp://lf-img-nosync-{uuid.uuid4().hex}")
 
     def scan_decode(self) -> tuple[int, int]:
         count, pixel = 0, 0
