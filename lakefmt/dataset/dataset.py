@@ -617,19 +617,24 @@ class Dataset(ReadOnlyDataset):
         self._written = None
         return bool(ops)
 
+    def _write_buffer(self) -> list[tuple[int, list[DataFile]]]:
+        """Write the buffer's rows (once: a retry after a conflict, or a second call,
+        reuses the files written for the same buffer)."""
+        if self._written is None or self._written[0] is not self._buffer[-1]:
+            table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+            self._written = (self._buffer[-1], self._write_fragments(table))
+        return self._written[1]
+
     def _pending_operations(self) -> list[commits.Operation]:
         ops: list[commits.Operation] = []
         drafts: list[tuple[int, list[DataFile]]] = []
         if self._behind:
+            if self._buffer:
+                self._write_buffer()  # while the writes behind it finish on other threads
             written = self._await_behind(len(self._behind))
             drafts = [draft for drafts_of in written or [] for draft in drafts_of]
         if self._buffer:
-            if self._written is None or self._written[0] is not self._buffer[-1]:
-                table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-                # Remember the files written for this buffer: a retry after a conflict
-                # reuses them instead of writing the rows again.
-                self._written = (self._buffer[-1], self._write_fragments(table))
-            drafts = [*drafts, *self._written[1]]
+            drafts = [*drafts, *self._write_buffer()]
         if drafts:
             ops.append(commits.AppendFragments(drafts))
         if self._pending:
