@@ -91,19 +91,33 @@ def raw_scan(path: Path) -> tuple[float, int, int]:
 
 
 def commit_cost(url: str, versions: int) -> tuple[float, float]:
-    """ms per 100-row append+commit around version 25 and around version ``versions``."""
-    ds = lakefmt.create(url, schema={"id": "int64", "score": "float32"})
-    samples: dict[int, float] = {}
+    """ms per 100-row append+commit around version 25 and around version ``versions``.
+
+    The late commits go to a dataset with ``versions - 40`` versions, the early ones to a
+    fresh dataset at version 5, one of each in turn: drift of a shared machine between the
+    two measurements would otherwise decide the ratio.
+    """
     data = {"id": np.arange(100, dtype=np.int64), "score": np.ones(100, dtype=np.float32)}
-    for i in range(1, versions + 1):
-        start = time.perf_counter()
-        ds.append(data)
-        ds.commit(f"c{i}")
-        samples[i] = time.perf_counter() - start
+    late_ds = lakefmt.create(url, schema={"id": "int64", "score": "float32"})
+    for i in range(1, versions - 39):
+        late_ds.append(data)
+        late_ds.commit(f"c{i}")
+    early_ds = lakefmt.create(url + "-early", schema={"id": "int64", "score": "float32"})
+    for i in range(1, 5):
+        early_ds.append(data)
+        early_ds.commit(f"c{i}")
+    early: list[float] = []
+    late: list[float] = []
     # Medians over 40 commits at each end, so neither an automatic compaction nor a noisy
-    # neighbour on a shared machine decides the figure.
-    early = [samples[i] for i in range(5, 45)]
-    late = [samples[i] for i in range(versions - 39, versions + 1)]
+    # neighbour decides the figure.
+    for i in range(40):
+        pair = [(early_ds, early), (late_ds, late)]
+        for ds, samples in pair if i % 2 else pair[::-1]:
+            start = time.perf_counter()
+            ds.append(data)
+            ds.commit(f"m{i}")
+            samples.append(time.perf_counter() - start)
+    assert late_ds.version and len(late_ds) == 100 * versions
     return median_ms(early), median_ms(late)
 
 
