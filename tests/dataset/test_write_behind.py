@@ -26,6 +26,17 @@ def small_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dataset_module, "FLUSH_BYTES", 2 * CHUNK * 8)
 
 
+def _fresh(tmp_path: Path) -> tuple[str, lakefmt.Dataset]:
+    """A new local dataset of one int64 column ``id``, and its path."""
+    path = str(tmp_path / "ds")
+    return path, lakefmt.create(path, schema={"id": "int64"})
+
+
+def _committed_ids(path: str) -> list[int]:
+    """The ids a fresh reader sees (what was committed)."""
+    return lakefmt.open_read_only(path)["id"][:].tolist()
+
+
 def _append_chunks(ds: lakefmt.Dataset, count: int, start: int = 0) -> None:
     for k in range(start, start + count):
         ds.append({"id": np.arange(k * CHUNK, (k + 1) * CHUNK, dtype=np.int64)})
@@ -43,8 +54,7 @@ def test_full_buffers_are_written_on_another_thread_and_committed_in_order(
         return write(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(files, "write_data_file", recording)
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    path, ds = _fresh(tmp_path)
     for k in range(12):
         _append_chunks(ds, 1, start=k)
         assert len(ds) == (k + 1) * CHUNK  # rows written behind still count
@@ -54,25 +64,31 @@ def test_full_buffers_are_written_on_another_thread_and_committed_in_order(
     assert 0 < len(reader) < 12 * CHUNK
     assert reader["id"][:].tolist() == list(range(len(reader)))
     ds.commit()
-    assert lakefmt.open_read_only(path)["id"][:].tolist() == list(range(12 * CHUNK))
+    assert _committed_ids(path) == list(range(12 * CHUNK))
     assert any(name.startswith("lakefmt-write") for name in threads)
+
+
+def _fail_writes_behind(monkeypatch: pytest.MonkeyPatch, error: OSError) -> dict[str, bool]:
+    """Make data-file writes on the write-behind threads raise ``error`` while the returned
+    switch's ``"on"`` is True (writes on the caller's thread still succeed)."""
+    write = files.write_data_file
+    failing = {"on": True}
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if failing["on"] and threading.current_thread().name.startswith("lakefmt-write"):
+            raise error
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files, "write_data_file", flaky)
+    return failing
 
 
 @pytest.mark.usefixtures("small_flush")
 def test_a_failed_write_behind_is_raised_and_loses_no_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write = files.write_data_file
-    failing = {"on": True}
-
-    def flaky(*args: object, **kwargs: object) -> object:
-        if failing["on"] and threading.current_thread().name.startswith("lakefmt-write"):
-            raise OSError(28, "No space left on device")
-        return write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(files, "write_data_file", flaky)
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    failing = _fail_writes_behind(monkeypatch, OSError(28, "No space left on device"))
+    path, ds = _fresh(tmp_path)
     raised_at = None
     for k in range(8):
         try:
@@ -86,7 +102,7 @@ def test_a_failed_write_behind_is_raised_and_loses_no_row(
     assert ds._behind == []  # the failed buffer is back in the buffer
     failing["on"] = False
     ds.commit()
-    got = lakefmt.open_read_only(path)["id"][:].tolist()
+    got = _committed_ids(path)
     assert got == list(range((raised_at + 1) * CHUNK))  # every row once, in order
 
 
@@ -94,17 +110,8 @@ def test_a_failed_write_behind_is_raised_and_loses_no_row(
 def test_a_failed_write_behind_surfaces_at_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write = files.write_data_file
-    failing = {"on": True}
-
-    def flaky(*args: object, **kwargs: object) -> object:
-        if failing["on"] and threading.current_thread().name.startswith("lakefmt-write"):
-            raise OSError(5, "Input/output error")
-        return write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(files, "write_data_file", flaky)
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    failing = _fail_writes_behind(monkeypatch, OSError(5, "Input/output error"))
+    path, ds = _fresh(tmp_path)
     _append_chunks(ds, 2)  # one buffer handed over, its write fails in the background
     assert len(ds._behind) == 1
     with pytest.raises(OSError, match="Input/output"):
@@ -112,13 +119,12 @@ def test_a_failed_write_behind_surfaces_at_commit(
     assert ds._behind == [] and len(ds) == 2 * CHUNK  # back in the buffer
     failing["on"] = False
     ds.commit()
-    assert lakefmt.open_read_only(path)["id"][:].tolist() == list(range(2 * CHUNK))
+    assert _committed_ids(path) == list(range(2 * CHUNK))
 
 
 @pytest.mark.usefixtures("small_flush")
 def test_rollback_drops_rows_written_behind(tmp_path: Path) -> None:
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    path, ds = _fresh(tmp_path)
     _append_chunks(ds, 1)
     ds.commit()
     _append_chunks(ds, 3, start=1)
@@ -126,30 +132,28 @@ def test_rollback_drops_rows_written_behind(tmp_path: Path) -> None:
     ds.rollback()
     assert len(ds) == CHUNK
     ds.commit()
-    assert lakefmt.open_read_only(path)["id"][:].tolist() == list(range(CHUNK))
+    assert _committed_ids(path) == list(range(CHUNK))
 
 
 @pytest.mark.usefixtures("small_flush")
 def test_rows_written_behind_in_a_parent_process_are_written_again(tmp_path: Path) -> None:
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    path, ds = _fresh(tmp_path)
     _append_chunks(ds, 2)
     assert len(ds._behind) == 1
     ds._behind[0].pid = -1  # as seen from a forked child: that thread is not here
     ds.commit()
     assert ds._behind == []
-    assert lakefmt.open_read_only(path)["id"][:].tolist() == list(range(2 * CHUNK))
+    assert _committed_ids(path) == list(range(2 * CHUNK))
 
 
 @pytest.mark.usefixtures("small_flush")
 def test_a_dropped_handle_commits_rows_written_behind(tmp_path: Path) -> None:
-    path = str(tmp_path / "ds")
-    ds = lakefmt.create(path, schema={"id": "int64"})
+    path, ds = _fresh(tmp_path)
     _append_chunks(ds, 5)
     assert ds._behind
     del ds
     gc.collect()
-    assert lakefmt.open_read_only(path)["id"][:].tolist() == list(range(5 * CHUNK))
+    assert _committed_ids(path) == list(range(5 * CHUNK))
 
 
 @pytest.mark.usefixtures("small_flush")
@@ -170,7 +174,7 @@ def test_another_writer_in_between_keeps_every_row(tmp_path: Path) -> None:
     second.append({"id": np.arange(-5, 0, dtype=np.int64)})
     second.commit()
     first.commit()
-    got = sorted(lakefmt.open_read_only(path)["id"][:].tolist())
+    got = sorted(_committed_ids(path))
     assert got == list(range(-5, 0)) + list(range(3 * CHUNK))
 
 
