@@ -4,6 +4,9 @@ goes on, committed in order, and never lost when that write fails."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import textwrap
 import threading
 import uuid
 from pathlib import Path
@@ -210,3 +213,23 @@ def test_any_mix_of_appends_and_flushes_keeps_every_row_in_order(
     ds.commit()
     assert ds["id"][:].tolist() == expected
     assert lakefmt.open_read_only(url)["id"][:].tolist() == expected
+
+
+def test_rows_written_behind_are_committed_at_interpreter_exit(tmp_path: Path) -> None:
+    """A script that appends past the flush threshold and exits without flushing loses no
+    row: the exit handler waits for the writes behind and commits them."""
+    path = str(tmp_path / "ds")
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, lakefmt
+        from lakefmt.dataset import dataset as dataset_module
+        dataset_module.FLUSH_BYTES = {2 * CHUNK * 8}
+        ds = lakefmt.create({path!r}, schema={{"id": "int64"}})
+        for k in range(7):
+            ds.append({{"id": np.arange(k * {CHUNK}, (k + 1) * {CHUNK}, dtype=np.int64)}})
+        assert ds._behind, "some buffers should be in flight"
+        keep = ds  # still referenced at exit: the exit handler, not __del__, flushes it
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert _committed_ids(path) == list(range(7 * CHUNK))
