@@ -434,7 +434,8 @@ class Dataset(ReadOnlyDataset):
             UnevenColumnsError: Columns of different lengths.
             TypeMismatchError: A value of the wrong type, shape or size.
             DecodeError: Corrupt media bytes.
-            StorageError: Writing an earlier full buffer failed (its rows stay buffered).
+            OSError: Writing an earlier full buffer failed (a ``StorageError`` on object
+                stores); its rows, and this call's, stay buffered.
         """
         with self._lock:
             table = to_table(data, self._column_specs())
