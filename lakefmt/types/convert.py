@@ -144,6 +144,10 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
         array = spec.type.convert(values, column=spec.name)
         if isinstance(array, pa.ChunkedArray):
             array = as_array(array)
+        if _shares_memory(array, values):
+            # Zero-copy from the caller's array, which the caller may reuse or change before
+            # the rows are written (appends are buffered): keep a copy of our own.
+            array = spec.type.convert(np.array(values, copy=True), column=spec.name)
         if len(array) != num_rows:
             raise UnevenColumnsError(
                 f"column '{spec.name}' converted to {len(array)} values, expected {num_rows}"
@@ -151,6 +155,34 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
         arrays.append(array)
     return pa.Table.from_arrays(
         arrays, schema=pa.schema([pa.field(c.name, c.type.arrow_type) for c in columns])
+    )
+
+
+try:
+    from numpy.lib.array_utils import byte_bounds as _byte_bounds
+except ImportError:  # numpy < 2
+    _byte_bounds = np.byte_bounds  # type: ignore[attr-defined]
+
+
+def _shares_memory(array: pa.Array, values: Any) -> bool:
+    """Whether ``array`` reads the memory of ``values`` (a numpy array or anything exposing
+    one without a copy, such as a CPU torch tensor or a pandas column)."""
+    if isinstance(values, (list, tuple, pa.Array, pa.ChunkedArray)) or not (
+        isinstance(values, np.ndarray)
+        or hasattr(values, "__array_interface__")
+        or hasattr(values, "__array__")
+    ):
+        return False
+    try:
+        source = values if isinstance(values, np.ndarray) else np.asarray(values)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    if source.dtype == object or source.nbytes == 0:
+        return False
+    low, high = _byte_bounds(source)
+    return any(
+        buffer is not None and buffer.address < high and low < buffer.address + buffer.size
+        for buffer in array.buffers()
     )
 
 

@@ -524,6 +524,37 @@ def test_append_forms(dataset_url: str, form: str) -> None:
     assert again["b"][:] == ["x", "y", None]
 
 
+def test_appended_arrays_are_copied_not_aliased(mem_url: str) -> None:
+    """Appends are buffered: a caller reusing its numpy buffers (or changing a DataFrame)
+    after ``append`` must not change the rows that get written."""
+    ds = lakefmt.create(
+        mem_url,
+        schema={
+            "i": "int64",
+            "f": "float32",
+            "e": lakefmt.types.Embedding(4),
+            "m": lakefmt.types.Array("float64", shape=(2, 2)),
+        },
+    )
+    ints = np.arange(5, dtype=np.int64)
+    floats = np.ones(5, dtype=np.float32)
+    vectors = np.ones((5, 4), dtype=np.float32)
+    matrices = np.ones((5, 2, 2))
+    ds.append({"i": ints, "f": floats, "e": vectors, "m": matrices})
+    frame = pd.DataFrame({"i": np.arange(5, 8), "f": np.full(3, 2.0, dtype=np.float32)})
+    ds.append(frame.assign(e=list(vectors[:3] * 2), m=list(matrices[:3] * 2)))
+    for array in (ints, floats, vectors, matrices):
+        array[...] = -1  # the caller reuses its buffers
+    frame.loc[:, "f"] = -1.0  # in place, as far as pandas lets
+    frame.loc[:, "i"] = -1
+    ds.flush()
+    back = lakefmt.open_read_only(mem_url)
+    assert back["i"][:].tolist() == list(range(8))
+    assert back["f"][:].tolist() == [1.0] * 5 + [2.0] * 3
+    assert np.stack(back["e"][:]).min() == 1.0
+    assert np.stack(back["m"][:]).min() == 1.0
+
+
 def test_append_polars_numbers(mem_url: str) -> None:
     ds = lakefmt.create(mem_url, schema={"a": "int64", "f": "float32"})
     ds.append(pl.DataFrame({"a": [1, 2, 3], "f": [0.5, 1.5, None]}))
