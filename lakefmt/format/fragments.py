@@ -86,6 +86,18 @@ def _dictionary_columns(table: pa.Table, sample: int = 10_000) -> list[str]:
     return chosen
 
 
+def _stored_as_integers(kind: pa.DataType) -> bool:
+    """Whether Parquet stores ``kind`` as INT32/INT64, the physical types delta encoding
+    takes (Arrow's intervals count as temporal too, but are not among them)."""
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_duration(kind)
+    )
+
+
 def _delta_columns(table: pa.Table, dictionary: Sequence[str]) -> dict[str, str]:
     """Integer and temporal columns outside the dictionary: ``DELTA_BINARY_PACKED``.
 
@@ -99,7 +111,7 @@ def _delta_columns(table: pa.Table, dictionary: Sequence[str]) -> dict[str, str]
         kind = column.type
         if isinstance(kind, pa.ExtensionType):
             kind = kind.storage_type
-        if name not in dictionary and (pa.types.is_integer(kind) or pa.types.is_temporal(kind)):
+        if name not in dictionary and _stored_as_integers(kind):
             out[name] = "DELTA_BINARY_PACKED"
     return out
 

@@ -378,10 +378,10 @@ class LocalStorage(Storage):
         """
         full = self._full(path)
         with self._in_dir(os.path.dirname(full), lambda: pa.OSFile(full, "wb")) as out:
-            if self.sync:
-                with WRITEBACK_PUMP.watching(out.fileno()):
-                    write(out)
-            else:
+            pumped = (
+                WRITEBACK_PUMP.watching(out.fileno()) if self.sync else contextlib.nullcontext()
+            )
+            with pumped:
                 write(out)
             size = out.tell()
             if self.sync and start_writeback is not None and size >= WRITEBACK_MIN_BYTES:
