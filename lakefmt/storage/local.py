@@ -14,7 +14,7 @@ Data files also have their write-back *started* while they are being written (Li
 ``sync_file_range``, every few milliseconds from one background thread, and once more when a
 large file is closed), so the disk works while Parquet is encoded and the commit's ``fsync``
 finds little left to do. Measured on 300 MB of JPEGs: writing and syncing took ~1.2x the time
-of the write alone, against ~1.7-2x with all the syncing left to one ``fsync`` at the end.
+of the write alone, against ~1.5-1.8x with all the syncing left to one ``fsync`` at the end.
 Starting write-back promises nothing; the ``fsync`` is still what makes a file durable.
 """
 
