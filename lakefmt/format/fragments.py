@@ -261,6 +261,51 @@ def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
         return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
 
 
+def _plain(kind: pa.DataType) -> pa.DataType:
+    return kind.storage_type if isinstance(kind, pa.ExtensionType) else kind
+
+
+def stored_types(storage: Storage, data_file: DataFile) -> dict[int, pa.DataType]:
+    """The Arrow storage type (extension types unwrapped) of each field's column in a data
+    file, from its footer's stored Arrow schema (cached: data files are immutable)."""
+
+    def load() -> dict[int, pa.DataType]:
+        schema = parquet_file(storage, data_file.path).schema_arrow
+        return {
+            fid: _plain(schema.field(i).type)
+            for i, fid in enumerate(data_file.field_ids)
+            if i < len(schema)
+        }
+
+    return _STORED_TYPES.get_or_load((storage.url, data_file.path), load)
+
+
+_STORED_TYPES: LRUCache[dict[int, pa.DataType]] = LRUCache()
+
+
+def check_stored_types(
+    storage: Storage, data_file: DataFile, expected: dict[int, tuple[str, pa.DataType]]
+) -> None:
+    """Refuse to read columns whose stored type is not the manifest field's storage type.
+
+    ``expected`` maps field id -> (column name, storage type). Bytes of one type are never
+    reinterpreted as another (a cast would silently parse them).
+
+    Raises:
+        FormatError: A column is stored with another type, naming the file, the column and
+            both types.
+    """
+    stored = stored_types(storage, data_file)
+    for fid, (name, want) in expected.items():
+        got = stored.get(fid)
+        if got is not None and got != want:
+            raise FormatError(
+                f"{storage.url}/{data_file.path}: column '{name}' (field id {fid}) is stored "
+                f"as {got}, but the manifest says its storage type is {want}; refusing to "
+                "reinterpret its bytes"
+            )
+
+
 def read_data_file(
     storage: Storage,
     data_file: DataFile,
