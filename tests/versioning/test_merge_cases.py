@@ -520,3 +520,22 @@ def test_merge_keeps_nan_equal_and_source_only_deletes(url: str) -> None:
     ds.merge("dev")
     got = ds["f"][:]
     assert np.isnan(got[0]) and got[1:].tolist() == [9.0]
+
+
+def test_caches_of_a_file_shared_by_branches_follow_each_branchs_field_ids(url: str) -> None:
+    """A merged data file carries other field ids on the target than on the source; the
+    decoded row-group cache must not hand one branch's column to the other's field id."""
+    ds = lakefmt.create(url, schema={"a": "int32"})
+    ds.append({"a": [0]})
+    ds.commit()
+    dev = _dev(url, ds)
+    ds.add_column("c", "int32")  # id 1 on main
+    ds.commit()
+    dev.add_column("b", "int32")  # id 1 on dev
+    dev.merge("main")  # c gets id 2 on dev
+    dev.append({"a": [5], "b": [10], "c": [20]})
+    dev.commit()
+    assert _rows(dev)[-1] == {"a": 5, "b": 10, "c": 20}  # fills the caches on dev's ids
+    ds.merge("dev")
+    assert _rows(ds)[-1] == {"a": 5, "c": 20, "b": 10}
+    assert ds.query("SELECT b, c WHERE a = 5").to_arrow().to_pylist() == [{"b": 10, "c": 20}]
