@@ -203,7 +203,7 @@ class MergeModel(RuleBasedStateMachine):
     def commit(self, data: st.DataObject) -> None:
         name = self.pick(data, "branch")
         handle = self.handles[name]
-        before = handle.version if not handle._has_rows() else None
+        before = handle.version
         handle.commit()
         if handle.version != before:  # an empty commit may make no version
             self._record_commit(name)
@@ -265,14 +265,16 @@ class MergeModel(RuleBasedStateMachine):
             expected = self._model_merge(source, target, resolve)
         except Conflict as why:
             event(f"merge: conflict ({why}, resolve={resolve})")
-            version = handle.version if not handle._has_rows() else None
+            handle.flush()  # what merge flushes is not the merge's doing
+            version = handle.version
             try:
                 handle.merge(source, resolve=resolve)
             except MergeConflictError:
                 pass
             else:
                 raise AssertionError("lakefmt merged what the model calls a conflict") from None
-            assert handle.version == version or version is None
+            assert handle.version == version
+            assert lakefmt.open_read_only(self.url, branch=target).version == version
             assert handle.to_arrow().to_pylist() == before_rows
             return
         result = handle.merge(source, resolve=resolve)
