@@ -45,6 +45,16 @@ _FOOTERS: LRUCache[pq.FileMetaData] = LRUCache()
 _POSITIONS: LRUCache[np.ndarray] = LRUCache()
 _UPDATES: LRUCache[tuple[np.ndarray, pa.Array]] = LRUCache(256)
 _GROUPS: ByteBudgetCache[pa.Array] = ByteBudgetCache(ROW_GROUP_CACHE_BYTES)
+
+
+def _group_key(
+    storage: Storage, data_file: DataFile, group: int, field_id: int
+) -> tuple[object, ...]:
+    """The row-group cache key of a column: by its position in the file, not its field id
+    (a file shared by two branches after a merge may carry different ids in each)."""
+    return (storage.url, data_file.path, group, data_file.field_ids.index(field_id))
+
+
 #: Reads of up to this many row groups go through the decoded-group cache.
 CACHED_READ_MAX_GROUPS = 2
 
@@ -261,6 +271,49 @@ def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
         return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
 
 
+def _plain(kind: pa.DataType) -> pa.DataType:
+    return kind.storage_type if isinstance(kind, pa.ExtensionType) else kind
+
+
+def stored_types(storage: Storage, data_file: DataFile) -> dict[int, pa.DataType]:
+    """The Arrow storage type (extension types unwrapped) of each field's column in a data
+    file, from its footer's stored Arrow schema (cached: data files are immutable)."""
+
+    def load() -> list[pa.DataType]:
+        schema = parquet_file(storage, data_file.path).schema_arrow
+        return [_plain(f.type) for f in schema]
+
+    # cached by path: the field ids are the manifest's, and differ between branches
+    stored = _STORED_TYPES.get_or_load((storage.url, data_file.path), load)
+    return {fid: stored[i] for i, fid in enumerate(data_file.field_ids) if i < len(stored)}
+
+
+_STORED_TYPES: LRUCache[list[pa.DataType]] = LRUCache()
+
+
+def check_stored_types(
+    storage: Storage, data_file: DataFile, expected: dict[int, tuple[str, pa.DataType]]
+) -> None:
+    """Refuse to read columns whose stored type is not the manifest field's storage type.
+
+    ``expected`` maps field id -> (column name, storage type). Bytes of one type are never
+    reinterpreted as another (a cast would silently parse them).
+
+    Raises:
+        FormatError: A column is stored with another type, naming the file, the column and
+            both types.
+    """
+    stored = stored_types(storage, data_file)
+    for fid, (name, want) in expected.items():
+        got = stored.get(fid)
+        if got is not None and got != want:
+            raise FormatError(
+                f"{storage.url}/{data_file.path}: column '{name}' (field id {fid}) is stored "
+                f"as {got}, but the manifest says its storage type is {want}; refusing to "
+                "reinterpret its bytes"
+            )
+
+
 def read_data_file(
     storage: Storage,
     data_file: DataFile,
@@ -309,7 +362,7 @@ def read_row_groups(
     if cacheable:
         for g in groups:
             for fid in field_ids:
-                hit = _GROUPS.get((storage.url, data_file.path, g, fid))
+                hit = _GROUPS.get(_group_key(storage, data_file, g, fid))
                 if hit is None:
                     if fid not in missing_fids:
                         missing_fids.append(fid)
@@ -332,7 +385,7 @@ def read_row_groups(
                 for i, fid in enumerate(missing_fids):
                     array = as_array(table.column(i))
                     found[(g, fid)] = array
-                    _GROUPS.put((storage.url, data_file.path, g, fid), array, array.nbytes)
+                    _GROUPS.put(_group_key(storage, data_file, g, fid), array, array.nbytes)
         else:
             with damaged_file_errors(storage, data_file.path):
                 table = pf.read_row_groups(
@@ -365,7 +418,8 @@ def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]
                     total += column.total_uncompressed_size
         return total
 
-    return _SIZES.get_or_load((storage.url, data_file.path, tuple(field_ids)), load)
+    columns = tuple(data_file.field_ids.index(fid) for fid in field_ids)
+    return _SIZES.get_or_load((storage.url, data_file.path, columns), load)
 
 
 _SIZES: LRUCache[int] = LRUCache()
@@ -381,7 +435,7 @@ def fits_group_cache(nbytes: int) -> bool:
 def groups_cached(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> bool:
     """Whether every row group of these columns of a data file is in the row-group cache."""
     return all(
-        (storage.url, data_file.path, g, fid) in _GROUPS
+        _group_key(storage, data_file, g, fid) in _GROUPS
         for g in range(len(data_file.row_groups))
         for fid in field_ids
     )
@@ -484,7 +538,7 @@ def iter_data_file_caching(
             if seen == int(bounds[group]):
                 for fid, chunks in zip(field_ids, parts, strict=True):
                     array = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
-                    _GROUPS.put((storage.url, data_file.path, group, fid), array, array.nbytes)
+                    _GROUPS.put(_group_key(storage, data_file, group, fid), array, array.nbytes)
                 parts = [[] for _ in field_ids]
                 group += 1
         yield batch

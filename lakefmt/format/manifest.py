@@ -106,7 +106,10 @@ class MergeRecord(_Model):
     fragments: dict[int, int] = {}
     """Source fragment id -> fragment id here, for fragments the merge appended."""
     fields: dict[int, int] = {}
-    """Source field id -> field id here, for columns the merge added."""
+    """Source field id -> field id here, for columns the merges of this source added."""
+    complete_maps: bool = False
+    """True (format 2): ``fields`` names every column the merges added, same id or not.
+    False (format 1): fields added under the same id are left out of ``fields``."""
 
 
 class Manifest(_Model):

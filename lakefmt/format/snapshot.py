@@ -146,6 +146,7 @@ class Snapshot:
         for data_file in reversed(fragment.files):  # the last file holding a field wins
             fids = [fid for fid in data_file.field_ids if fid in wanted and fid not in out]
             if fids:
+                self._check_types(data_file, fields, fids)
                 out.update(files.read_data_file_positions(self.storage, data_file, fids, positions))
         for field in fields:
             if field.id not in out:
@@ -158,6 +159,15 @@ class Snapshot:
                     out[update.field_id], update.path, positions
                 )
         return out
+
+    def _check_types(self, data_file: DataFile, fields: Sequence[Field], fids: list[int]) -> None:
+        """Refuse a data file whose columns are stored with another type than the fields'."""
+        by_id = {f.id: f for f in fields}
+        files.check_stored_types(
+            self.storage,
+            data_file,
+            {fid: (by_id[fid].name, self.type_of(by_id[fid]).storage_type) for fid in fids},
+        )
 
     def default_array(self, field: Field, count: int) -> pa.Array:
         """``count`` copies of a field's default (nulls when it has none)."""
@@ -282,6 +292,7 @@ class Snapshot:
         wanted = {f.id for f in fields}
         cursors: list[tuple[list[int], _Cursor | _GroupCursor]] = []
         for data_file, fids in self._files_of(fragment, wanted):
+            self._check_types(data_file, fields, fids)
             if cached and files.groups_cached(self.storage, data_file, fids):
                 cursors.append((fids, _GroupCursor(self.storage, data_file, fids)))
             else:

@@ -619,7 +619,8 @@ class RelationBuilder:
                 for sim_fid, req in similarity:
                     if sim_fid != fid or req.output not in sim_chunks:
                         continue
-                    norms_key = (storage.url, data_file.path, fid) if cache else None
+                    column = data_file.field_ids.index(fid)  # ids differ between branches
+                    norms_key = (storage.url, data_file.path, column) if cache else None
                     scores = _similarity_scores(array, req, norms_key)
                     if scores is None:  # null elements: DuckDB's function decides
                         del sim_chunks[req.output]
@@ -664,7 +665,10 @@ class RelationBuilder:
 
         if cache:
             return VECTORS.get_or_load(
-                (storage.url, data_file.path, fid), load, lambda array: array.nbytes
+                # by column position: a file shared by branches may carry other ids in each
+                (storage.url, data_file.path, data_file.field_ids.index(fid)),
+                load,
+                lambda array: array.nbytes,
             )
         return load()
 
