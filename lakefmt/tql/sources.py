@@ -764,7 +764,8 @@ def _parquet_part(
                 f"CAST(file_index AS INTEGER) + {ks[0]}" if ks[0] else "CAST(file_index AS INTEGER)"
             )
         else:
-            frag = f"CAST([{', '.join(map(str, ks))}][file_index + 1] AS INTEGER)"
+            # file_index is UBIGINT, and DuckDB indexes lists only with BIGINT
+            frag = f"[{', '.join(map(str, ks))}][CAST(file_index AS BIGINT) + 1]"
         cols = [f"{frag} AS {FRAG}", f"file_row_number AS {POS}", *cols]
         return f"(SELECT {', '.join(cols)} FROM read_parquet([{paths}], file_row_number=true))"
     if not cols:  # only the row count matters
