@@ -513,11 +513,12 @@ class Planner(FunctionTranslator):
                             continue
                         heavy = origin.kind.heavy
                         if heavy and row_kind and not self._named_anywhere(name):
-                            outputs.append((_unique(name, seen), origin))  # lazy: never projected
+                            # lazy: never projected
+                            outputs.append((unique_name(name, seen), origin))
                             continue
                         if origin.occurrence is not None and origin.name is not None:
                             origin.occurrence.need(origin.name)
-                        out = _unique(name, seen)
+                        out = unique_name(name, seen)
                         ref = exp.column(
                             exp.to_identifier(name, quoted=True), table=exp.to_identifier(src_name)
                         )
@@ -542,7 +543,7 @@ class Planner(FunctionTranslator):
                             and (not origin.kind.heavy or self._named_anywhere(name))
                         ):
                             origin.occurrence.need(origin.name)
-                        outputs.append((_unique(name, seen), origin))
+                        outputs.append((unique_name(name, seen), origin))
                 continue
             new_items.append(item)
             inner = item.this if isinstance(item, exp.Alias) else item
@@ -551,7 +552,7 @@ class Planner(FunctionTranslator):
                 origin = self._origins[id(inner)]
             else:
                 origin = _Origin(self._infer(inner))
-            outputs.append((_unique(name, seen), origin))
+            outputs.append((unique_name(name, seen), origin))
         if changed:
             node.set("expressions", new_items)
         info.outputs = outputs
@@ -667,7 +668,7 @@ class Planner(FunctionTranslator):
         seen: dict[str, int] = {}
 
         def add_passthrough(name: str, ref: exp.Expression, origin: _Origin) -> None:
-            out = _unique(name, seen)
+            out = unique_name(name, seen)
             visible = origin.visible
             lazy = not origin.kind.eager and visible is not None and visible.field is not None
             columns.append(
@@ -713,7 +714,7 @@ class Planner(FunctionTranslator):
             if isinstance(inner, exp.Column) and id(inner) in self._origins:
                 add_passthrough(name, inner, self._origins[id(inner)])
                 continue
-            out = _unique(name, seen)
+            out = unique_name(name, seen)
             columns.append(OutputColumn(out, self._infer(inner)))
             items.append(exp.alias_(inner, out, quoted=True, copy=False))
         select.set("expressions", items)
@@ -842,7 +843,8 @@ def _star_excluded(item: exp.Expression) -> set[str]:
     return names
 
 
-def _unique(name: str, seen: dict[str, int]) -> str:
+def unique_name(name: str, seen: dict[str, int]) -> str:
+    """``name``, or ``name_1``, ``name_2``... if ``seen`` has it; records the result in ``seen``."""
     if name not in seen:
         seen[name] = 0
         return name

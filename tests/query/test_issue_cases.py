@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from qhelpers import png_bytes
 
 import lakefmt
 from lakefmt import types
+from lakefmt.errors import QueryError
 from lakefmt.tql.cache import VECTORS
 
 # -- defect 16: fragments with several column groups ------------------------------------------
@@ -153,3 +155,66 @@ def test_defect_16_exact_report(url: str) -> None:
     assert len(ds._snapshot().manifest.fragments[1].files) == 2
     got = ds.query("SELECT * WHERE a >= 0").to_arrow()
     assert got.column("c").to_pylist() == [0, 1, 2, 10, 7, 12, 20, 21, 22]
+
+
+# -- defect 17: reserved keywords are never implicit aliases ----------------------------------
+
+
+@pytest.fixture
+def small() -> Any:
+    """Two int columns, two rows, in memory."""
+    ds = lakefmt.create(f"mem://q-{uuid.uuid4().hex}", schema={"id": "int32", "b": "int32"})
+    ds.append({"id": [1, 2], "b": [3, 4]})
+    ds.flush()
+    return ds
+
+
+@pytest.mark.parametrize(
+    "tql",
+    [
+        "SELECT * LIMIT",
+        "SELECT id LIMIT",
+        "SELECT id limit",
+        "SELECT id, b OFFSET",
+        "SELECT id ORDER",
+        "SELECT * FROM (SELECT id) order",
+        "SELECT id WHERE",
+    ],
+)
+def test_reserved_keyword_is_no_implicit_alias(small: Any, tql: str) -> None:
+    """Defect 17: ``SELECT * LIMIT`` raised KeyError, ``SELECT id LIMIT`` named id LIMIT."""
+    with pytest.raises(QueryError, match=r"syntax error|reserved"):
+        small.query(tql)
+
+
+def test_reserved_keyword_as_explicit_or_quoted_alias(small: Any) -> None:
+    """``AS limit`` and ``"limit"`` name a column, as in DuckDB."""
+    assert small.query("SELECT id AS limit").to_arrow().to_pydict() == {"limit": [1, 2]}
+    assert small.query('SELECT id "LIMIT"').to_arrow().to_pydict() == {"LIMIT": [1, 2]}
+    assert small.query("SELECT id x LIMIT 1").to_arrow().to_pydict() == {"x": [1]}
+
+
+@pytest.mark.parametrize(
+    "tql",
+    [
+        "SELECT * AS x",
+        "SELECT t.* x FROM (SELECT id, b) t",
+        "SELECT * REPLACE (b + 1 AS b)",
+        "SELECT * RENAME (id AS x)",
+        "SELECT COLUMNS(*)",
+        "SELECT max(COLUMNS(*))",
+    ],
+)
+def test_star_forms_that_gave_wrong_columns_are_refused(small: Any, tql: str) -> None:
+    """``* AS x`` raised KeyError or returned a hidden column; ``* REPLACE`` returned the old
+    values; ``COLUMNS(*)`` expanded over hidden columns: each is a QueryError now."""
+    with pytest.raises(QueryError):
+        small.query(tql)
+
+
+def test_repeated_output_names_of_an_aggregate(small: Any) -> None:
+    """Two outputs named alike: ``n``, ``n_1`` (as row results), not a KeyError."""
+    got = small.query("SELECT id AS x, b AS x GROUP BY id, b ORDER BY id").to_arrow()
+    assert got.to_pydict() == {"x": [1, 2], "x_1": [3, 4]}
+    got = small.query("SELECT count(*) AS n, max(b) AS n").to_arrow()
+    assert got.to_pydict() == {"n": [2], "n_1": [4]}
