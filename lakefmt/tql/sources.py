@@ -126,7 +126,7 @@ class DatasetSource:
         out = []
         for name, f in pairs:
             t = snap.type_of(f)
-            out.append(Visible(name, classify(f.type, t.storage_type), t.arrow_type, f, t))
+            out.append(Visible(name, classify(t.to_json(), t.storage_type), t.arrow_type, f, t))
         if self.extra is not None:
             for name, col in zip(self.extra.column_names, self.extra.columns, strict=True):
                 t = self.extra_types.get(name)

@@ -24,6 +24,7 @@ from lakefmt.storage.registry import _CREDS
 from lakefmt.types._helpers import arrow_input, as_extension, parallel_map, storage_of, to_items
 from lakefmt.types.base import Type, mismatch
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
+from lakefmt.types.scalars import check_unicode
 
 __all__ = ["Link", "fetch_link", "link_credentials", "link_storage_options"]
 
@@ -151,6 +152,7 @@ def fetch_link(url: str, creds: Mapping[str, Any] | None = None) -> bytes:
 def _check_url(value: Any, column: str, row: int) -> str:
     if not isinstance(value, str):
         raise mismatch(column, row, "a URL or path string", value)
+    check_unicode(value, column, row)
     text = value.strip()
     if not text or text != value or any(c in value for c in "\n\r\t\x00"):
         raise TypeMismatchError(
