@@ -486,9 +486,10 @@ class Planner(FunctionTranslator):
         }
         self._from_cols[id(node)] = columns_of
         select_aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
-        # column references
+        # column references (sqlglot also lists a subquery's unqualified columns here, as
+        # possible outer references: those belong to the subquery's own scope, resolved there)
         for col in scope.columns:
-            if isinstance(col.this, exp.Star):
+            if isinstance(col.this, exp.Star) or col.find_ancestor(exp.Select) is not node:
                 continue
             self._resolve_column(scope, col, columns_of, select_aliases)
         # star expansion (not in the root of a row query: that projection is rewritten later)
@@ -519,8 +520,9 @@ class Planner(FunctionTranslator):
                         if origin.occurrence is not None and origin.name is not None:
                             origin.occurrence.need(origin.name)
                         out = unique_name(name, seen)
-                        ref = exp.column(
-                            exp.to_identifier(name, quoted=True), table=exp.to_identifier(src_name)
+                        ref = exp.column(  # an unnamed derived table: no qualifier
+                            exp.to_identifier(name, quoted=True),
+                            table=exp.to_identifier(src_name) if src_name else None,
                         )
                         self._origins[id(ref)] = origin
                         new_items.append(
@@ -604,7 +606,17 @@ class Planner(FunctionTranslator):
                         return  # a source we know nothing about (e.g. a CTE without columns)
                     raise self._unknown_column(col, [n for n, _ in cols])
                 self._set_origin(col, match[0])
-            return  # struct field access or an outer reference: DuckDB resolves it
+                return
+            parent = scope.parent
+            while parent is not None:  # a correlated reference to an outer query's source
+                if isinstance(parent.expression, exp.Select) and table in parent.sources:
+                    cols = self._source_columns(parent, table, parent.sources[table])
+                    match = [o for n, o in cols if n == name]
+                    if match:
+                        self._set_origin(col, match[0])
+                    return
+                parent = parent.parent
+            return  # struct field access: DuckDB resolves it
         matches = [o for cols in columns_of.values() for n, o in cols if n == name]
         if len(matches) >= 1:
             self._set_origin(col, matches[0])
