@@ -224,3 +224,82 @@ def test_lone_surrogate_in_an_update() -> None:
     with pytest.raises(TypeMismatchError, match="lone surrogate"):
         ds["t"][0] = "\ud800"
     assert ds["t"][0] == "fine"
+
+
+# -- Link credentials: the dataset mapping -----------------------------------------------------
+
+AZURITE = {
+    "account_name": "devstoreaccount1",
+    "account_key": "a2V5",
+    "endpoint_url": "http://127.0.0.1:10000/devstoreaccount1",
+}
+
+
+@pytest.mark.parametrize(
+    "url,creds",
+    [
+        ("az://container/a.png", AZURITE),
+        ("abfs://container/a.png", {"account_name": "acc", "sas_token": "?sv=1"}),
+        ("s3://bucket/a.png", {"aws_access_key_id": "k", "region": "eu-west-1"}),
+        ("gcs://bucket/a.png", {"token": "anon", "endpoint_url": "http://127.0.0.1:4443"}),
+    ],
+)
+def test_link_credentials_are_mapped_as_for_datasets(url: str, creds: dict[str, Any]) -> None:
+    """Defect 9: an Azure ``endpoint_url`` reached adlfs raw from a Link (a dataset turns it
+    into a connection string)."""
+    from lakefmt.storage.registry import provider_of, storage_options
+    from lakefmt.types.link import link_storage_options
+
+    provider = provider_of(url.split("://")[0].replace("abfs", "az"))
+    assert provider is not None
+    assert link_storage_options(url, creds) == storage_options(provider, creds)
+    if provider == "az" and "endpoint_url" in creds:
+        options = link_storage_options(url, creds)
+        assert "endpoint_url" not in options
+        assert (
+            "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1" in (options["connection_string"])
+        )
+
+
+@pytest.mark.parametrize(
+    "creds,match",
+    [
+        ({"aws_access_key_id": "k", "aws_secret_acess_key": "s"}, "aws_secret_acess_key"),
+        ({"s3": {"aws_access_key": "k"}}, "aws_access_key"),
+        ({"s3": {"aws_access_key_id": "k"}, "token": "t"}, "mix provider entries"),
+        ({"aws_access_key_id": "k", "account_name": "a"}, "no single provider"),
+        ({"s3": "not a dict"}, "must be a dict"),
+    ],
+)
+def test_link_credentials_with_a_typo_raise(creds: dict[str, Any], match: str) -> None:
+    """Defect 9: a mistyped key silently dropped every credential of a Link (a dataset
+    raises)."""
+    from lakefmt.errors import StorageError
+    from lakefmt.types.link import fetch_link, link_storage_options
+
+    with pytest.raises(StorageError, match=match):
+        link_storage_options("s3://bucket/a.png", creds)
+    with pytest.raises(StorageError, match=match):
+        fetch_link("s3://bucket/a.png", creds)
+
+
+def test_link_credentials_of_another_provider_are_not_sent() -> None:
+    from lakefmt.types.link import link_storage_options
+
+    s3 = {"aws_access_key_id": "k", "single_writer": True}
+    assert link_storage_options("gs://bucket/a.png", s3) == {}
+    assert link_storage_options("s3://bucket/a.png", s3) == {"key": "k"}
+    assert link_storage_options("az://c/a.png", {"s3": {"aws_access_key_id": "k"}}) == {}
+
+
+def test_link_read_of_a_dataset_with_a_mistyped_key_raises(tmp_path: Any) -> None:
+    """Through a dataset: reading a Link column with mistyped creds is a StorageError."""
+    from lakefmt.errors import StorageError
+
+    url = str(tmp_path / "links")
+    ds = lakefmt.create(url, schema={"l": types.Link(types.Bytes())})
+    ds.append({"l": ["s3://bucket/object.bin"]})
+    ds.commit()
+    typo = lakefmt.open_read_only(url, creds={"aws_acess_key_id": "k"})
+    with pytest.raises(StorageError, match="aws_acess_key_id"):
+        typo["l"][0]
