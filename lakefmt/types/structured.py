@@ -231,8 +231,7 @@ class ClassLabel(Type):
             present = [i for i, v in enumerate(items) if v is not None]
             labels = self._labels([items[i] for i in present], column, present)
             full = np.zeros(len(items), dtype=np.int64)
-            full[present] = labels
-            self._check_range(full, column)
+            full[present] = labels  # in range: _labels checked them (nulls stay 0 here)
             array = pa.array(full.astype(self.dtype), mask=_mask(items))
             return as_extension(self, array)
         rows: list[np.ndarray | None] = []

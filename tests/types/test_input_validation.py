@@ -90,6 +90,18 @@ def test_class_labels_in_range_nulls_and_names_are_kept() -> None:
     assert ds["label"][0] == 0
 
 
+def test_class_label_with_no_classes_takes_only_nulls() -> None:
+    """An empty ``class_names`` (an image folder without subfolders): nulls only."""
+    ds = lakefmt.create(_url(), schema={"label": types.ClassLabel("int32", class_names=[])})
+    ds.append({"label": [None, None]})
+    assert ds["label"][:].tolist() == [None, None]
+    _refused(
+        {"label": types.ClassLabel("int32", class_names=[])},
+        {"label": [None, 0]},
+        r"expects no label .*got 0 at row 1",
+    )
+
+
 def test_class_label_without_names_takes_any_label_of_its_dtype() -> None:
     ds = lakefmt.create(_url(), schema={"l": types.ClassLabel("int8")})
     ds.append({"l": [-128, -1, 0, 127]})
