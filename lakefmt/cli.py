@@ -1,6 +1,8 @@
 """The ``lakefmt`` command: parsing and printing only; the work is the public API's.
 
-Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
+Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage,
+141 (128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE) when the reader of
+standard output went away (``lakefmt info URL | head -1``): the command stops quietly.
 """
 
 from __future__ import annotations
@@ -24,13 +26,47 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+#: Exit code after stdout's reader went away (128 + SIGPIPE, as for tools SIGPIPE kills).
+EXIT_CLOSED_PIPE = 141
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe or socket whose reader is gone."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, ImportError, OSError, ValueError):
+        return True  # no poll() (Windows) or no real stdout: the error was writing it
+
+
+def _closed_pipe() -> NoReturn:
+    """Stop quietly: stdout's reader went away (``| head``), like a tool killed by SIGPIPE."""
+    # Python flushes stdout again at exit and would complain on stderr: point it at devnull
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_CLOSED_PIPE)
+
+
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn lakefmt and file errors into one line on stderr and exit code 1."""
+    """Turn lakefmt and file errors into one line on stderr and exit code 1; a closed
+    standard output into a quiet exit (:data:`EXIT_CLOSED_PIPE`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # buffered output meets a closed pipe here, not at exit
+            return result
+        except BrokenPipeError as exc:
+            if _stdout_closed():
+                _closed_pipe()
+            _fail(str(exc))  # another pipe (a storage connection) broke: a real error
         except LakefmtError as exc:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         except OSError as exc:  # missing files, a file where a folder was expected, ...
@@ -66,7 +102,14 @@ creds_option = click.option(
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    class StdoutConsole(Console):
+        """rich's console on stdout, stopping like the other commands on a closed pipe."""
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            _closed_pipe()
+
+    return StdoutConsole(soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

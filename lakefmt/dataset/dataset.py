@@ -41,7 +41,7 @@ from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot, encode_default
 from lakefmt.format.versions import read_latest, resolve_ref
 from lakefmt.storage import Storage
-from lakefmt.types import as_array, resolve_type
+from lakefmt.types import as_array, check_column_metadata, resolve_type, type_from_json
 from lakefmt.types.convert import ColumnSpec, to_table
 
 logger = logging.getLogger(__name__)
@@ -778,6 +778,7 @@ class Dataset(ReadOnlyDataset):
     def _set_column_metadata(self, column: str, metadata: dict[str, Any]) -> None:
         with self._lock:
             field = self._snap.field(column)
+            check_column_metadata(type_from_json(field.type), metadata, column=column)
             self.flush()
             self._commit_ops(
                 [commits.ChangeSchema("metadata", column, field_id=field.id, metadata=metadata)]

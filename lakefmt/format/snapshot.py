@@ -21,7 +21,7 @@ from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
-from lakefmt.types import Type, type_from_json
+from lakefmt.types import Type, type_from_json, with_column_metadata
 
 Arrays = dict[int, pa.Array]
 
@@ -92,7 +92,9 @@ class Snapshot:
         """The lakefmt type of a field (cached)."""
         found = self._types.get(field.id)
         if found is None:
-            found = self._types[field.id] = type_from_json(field.type)
+            # column metadata may complete the type (Deep Lake's ClassLabel class names)
+            found = with_column_metadata(type_from_json(field.type), field.metadata)
+            self._types[field.id] = found
         return found
 
     def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:

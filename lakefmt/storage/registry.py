@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -158,7 +159,7 @@ def _open_object_store(scheme: str, rest: str, url: str, creds: dict[str, Any] |
         ) from exc
     options = dict(creds or {})
     single_writer = bool(options.pop(SINGLE_WRITER, False))
-    kwargs = _fs_kwargs(scheme, options)
+    kwargs = storage_options(scheme, options)
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES[scheme]))
     ident = store_id(scheme, kwargs, env)
     key = (scheme, os.getpid(), ident)
@@ -183,14 +184,40 @@ def _open_object_store(scheme: str, rest: str, url: str, creds: dict[str, Any] |
     )
 
 
-def _fs_kwargs(scheme: str, creds: dict[str, Any]) -> dict[str, Any]:
-    """Map lakefmt's provider keys to the fsspec file system's keyword arguments.
+#: The object store providers credentials are given for.
+PROVIDERS = tuple(_CREDS)
+
+
+def provider_of(scheme: str) -> str | None:
+    """The provider (``"s3"``, ``"gs"``, ``"az"``) of a URL scheme (``gcs``, ``abfs``...)."""
+    scheme = _SCHEME_ALIASES.get(scheme.lower(), scheme.lower())
+    return scheme if scheme in _CREDS else None
+
+
+def credential_keys(provider: str) -> frozenset[str]:
+    """The ``creds`` keys provider ``provider`` takes (:data:`SINGLE_WRITER` aside)."""
+    return frozenset(_CREDS[provider])
+
+
+def storage_options(scheme: str, creds: Mapping[str, Any]) -> dict[str, Any]:
+    """Map lakefmt's credential keys to the fsspec file system's keyword arguments.
+
+    The one mapping of credentials: datasets on object stores and ``Link`` columns both use
+    it. ``scheme`` is a provider (``"s3"``, ``"gs"``, ``"az"``, or an alias such as
+    ``gcs``); ``creds`` holds that provider's keys (see the README): ``region`` becomes the
+    S3 client's ``region_name``, and an Azure ``endpoint_url`` becomes a connection string
+    with that ``BlobEndpoint`` (an emulator or private endpoint).
 
     Raises:
-        StorageError: A key the provider does not take.
+        StorageError: A key the provider does not take, or an Azure ``endpoint_url`` with a
+            ``connection_string``.
     """
     if not creds:
         return {}
+    provider = provider_of(scheme)
+    if provider is None:
+        raise StorageError(f"credentials are for s3://, gs:// and az://, not {scheme}://")
+    scheme = provider
     allowed = _CREDS[scheme]
     unknown = sorted(set(creds) - set(allowed))
     if unknown:

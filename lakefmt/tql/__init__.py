@@ -44,7 +44,7 @@ from lakefmt.tql.sources import (
     Source,
     TableSource,
 )
-from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
+from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner, unique_name
 
 __all__ = [
     "DatasetSource",
@@ -177,9 +177,13 @@ def execute(
             order = np.argsort(rows, kind="stable")
             rows = rows[order]
             table = table.take(pa.array(order))
-    keep = [n for n in table.column_names if not n.startswith(parser.RESERVED_PREFIX)]
-    if keep != table.column_names:
-        table = table.select(keep)
+    keep = [i for i, n in enumerate(table.column_names) if not n.startswith(parser.RESERVED_PREFIX)]
+    if len(keep) != table.num_columns:
+        table = table.select(keep)  # by position: DuckDB may repeat a name (x AS a, y AS a)
+    seen: dict[str, int] = {}
+    names = [unique_name(n, seen) for n in table.column_names]
+    if names != table.column_names:  # the names the plan gave its outputs (a, a_1)
+        table = table.rename_columns(names)
     return QueryResult(plan.columns, _plain_numbers(table), plan.row_source, rows, plan.sql)
 
 

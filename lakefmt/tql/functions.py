@@ -57,6 +57,7 @@ class FunctionTranslator:
     _snippets: dict[str, str]
     _select_source: dict[int, tuple[str, _Occurrence | None]]
     _select_stack: list[exp.Select]
+    _by_placeholder: dict[str, _Occurrence]
 
     def _error(
         self, message: str, node: exp.Expression | None = None, *, position: int | None = None
@@ -664,8 +665,66 @@ class FunctionTranslator:
         assert occ is not None and origin.name is not None
         terms = list(dict.fromkeys(t.lower() for t in re.findall(r"[^\W_]+", str(query.this))))
         output = f"__lf_bm25_{len(occ.bm25)}"
+        select = self._select_stack[-1] if self._select_stack else None
+        # the scores are a column of the relation reading the dataset: reached through
+        # derived tables or CTEs, each of them passes it on
+        alias = self._carry(select, col.table, occ, output) if select is not None else None
+        if alias is None:
+            raise self._error(
+                "BM25_SIMILARITY needs its column to come from a dataset read by this SELECT "
+                "or by plain subqueries of its FROM (no join, grouping, DISTINCT or UNION "
+                "between them)",
+                column,
+            )
         occ.bm25.append(Bm25Request(origin.name, terms, output))
-        return exp.column(output, table=exp.to_identifier(col.table or occ.alias))
+        return exp.column(output, table=exp.to_identifier(alias))
+
+    def _carry(self, select: exp.Select, table: str, occ: _Occurrence, output: str) -> str | None:
+        """Make the relation column ``output`` of ``occ`` visible in ``select``.
+
+        ``table`` is the FROM item the column is qualified with (``""``: any). Returns the
+        alias to qualify ``output`` with in ``select``, or None if ``occ`` is not reached
+        through plain single-source subqueries. Unnamed derived tables get an alias.
+        """
+        from_ = select.args.get("from_")
+        items = [from_.this] if from_ is not None else []
+        items += [j.this for j in select.args.get("joins") or []]
+        for item in items:
+            if table and item.alias_or_name != table:
+                continue
+            if isinstance(item, exp.Table) and self._by_placeholder.get(item.name) is occ:
+                return str(item.alias_or_name)
+            inner: exp.Expression | None = None
+            if isinstance(item, exp.Subquery):
+                inner = item.this
+            elif isinstance(item, exp.Table) and item.name not in self._by_placeholder:
+                inner = self._cte(select, item.name)
+            if not isinstance(inner, exp.Select) or _grouped(inner):
+                continue
+            inner_alias = self._carry(inner, "", occ, output)
+            if inner_alias is None:
+                continue
+            if not any(e.alias_or_name == output for e in inner.expressions):
+                inner.append(
+                    "expressions",
+                    exp.alias_(exp.column(output, table=exp.to_identifier(inner_alias)), output),
+                )
+            if isinstance(item, exp.Subquery) and not item.alias:
+                item.set("alias", exp.TableAlias(this=exp.to_identifier(self._fresh("d"))))
+            return str(item.alias_or_name)
+        return None
+
+    @staticmethod
+    def _cte(select: exp.Select, name: str) -> exp.Expression | None:
+        """The query of the CTE ``name`` visible from ``select``."""
+        node: exp.Expression | None = select
+        while node is not None:
+            with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+            for cte in with_.expressions if with_ is not None else []:
+                if cte.alias == name:
+                    return cte.this
+            node = node.parent
+        return None
 
     def _shape(self, node: exp.Expression) -> exp.Expression:
         (arg,) = self._args(node, "shape", 1)
@@ -731,6 +790,17 @@ class FunctionTranslator:
         name = self._fresh("data_")
         self._snippets[name] = f"({literal})"
         return exp.column(name)
+
+
+def _grouped(select: exp.Select) -> bool:
+    """Whether ``select`` groups or dedups rows (a passed-on column would not fit)."""
+    if any(select.args.get(k) for k in ("group", "distinct", "having")):
+        return True
+    return any(
+        isinstance(e, exp.AggFunc) and e.find_ancestor(exp.Window) is None
+        for item in select.expressions
+        for e in item.find_all(exp.AggFunc)
+    )
 
 
 def _kind_of_literal(node: exp.Expression) -> ColumnKind:

@@ -16,6 +16,7 @@ reserved for the engine.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import re
 
@@ -197,6 +198,7 @@ def parse(text: str) -> ParsedQuery:
                 inner.set(key, tree.args[key])
         tree = inner
     check(tree, text, allowed=set(vectors))
+    _check_aliases(tree, tokens)
     return ParsedQuery(text=text, tree=tree, sample=sample, vectors=vectors)
 
 
@@ -296,6 +298,131 @@ def lift_vectors(text: str) -> tuple[str, dict[str, list[float]]]:
         last = i = close + 1
     out.append(text[last:])
     return "".join(out), vectors
+
+
+#: DuckDB's reserved keywords (``duckdb_keywords()``, category ``reserved``): never a name
+#: unless quoted or after ``AS``. sqlglot reads ``SELECT id LIMIT`` as ``id AS "LIMIT"``,
+#: DuckDB calls it a syntax error, and so does TQL.
+RESERVED_KEYWORDS = frozenset(
+    {
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "default",
+        "deferrable",
+        "desc",
+        "describe",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lambda",
+        "lateral",
+        "leading",
+        "limit",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "pivot",
+        "pivot_longer",
+        "pivot_wider",
+        "placing",
+        "primary",
+        "qualify",
+        "references",
+        "returning",
+        "select",
+        "show",
+        "some",
+        "summarize",
+        "symmetric",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "unpivot",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    }
+)
+
+
+def _check_aliases(tree: exp.Expression, tokens: list[Token]) -> None:
+    """Refuse an unquoted reserved keyword used as an alias without ``AS``, and an alias on
+    a star.
+
+    Raises:
+        QueryError: ``SELECT id LIMIT``, ``FROM "ds" ORDER``, ... (a missing expression after
+            a keyword, usually), or ``SELECT * AS x``.
+    """
+    after_as = {
+        tok.start for prev, tok in itertools.pairwise(tokens) if prev.token_type == TokenType.ALIAS
+    }
+    for node in tree.find_all(exp.Alias, exp.TableAlias):
+        ident = node.args.get("alias") if isinstance(node, exp.Alias) else node.this
+        if not isinstance(ident, exp.Identifier):
+            continue
+        word = str(ident.this)
+        start = (getattr(ident, "_meta", None) or {}).get("start")
+        if (
+            not ident.quoted
+            and word.lower() in RESERVED_KEYWORDS
+            and start is not None
+            and int(start) not in after_as
+        ):
+            raise QueryError(
+                f"syntax error at position {start} near {word!r}: {word.upper()} is a reserved "
+                f"keyword and is missing what follows it (to name a column {word!r}, quote "
+                f'it: AS "{word}")',
+                position=int(start),
+            )
+        inner = node.this
+        if isinstance(node, exp.Alias) and (
+            isinstance(inner, exp.Star)
+            or (isinstance(inner, exp.Column) and isinstance(inner.this, exp.Star))
+        ):
+            raise QueryError(
+                f"{inner.sql(dialect=DIALECT)} cannot take an alias ({word!r}) at position "
+                f"{start}: it stands for several columns; name columns one by one",
+                position=None if start is None else int(start),
+            )
 
 
 #: Words a query may start with (DuckDB's FROM-first form included).
@@ -510,6 +637,21 @@ def check(tree: exp.Expression, text: str, *, allowed: set[str] | None = None) -
             raise QueryError(
                 f"only SELECT queries are allowed, found {node.key.upper()}",
                 position=_position(node, text),
+            )
+        if isinstance(node, exp.Star) and (node.args.get("replace") or node.args.get("rename")):
+            # row results read star columns from the source: the new values would be lost
+            word = "REPLACE" if node.args.get("replace") else "RENAME"
+            raise QueryError(
+                f"* {word} (...) is not supported in queries: name the columns one by one "
+                "(SELECT a, b + 1 AS b, c AS d)",
+                position=find_token(text, word),
+            )
+        if isinstance(node, exp.Columns):
+            # DuckDB would expand it over the engine's hidden columns too: wrong columns
+            raise QueryError(
+                "COLUMNS(...) is not supported in queries: name the columns, or use * "
+                "(* EXCLUDE (...), * REPLACE (...))",
+                position=find_token(text, "columns"),
             )
         if isinstance(node, (exp.Lateral, exp.TableFromRows)):
             raise QueryError(

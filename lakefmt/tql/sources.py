@@ -126,7 +126,7 @@ class DatasetSource:
         out = []
         for name, f in pairs:
             t = snap.type_of(f)
-            out.append(Visible(name, classify(f.type, t.storage_type), t.arrow_type, f, t))
+            out.append(Visible(name, classify(t.to_json(), t.storage_type), t.arrow_type, f, t))
         if self.extra is not None:
             for name, col in zip(self.extra.column_names, self.extra.columns, strict=True):
                 t = self.extra_types.get(name)
@@ -768,7 +768,8 @@ def _parquet_part(
                 f"CAST(file_index AS INTEGER) + {ks[0]}" if ks[0] else "CAST(file_index AS INTEGER)"
             )
         else:
-            frag = f"CAST([{', '.join(map(str, ks))}][file_index + 1] AS INTEGER)"
+            # file_index is UBIGINT, and DuckDB indexes lists only with BIGINT
+            frag = f"[{', '.join(map(str, ks))}][CAST(file_index AS BIGINT) + 1]"
         cols = [f"{frag} AS {FRAG}", f"file_row_number AS {POS}", *cols]
         return f"(SELECT {', '.join(cols)} FROM read_parquet([{paths}], file_row_number=true))"
     if not cols:  # only the row count matters

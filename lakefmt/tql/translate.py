@@ -486,9 +486,10 @@ class Planner(FunctionTranslator):
         }
         self._from_cols[id(node)] = columns_of
         select_aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
-        # column references
+        # column references (sqlglot also lists a subquery's unqualified columns here, as
+        # possible outer references: those belong to the subquery's own scope, resolved there)
         for col in scope.columns:
-            if isinstance(col.this, exp.Star):
+            if isinstance(col.this, exp.Star) or col.find_ancestor(exp.Select) is not node:
                 continue
             self._resolve_column(scope, col, columns_of, select_aliases)
         # star expansion (not in the root of a row query: that projection is rewritten later)
@@ -513,13 +514,15 @@ class Planner(FunctionTranslator):
                             continue
                         heavy = origin.kind.heavy
                         if heavy and row_kind and not self._named_anywhere(name):
-                            outputs.append((_unique(name, seen), origin))  # lazy: never projected
+                            # lazy: never projected
+                            outputs.append((unique_name(name, seen), origin))
                             continue
                         if origin.occurrence is not None and origin.name is not None:
                             origin.occurrence.need(origin.name)
-                        out = _unique(name, seen)
-                        ref = exp.column(
-                            exp.to_identifier(name, quoted=True), table=exp.to_identifier(src_name)
+                        out = unique_name(name, seen)
+                        ref = exp.column(  # an unnamed derived table: no qualifier
+                            exp.to_identifier(name, quoted=True),
+                            table=exp.to_identifier(src_name) if src_name else None,
                         )
                         self._origins[id(ref)] = origin
                         new_items.append(
@@ -542,7 +545,7 @@ class Planner(FunctionTranslator):
                             and (not origin.kind.heavy or self._named_anywhere(name))
                         ):
                             origin.occurrence.need(origin.name)
-                        outputs.append((_unique(name, seen), origin))
+                        outputs.append((unique_name(name, seen), origin))
                 continue
             new_items.append(item)
             inner = item.this if isinstance(item, exp.Alias) else item
@@ -551,7 +554,7 @@ class Planner(FunctionTranslator):
                 origin = self._origins[id(inner)]
             else:
                 origin = _Origin(self._infer(inner))
-            outputs.append((_unique(name, seen), origin))
+            outputs.append((unique_name(name, seen), origin))
         if changed:
             node.set("expressions", new_items)
         info.outputs = outputs
@@ -603,7 +606,17 @@ class Planner(FunctionTranslator):
                         return  # a source we know nothing about (e.g. a CTE without columns)
                     raise self._unknown_column(col, [n for n, _ in cols])
                 self._set_origin(col, match[0])
-            return  # struct field access or an outer reference: DuckDB resolves it
+                return
+            parent = scope.parent
+            while parent is not None:  # a correlated reference to an outer query's source
+                if isinstance(parent.expression, exp.Select) and table in parent.sources:
+                    cols = self._source_columns(parent, table, parent.sources[table])
+                    match = [o for n, o in cols if n == name]
+                    if match:
+                        self._set_origin(col, match[0])
+                    return
+                parent = parent.parent
+            return  # struct field access: DuckDB resolves it
         matches = [o for cols in columns_of.values() for n, o in cols if n == name]
         if len(matches) >= 1:
             self._set_origin(col, matches[0])
@@ -667,7 +680,7 @@ class Planner(FunctionTranslator):
         seen: dict[str, int] = {}
 
         def add_passthrough(name: str, ref: exp.Expression, origin: _Origin) -> None:
-            out = _unique(name, seen)
+            out = unique_name(name, seen)
             visible = origin.visible
             lazy = not origin.kind.eager and visible is not None and visible.field is not None
             columns.append(
@@ -713,7 +726,7 @@ class Planner(FunctionTranslator):
             if isinstance(inner, exp.Column) and id(inner) in self._origins:
                 add_passthrough(name, inner, self._origins[id(inner)])
                 continue
-            out = _unique(name, seen)
+            out = unique_name(name, seen)
             columns.append(OutputColumn(out, self._infer(inner)))
             items.append(exp.alias_(inner, out, quoted=True, copy=False))
         select.set("expressions", items)
@@ -842,7 +855,8 @@ def _star_excluded(item: exp.Expression) -> set[str]:
     return names
 
 
-def _unique(name: str, seen: dict[str, int]) -> str:
+def unique_name(name: str, seen: dict[str, int]) -> str:
+    """``name``, or ``name_1``, ``name_2``... if ``seen`` has it; records the result in ``seen``."""
     if name not in seen:
         seen[name] = 0
         return name

@@ -44,6 +44,8 @@ from lakefmt.types.structured import (
     SegmentMask,
     Sequence,
     Struct,
+    check_column_metadata,
+    with_column_metadata,
 )
 
 __all__ = [
@@ -84,4 +86,6 @@ __all__ = [
     "register_type",
     "resolve_type",
     "type_from_json",
+    "check_column_metadata",
+    "with_column_metadata",
 ]

@@ -141,6 +141,9 @@ def cast_numeric(array: np.ndarray, dtype: str, *, column: str, row: int | None)
             info = np.iinfo(target)
             ok = bool(array.min() >= info.min and array.max() <= info.max)
             if not ok:
+                if row is None and array.ndim == 1:  # a column of scalars: name the row
+                    bad = np.flatnonzero((array < info.min) | (array > info.max))
+                    row = int(bad[0])
                 raise TypeMismatchError(
                     f"column '{column}' expects {dtype} values, got values out of range "
                     f"({array.min()}..{array.max()})"
@@ -155,7 +158,38 @@ def cast_numeric(array: np.ndarray, dtype: str, *, column: str, row: int | None)
             f"column '{column}' expects {dtype} values, got {src}"
             + (f" at row {row}" if row is not None else "")
         )
-    return array.astype(target)
+    with np.errstate(over="ignore"):  # overflow to inf is reported below
+        out = array.astype(target)
+    if target.kind == "f" and target.itemsize < 8:  # float16/float32 overflow to inf
+        check_float_range(array, out, column=column, dtype=dtype, row=row)
+    return out
+
+
+def check_float_range(
+    source: np.ndarray, result: np.ndarray, *, column: str, dtype: str, row: int | None
+) -> None:
+    """Refuse finite values that became infinite in a narrower float type (``1e308`` in a
+    float32 column); infinities given as such stay.
+
+    Raises:
+        TypeMismatchError: Naming the column, the row (``row``, or the first bad one of a
+            1-D ``source``) and the value.
+    """
+    if result.dtype.kind != "f":
+        return
+    with np.errstate(invalid="ignore"):
+        overflow = np.isinf(result) & ~np.isinf(source.astype(np.float64))
+    if not overflow.any():
+        return
+    first = np.argwhere(overflow)[0]
+    if row is None and source.ndim == 1:
+        row = int(first[0])
+    value = source[tuple(first)].item()
+    info = np.finfo(result.dtype)
+    raise TypeMismatchError(
+        f"column '{column}' expects {dtype} values, got {value!r} (outside {dtype}'s range "
+        f"of +-{float(info.max):.6g})" + (f" at row {row}" if row is not None else "")
+    )
 
 
 def as_ndarray(value: Any, dtype: str, *, column: str, row: int, expected: str) -> np.ndarray:

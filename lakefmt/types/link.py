@@ -20,10 +20,16 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from lakefmt.errors import StorageError, TypeMismatchError
-from lakefmt.storage.registry import _CREDS
+from lakefmt.storage.registry import (
+    PROVIDERS,
+    SINGLE_WRITER,
+    credential_keys,
+    storage_options,
+)
 from lakefmt.types._helpers import arrow_input, as_extension, parallel_map, storage_of, to_items
 from lakefmt.types.base import Type, mismatch
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
+from lakefmt.types.scalars import check_unicode
 
 __all__ = ["Link", "fetch_link", "link_credentials", "link_storage_options"]
 
@@ -32,7 +38,7 @@ _LINK_CREDS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Cont
 )
 
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-# link scheme -> provider key of lakefmt creds (lakefmt.storage.registry._CREDS)
+# link scheme -> provider of lakefmt creds (lakefmt.storage.registry.PROVIDERS)
 _PROVIDER = {
     "s3": "s3",
     "s3a": "s3",
@@ -81,6 +87,11 @@ def _scheme(url: str) -> str:
 def link_storage_options(url: str, creds: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The fsspec storage options to fetch ``url`` with (credentials mapped to fsspec keys).
 
+    Credentials are mapped by :func:`lakefmt.storage.registry.storage_options`, the mapping
+    datasets use, so a link reads an object with the options a dataset at that URL would
+    have (an Azure ``endpoint_url`` becomes a connection string, ``region`` the S3 client's
+    ``region_name``).
+
     Args:
         url: The link target.
         creds: Credentials as for :func:`link_credentials`; ``None`` reads the ones of the
@@ -88,30 +99,56 @@ def link_storage_options(url: str, creds: Mapping[str, Any] | None = None) -> di
 
     Returns:
         Keyword arguments for ``fsspec.core.url_to_fs`` (empty for local paths and HTTP,
-        or when no credentials fit the URL's provider).
+        or when the credentials are another provider's).
+
+    Raises:
+        StorageError: A key no provider takes (a typo), keys of several providers in one
+            flat dict, or a per-provider mapping mixed with credential keys.
     """
     if creds is None:
         creds = _LINK_CREDS.get()
     provider = _PROVIDER.get(_scheme(url))
     if not creds or provider is None:
         return {}
-    if provider in creds and isinstance(creds[provider], Mapping):
-        chosen: Mapping[str, Any] = creds[provider]
-    elif any(key in _PROVIDER.values() for key in creds):
-        return {}  # a per-provider mapping without an entry for this provider
-    else:
-        chosen = creds
-    allowed = _CREDS[provider]
-    if any(key not in allowed for key in chosen):
-        return {}  # credentials of another provider
-    options: dict[str, Any] = {}
-    for key, value in chosen.items():
-        target = allowed[key]
-        if provider == "s3" and target == "region":
-            options.setdefault("client_kwargs", {})["region_name"] = value
-        else:
-            options[target] = value
-    return options
+    chosen = _provider_creds(creds, provider)
+    return storage_options(provider, chosen) if chosen else {}
+
+
+def _provider_creds(creds: Mapping[str, Any], provider: str) -> dict[str, Any] | None:
+    """The credentials ``creds`` gives for ``provider``; None if they are for others only."""
+    keys = set(creds) - {SINGLE_WRITER}  # a promise about dataset writes, not a credential
+    named = keys & set(PROVIDERS)
+    if named:  # {"s3": {...}, "gs": {...}}
+        if named != keys:
+            raise StorageError(
+                f"link credentials mix provider entries {sorted(named)} with credential keys "
+                f"{sorted(keys - named)}; give either one provider's keys or "
+                '{"s3": {...}, "gs": {...}, "az": {...}}'
+            )
+        entry = creds.get(provider)
+        if entry is None:
+            return None
+        if not isinstance(entry, Mapping):
+            raise StorageError(
+                f"link credentials for '{provider}' must be a dict of its keys, got "
+                f"{type(entry).__name__}"
+            )
+        return {k: v for k, v in entry.items() if k != SINGLE_WRITER}
+    if keys <= credential_keys(provider):
+        return {k: creds[k] for k in keys}
+    known = set().union(*(credential_keys(p) for p in PROVIDERS))
+    unknown = sorted(keys - known)
+    if unknown:
+        raise StorageError(
+            f"unknown credential key(s) {unknown}; {provider}:// takes some of "
+            f"{sorted(credential_keys(provider))}"
+        )
+    if any(keys <= credential_keys(p) for p in PROVIDERS):
+        return None  # another provider's credentials (a dataset on S3 linking to GCS)
+    raise StorageError(
+        f"credential keys {sorted(keys)} belong to no single provider; give "
+        '{"s3": {...}, "gs": {...}, "az": {...}} for links to several providers'
+    )
 
 
 def fetch_link(url: str, creds: Mapping[str, Any] | None = None) -> bytes:
@@ -151,6 +188,7 @@ def fetch_link(url: str, creds: Mapping[str, Any] | None = None) -> bytes:
 def _check_url(value: Any, column: str, row: int) -> str:
     if not isinstance(value, str):
         raise mismatch(column, row, "a URL or path string", value)
+    check_unicode(value, column, row)
     text = value.strip()
     if not text or text != value or any(c in value for c in "\n\r\t\x00"):
         raise TypeMismatchError(

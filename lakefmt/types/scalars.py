@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,6 +59,65 @@ def _check_integral(values: Any, column: str, dtype: str) -> None:
                 raise mismatch(column, i, dtype, v)
 
 
+def _check_no_overflow(values: Any, result: pa.Array, column: str, dtype: str) -> None:
+    """Refuse finite inputs that became infinite in a float16/float32 ``result``."""
+    plain = result.fill_null(0) if result.null_count else result
+    infinite = np.flatnonzero(np.isinf(plain.to_numpy(zero_copy_only=False)))
+    if not len(infinite):
+        return
+    if isinstance(values, pa.ChunkedArray):
+        values = as_array(values)
+    for i in infinite:
+        i = int(i)
+        if isinstance(values, pa.Array):
+            value = values[i].as_py()
+        elif isinstance(values, np.ndarray):
+            value = values[i].item()
+        else:
+            value = as_list(values)[i]
+        try:
+            finite = math.isfinite(float(value))
+        except (TypeError, ValueError, OverflowError):
+            finite = True  # an int too large for a float64
+        if finite:
+            info = np.finfo(np.dtype(dtype))
+            raise TypeMismatchError(
+                f"column '{column}' expects {dtype} values, got {value!r} at row {i} (outside "
+                f"{dtype}'s range of +-{float(info.max):.6g})"
+            )
+
+
+def check_unicode(value: str, column: str, row: int) -> None:
+    """Refuse a string UTF-8 cannot encode (a lone surrogate such as ``"\\ud800"``).
+
+    Raises:
+        TypeMismatchError: Naming the column, the row and the character's position.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TypeMismatchError(
+            f"column '{column}' row {row}: the text has a lone surrogate "
+            f"({value[exc.start]!r} at position {exc.start}), which is not Unicode text and "
+            "cannot be stored as UTF-8"
+        ) from None
+
+
+def utf8_array(items: list[Any], column: str) -> pa.Array:
+    """``str`` values (``None`` for null) as an Arrow ``string`` array.
+
+    Raises:
+        TypeMismatchError: A value UTF-8 cannot encode (see :func:`check_unicode`).
+    """
+    try:
+        return pa.array(items, type=pa.string())
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        for i, v in enumerate(items):
+            if isinstance(v, str):
+                check_unicode(v, column, i)
+        raise
+
+
 class Numeric(Type):
     """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``."""
 
@@ -86,7 +146,19 @@ class Numeric(Type):
         return NUMERIC_ARROW_TYPES[self.dtype]
 
     def convert(self, values: Any, *, column: str) -> pa.Array:
-        """Convert numbers (list, numpy array, Arrow array) without lossy casts."""
+        """Convert numbers (list, numpy array, Arrow array) without lossy casts.
+
+        Raises:
+            TypeMismatchError: A value of another kind, a fractional or out-of-range value
+                for an integer column, a finite value out of a float16/float32 column's
+                range (it would become infinite; infinities and NaN given as such stay).
+        """
+        result = self._convert(values, column=column)
+        if self.dtype in ("float16", "float32"):
+            _check_no_overflow(values, result, column, self.dtype)
+        return result
+
+    def _convert(self, values: Any, *, column: str) -> pa.Array:
         arrow_type = self.storage_type
         if pa.types.is_integer(arrow_type):
             _check_integral(values, column, self.dtype)
@@ -185,12 +257,15 @@ class Text(Type):
                 return pa.nulls(len(values), pa.string())
             raise mismatch(column, None, "text", values)
         if isinstance(values, np.ndarray) and values.dtype.kind == "U":
-            return pa.array(values, type=pa.string())
+            try:
+                return pa.array(values, type=pa.string())
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                return utf8_array(values.tolist(), column)
         items = as_list(values)
         for i, v in enumerate(items):
             if v is not None and not isinstance(v, str):
                 raise mismatch(column, i, "text (str)", v)
-        return pa.array(items, type=pa.string())
+        return utf8_array(items, column)
 
     def decode(self, array: pa.Array) -> list[str | None]:
         """Return a list of ``str`` (``None`` for null)."""

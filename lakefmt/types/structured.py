@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakefmt.codecs.image import decode_image, decode_images, encode_image, sniff_image
-from lakefmt.errors import DecodeError, LakefmtError, TypeMismatchError
+from lakefmt.errors import DecodeError, LakefmtError, SchemaError, TypeMismatchError
 from lakefmt.types._helpers import (
     ARROW_NUMERIC,
     INT_DTYPES,
@@ -51,6 +52,7 @@ from lakefmt.types._helpers import (
 from lakefmt.types.array import Array
 from lakefmt.types.base import Type, _depth, mismatch
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
+from lakefmt.types.scalars import utf8_array
 
 __all__ = [
     "BinaryMask",
@@ -76,9 +78,14 @@ class ClassLabel(Type):
     """Class labels: integers, appended as integers or as class names.
 
     With ``class_names``, names map to their index in the list; an unknown name raises
-    ``TypeMismatchError`` (the list is part of the column type and never grows silently).
-    Reads give integers; :meth:`class_name` maps them back, and queries compare a label
-    with a string by name.
+    ``TypeMismatchError`` (the list is part of the column type and never grows silently),
+    and so does a label outside ``0 .. len(class_names) - 1``. Without class names any
+    integer of ``dtype`` is a label. ``None`` is a null label. Reads give integers;
+    :meth:`class_name` maps them back, and queries compare a label with a string by name.
+
+    Class names may also be set Deep Lake's way, ``ds["label"].metadata["class_names"] =
+    [...]``, on a column whose type has none: the column then reads, validates and queries
+    exactly as if they were in the type (:func:`with_column_metadata`).
 
     Args:
         dtype: An integer dtype (``"int32"``...), or ``Array(int_dtype, dimensions=1)`` for
@@ -162,9 +169,29 @@ class ClassLabel(Type):
             return False
         return super().is_single(value)
 
+    def _bounds(self) -> tuple[int, int]:
+        """The smallest and largest valid label."""
+        info = np.iinfo(np.dtype(self.dtype))
+        if self.class_names is not None:
+            return 0, min(len(self.class_names) - 1, int(info.max))
+        return int(info.min), int(info.max)
+
+    def _out_of_range(self, column: str, row: int, label: int) -> TypeMismatchError:
+        low, high = self._bounds()
+        if self.class_names is not None:
+            what = (
+                f"a label of one of its {len(self.class_names)} classes ({low}..{high})"
+                if self.class_names
+                else "no label (it has an empty class_names list)"
+            )
+        else:
+            what = f"{self.dtype} labels ({low}..{high})"
+        return TypeMismatchError(f"column '{column}' expects {what}, got {label} at row {row}")
+
     def _labels(self, items: list[Any], column: str, rows: list[int] | None = None) -> np.ndarray:
         """Map ints / names to an int64 array (rows: the row of each item, for errors)."""
         out = np.zeros(len(items), dtype=np.int64)
+        low, high = self._bounds()
         for k, value in enumerate(items):
             row = rows[k] if rows is not None else k
             if isinstance(value, str):
@@ -177,7 +204,10 @@ class ClassLabel(Type):
                     )
                 out[k] = label
             elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-                out[k] = int(value)
+                label = int(value)  # a Python int: no overflow before the range check
+                if not low <= label <= high:
+                    raise self._out_of_range(column, row, label)
+                out[k] = label
             else:
                 raise mismatch(column, row, f"{self.dtype} labels or class names", value)
         return out
@@ -190,17 +220,18 @@ class ClassLabel(Type):
         """
         storage = arrow_input(values, self, column)
         if storage is not None:
+            self._check_arrow(storage, column)
             return as_extension(self, storage)
         if not self.multi_label and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
             labels = cast_numeric(values.reshape(-1), self.dtype, column=column, row=None)
+            self._check_range(labels, column)
             return as_extension(self, pa.array(labels, type=self.storage_type))
         items = to_items(values)
         if not self.multi_label:
             present = [i for i, v in enumerate(items) if v is not None]
             labels = self._labels([items[i] for i in present], column, present)
             full = np.zeros(len(items), dtype=np.int64)
-            full[present] = labels
-            self._check_range(full, column)
+            full[present] = labels  # in range: _labels checked them (nulls stay 0 here)
             array = pa.array(full.astype(self.dtype), mask=_mask(items))
             return as_extension(self, array)
         rows: list[np.ndarray | None] = []
@@ -218,14 +249,29 @@ class ClassLabel(Type):
         return as_extension(self, ragged_to_arrow(rows, 1, self.dtype))
 
     def _check_range(self, labels: np.ndarray, column: str, row: int | None = None) -> None:
-        info = np.iinfo(np.dtype(self.dtype))
-        bad = np.flatnonzero((labels < info.min) | (labels > info.max))
+        """Refuse labels outside :meth:`_bounds` (``row``: the row of every label)."""
+        low, high = self._bounds()
+        bad = np.flatnonzero((labels < low) | (labels > high))
         if len(bad):
             where = row if row is not None else int(bad[0])
-            raise TypeMismatchError(
-                f"column '{column}' expects {self.dtype} labels, got {labels[bad[0]]} at row "
-                f"{where}"
-            )
+            raise self._out_of_range(column, where, int(labels[bad[0]]))
+
+    def _check_arrow(self, storage: pa.Array, column: str) -> None:
+        """Range check of Arrow input of the storage type (nulls pass)."""
+        if self.class_names is None:
+            return  # the Arrow type itself bounds the values
+        if self.multi_label:
+            lengths = pc.list_value_length(storage).fill_null(0).to_numpy()
+            rows = np.repeat(np.arange(len(storage)), lengths)
+            flat = storage.flatten()
+        else:
+            rows, flat = np.arange(len(storage)), storage
+        valid = np.asarray(flat.is_valid())
+        labels = flat.fill_null(0).to_numpy(zero_copy_only=False)
+        low, high = self._bounds()
+        bad = np.flatnonzero(valid & ((labels < low) | (labels > high)))
+        if len(bad):
+            raise self._out_of_range(column, int(rows[bad[0]]), int(labels[bad[0]]))
 
     def decode(self, array: pa.Array) -> Any:
         """Labels as a numpy array (object array with ``None`` for nulls); multi-label: a list."""
@@ -243,6 +289,60 @@ class ClassLabel(Type):
             return ragged_from_arrow(storage.slice(index, 1), 1)[0]
         value = storage[index].as_py()
         return None if value is None else np.dtype(self.dtype).type(value)
+
+
+#: The column metadata key Deep Lake keeps class names under.
+CLASS_NAMES_KEY = "class_names"
+
+
+def check_column_metadata(dtype: Type, metadata: Mapping[str, Any], *, column: str) -> None:
+    """Refuse column metadata that contradicts the column's type.
+
+    ``class_names`` of a ``ClassLabel`` column must be a list of unique strings, and may not
+    differ from class names the type already has (those are the column's contract).
+
+    Raises:
+        SchemaError: Such a ``class_names`` value.
+    """
+    if not isinstance(dtype, ClassLabel) or CLASS_NAMES_KEY not in metadata:
+        return
+    names = metadata[CLASS_NAMES_KEY]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SchemaError(
+            f"metadata 'class_names' of ClassLabel column '{column}' must be a list of strings, "
+            f"got {names!r}"
+        )
+    if len(set(names)) != len(names):
+        raise SchemaError(
+            f"metadata 'class_names' of ClassLabel column '{column}' must be unique: {names!r}"
+        )
+    if dtype.class_names is not None and names != dtype.class_names:
+        raise SchemaError(
+            f"ClassLabel column '{column}' has class names in its type ({dtype.class_names!r}); "
+            f"metadata 'class_names' may not differ from them (got {names!r})"
+        )
+
+
+def with_column_metadata(dtype: Type, metadata: Mapping[str, Any]) -> Type:
+    """The type a column reads, validates and queries as, given its column metadata.
+
+    A ``ClassLabel`` without class names in its type takes them from the metadata key
+    ``class_names`` (Deep Lake's place for them). Class names in the type win over the
+    metadata (the two can only differ in datasets written before lakefmt refused that, see
+    :func:`check_column_metadata`); a metadata value that is not a list of unique strings
+    names no classes. Every other type is returned as is.
+    """
+    if not isinstance(dtype, ClassLabel) or dtype.class_names is not None:
+        return dtype
+    names = metadata.get(CLASS_NAMES_KEY)
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+    ):
+        return dtype
+    inner: Any = Array(dtype.dtype, dimensions=1) if dtype.multi_label else dtype.dtype
+    return ClassLabel(inner, list(names))
 
 
 def _mask(items: list[Any]) -> np.ndarray | None:
@@ -1037,7 +1137,7 @@ class Dict(Type):
                     f"column '{column}' expects JSON-serialisable values, got "
                     f"{type(value).__name__} at row {i}: {exc}"
                 ) from exc
-        return as_extension(self, pa.array(out, type=pa.string()))
+        return as_extension(self, utf8_array(out, column))  # a lone surrogate: a clear error
 
     def decode(self, array: pa.Array) -> list[Any]:
         """Parse each row's JSON (``None`` for nulls)."""

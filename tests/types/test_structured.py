@@ -64,7 +64,7 @@ def test_multi_label(types_roundtrip: Roundtrip) -> None:
         (["cat", "horse"], r"no class named 'horse' \(row 1\)"),
         ([0, 1.5], r"got float.*row 1"),
         ([0, True], r"got bool.*row 1"),
-        ([0, 40_000], r"int16 labels, got 40000 at row 1"),
+        ([0, 40_000], r"2 classes \(0\.\.1\), got 40000 at row 1"),
     ],
 )
 def test_bad_class_labels(types_url: str, bad: Any, match: str) -> None:
