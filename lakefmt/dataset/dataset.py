@@ -29,6 +29,7 @@ from lakefmt.dataset.view import DatasetView, normalize_index
 from lakefmt.errors import (
     ColumnExistsError,
     CommitConflictError,
+    LakefmtError,
     ReadOnlyError,
     SchemaError,
     UnevenColumnsError,
@@ -37,8 +38,9 @@ from lakefmt.errors import (
 from lakefmt.format import commit as commits
 from lakefmt.format import fragments as files
 from lakefmt.format import layout, maintenance, refs
+from lakefmt.format.defaults import encode_default
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
-from lakefmt.format.snapshot import Snapshot, encode_default
+from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.versions import read_latest, resolve_ref
 from lakefmt.storage import Storage
 from lakefmt.types import as_array, check_column_metadata, resolve_type, type_from_json
@@ -395,12 +397,14 @@ class Dataset(ReadOnlyDataset):
 
     def _column_specs(self) -> list[ColumnSpec]:
         if self._specs is None:
-            from lakefmt.format.snapshot import decode_default
-
-            self._specs = [
-                ColumnSpec(f.name, self._snap.type_of(f), f.has_default, decode_default(f.default))
-                for f in self._snap.fields
-            ]
+            specs = []
+            for f in self._snap.fields:
+                try:
+                    cell, error = self._snap.default_cell(f), None
+                except LakefmtError as exc:  # a damaged default fails only appends needing it
+                    cell, error = None, exc
+                specs.append(ColumnSpec(f.name, self._snap.type_of(f), f.has_default, cell, error))
+            self._specs = specs
         return self._specs
 
     def _commit_ops(
@@ -724,20 +728,25 @@ class Dataset(ReadOnlyDataset):
         Raises:
             ColumnExistsError: The name is taken.
             TypeMismatchError: ``default_value`` does not fit ``dtype``.
+            DecodeError: ``default_value`` is corrupt media bytes.
         """
         with self._lock:
             _check_column_name(name)
             if name in {f.name for f in self._snap.fields}:
                 raise ColumnExistsError(f"column '{name}' already exists")
             column_type = resolve_type(dtype, column=name)
-            if default_value is not None:
-                column_type.convert([default_value], column=name)  # validate now, not on read
+            # validated and converted now, as an appended value would be, not on read
+            encoded = (
+                None
+                if default_value is None
+                else encode_default(default_value, column_type, column=name)
+            )
             self.flush()
             field = {
                 "name": name,
                 "type": column_type.to_json(),
                 "arrow_type": str(column_type.storage_type),
-                "default": encode_default(default_value),
+                "default": encoded,
                 "has_default": default_value is not None,
             }
             self._commit_ops([commits.ChangeSchema("add", name, new_field=field)])

@@ -37,6 +37,7 @@ from lakefmt.errors import (
     VersionNotFoundError,
 )
 from lakefmt.format.manifest import Field
+from lakefmt.format.snapshot import ROW_COUNT_FIELD
 
 if TYPE_CHECKING:
     from lakefmt.tql import DatasetSource, QueryResult, Source
@@ -182,7 +183,10 @@ class ResultSnapshot:
     def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:
         """The Arrow schema (extension types included) of some or all columns."""
         return pa.schema(
-            [pa.field(f.name, self.type_of(f).arrow_type) for f in (fields or self._fields)]
+            [
+                pa.field(f.name, self.type_of(f).arrow_type)
+                for f in (self._fields if fields is None else fields)
+            ]
         )
 
     def _table_column(self, index: int) -> pa.Array:
@@ -196,6 +200,8 @@ class ResultSnapshot:
     def take(self, fields: Sequence[Field], indices: np.ndarray) -> dict[int, pa.Array]:
         """Values of ``fields`` at result positions ``indices`` (any order, repeats allowed)."""
         indices = np.asarray(indices, dtype=np.int64)
+        if not fields:  # the rows without columns (see Snapshot's ROW_COUNT_FIELD)
+            return {ROW_COUNT_FIELD.id: pa.nulls(len(indices))}
         out: dict[int, pa.Array] = {}
         lazy = []
         for f in fields:
@@ -221,6 +227,8 @@ class ResultSnapshot:
 
     def read_range(self, fields: Sequence[Field], start: int, stop: int) -> dict[int, pa.Array]:
         """Values of ``fields`` for result rows ``[start, stop)``."""
+        if not fields:
+            return {ROW_COUNT_FIELD.id: pa.nulls(stop - start)}
         out: dict[int, pa.Array] = {}
         lazy = [f for f in fields if not self.columns[f.id].in_table]
         if lazy:

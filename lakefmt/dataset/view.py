@@ -14,7 +14,7 @@ import pyarrow as pa
 from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import ColumnNotFoundError, ReadOnlyError
 from lakefmt.format.manifest import Field
-from lakefmt.format.snapshot import Snapshot
+from lakefmt.format.snapshot import Snapshot, batch_rows
 from lakefmt.types import Type, link_credentials
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ class DatasetView:
         snap = self._snapshot()
         schema = snap.arrow_schema(fields)
         batches = [
-            pa.RecordBatch.from_arrays([arrays[f.id] for f in fields], schema=schema)
+            _record_batch(arrays, fields, schema)
             for arrays in self._iter_arrays(fields, 65_536, False)
         ]
         return pa.Table.from_batches(batches, schema=schema)
@@ -279,7 +279,7 @@ class DatasetView:
         fields = self._fields(columns)
         schema = self._snapshot().arrow_schema(fields)
         gen = (
-            pa.RecordBatch.from_arrays([arrays[f.id] for f in fields], schema=schema)
+            _record_batch(arrays, fields, schema)
             for arrays in self._iter_arrays(fields, batch_size, False)
         )
         return pa.RecordBatchReader.from_batches(schema, gen)
@@ -384,8 +384,20 @@ def _links(creds: dict[str, Any] | None) -> Any:
     return link_credentials(creds) if creds is not None else contextlib.nullcontext()
 
 
+def _record_batch(
+    arrays: dict[int, pa.Array], fields: Sequence[Field], schema: pa.Schema
+) -> pa.RecordBatch:
+    """A batch of ``fields``; without fields it still has the batch's rows (a version whose
+    columns were all removed keeps its rows, spec 8.1 step 9)."""
+    if fields:
+        return pa.RecordBatch.from_arrays([arrays[f.id] for f in fields], schema=schema)
+    return pa.record_batch([pa.nulls(batch_rows(arrays))], names=["_"]).select([])
+
+
 def _plain(table: pa.Table) -> pa.Table:
     """``table`` with extension columns replaced by their storage (for pandas and polars)."""
+    if not any(isinstance(t, pa.ExtensionType) for t in table.schema.types):
+        return table  # also keeps the rows of a table without columns
     return pa.table([_storage_chunked(c) for c in table.columns], names=table.column_names)
 
 

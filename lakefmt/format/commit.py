@@ -29,7 +29,9 @@ from lakefmt.errors import (
 )
 from lakefmt.format import fragments as files
 from lakefmt.format import layout
+from lakefmt.format.defaults import upgraded_fields
 from lakefmt.format.manifest import (
+    FORMAT_VERSION,
     DataFile,
     Field,
     Fragment,
@@ -418,6 +420,10 @@ def commit(
                 "message": message if is_commit else None,
                 "previous_commit": current.ref if current.is_commit else current.previous_commit,
                 "operation": name,
+                # every new manifest is of the current format version, even in an older
+                # dataset; defaults carried from a format-1 manifest are re-encoded
+                "format_version": FORMAT_VERSION,
+                "fields": upgraded_fields(manifest.fields),
             }
         )
         if write_manifest_if_absent(storage, manifest):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from lakefmt.errors import FormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Features this implementation can read; a manifest naming another one is refused.
 READER_FEATURES: frozenset[str] = frozenset({"deletion_files", "update_files", "column_groups"})
 WRITER_FEATURES: frozenset[str] = READER_FEATURES
@@ -42,8 +42,12 @@ class Field(_Model):
     arrow_type: str = ""
     """The Arrow storage type as text, for readers without lakefmt (informative)."""
     default: Any = None
-    """JSON default for rows written before the column existed and for appends without it."""
+    """JSON default for rows written before the column existed and for appends without it,
+    in the encoding ``default_encoding`` names (:mod:`lakefmt.format.defaults`)."""
     has_default: bool = False
+    default_encoding: Literal[1, 2] = 2
+    """How ``default`` is encoded: 2, the stored cell directed by the column's type; 1, the
+    user's value as format version 1 wrote it (absent in format-1 manifests: 1)."""
     metadata: dict[str, Any] = {}
 
 
@@ -137,6 +141,21 @@ class Manifest(_Model):
     metadata: dict[str, Any] = {}
     merges: dict[str, MergeRecord] = {}
     """Per source branch, the last merge into this branch."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_defaults(cls, data: Any) -> Any:
+        """Fields of a format-1 manifest hold their defaults in encoding 1."""
+        if isinstance(data, dict) and data.get("format_version") == 1:
+            fields = data.get("fields")
+            if isinstance(fields, list):
+                data = {
+                    **data,
+                    "fields": [
+                        {"default_encoding": 1, **f} if isinstance(f, dict) else f for f in fields
+                    ],
+                }
+        return data
 
     @property
     def ref(self) -> VersionRef:

@@ -8,8 +8,6 @@ updates are stored against them.
 
 from __future__ import annotations
 
-import base64
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,6 +17,7 @@ import pyarrow as pa
 from lakefmt.errors import ColumnNotFoundError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
+from lakefmt.format.defaults import default_cell
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
 from lakefmt.storage import Storage
 from lakefmt.types import Type, type_from_json, with_column_metadata
@@ -26,26 +25,14 @@ from lakefmt.types import Type, type_from_json, with_column_metadata
 Arrays = dict[int, pa.Array]
 
 
-def encode_default(value: Any) -> Any:
-    """Make a default value JSON-safe (bytes as ``{"$base64": ...}``, numpy as lists)."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$base64": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"$float": repr(value)}  # JSON has no NaN or infinity
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
+#: A stand-in read when no column is wanted: its nulls carry each batch's row count (a version
+#: with rows and no columns still has those rows, spec 8.1 step 9). No data file holds id -1.
+ROW_COUNT_FIELD = Field(id=-1, name="__lakefmt_rows", type={"name": "bool"})
 
 
-def decode_default(value: Any) -> Any:
-    """Inverse of :func:`encode_default`."""
-    if isinstance(value, dict) and set(value) == {"$base64"}:
-        return base64.b64decode(value["$base64"])
-    if isinstance(value, dict) and set(value) == {"$float"}:
-        return float(value["$float"])
-    return value
+def batch_rows(arrays: Arrays) -> int:
+    """Rows of one batch read by :meth:`Snapshot.take` or :meth:`Snapshot.iter_batches`."""
+    return len(next(iter(arrays.values()))) if arrays else 0
 
 
 class Snapshot:
@@ -60,6 +47,7 @@ class Snapshot:
         self.storage = storage
         self.manifest = manifest
         self._types: dict[int, Type] = {}
+        self._defaults: dict[int, pa.Array | None] = {}
         live = np.array([f.live_rows for f in manifest.fragments], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(live)]).astype(np.int64)
         self._by_name = {f.name: f for f in manifest.fields}
@@ -100,7 +88,10 @@ class Snapshot:
     def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:
         """The Arrow schema (extension types included) of some or all columns."""
         return pa.schema(
-            [pa.field(f.name, self.type_of(f).arrow_type) for f in fields or self.fields]
+            [
+                pa.field(f.name, self.type_of(f).arrow_type)
+                for f in (self.fields if fields is None else fields)
+            ]
         )
 
     # -- rows -----------------------------------------------------------------------------
@@ -171,10 +162,24 @@ class Snapshot:
             {fid: (by_id[fid].name, self.type_of(by_id[fid]).storage_type) for fid in fids},
         )
 
+    def default_cell(self, field: Field) -> pa.Array | None:
+        """A field's default as a one-element array of its Arrow type (``None``: no default;
+        cached).
+
+        Raises:
+            FormatError: The manifest's default is malformed.
+            TypeMismatchError: A format-1 default its type refuses (unreadable in format 1 too).
+        """
+        if field.id not in self._defaults:
+            self._defaults[field.id] = default_cell(field, self.type_of(field))
+        return self._defaults[field.id]
+
     def default_array(self, field: Field, count: int) -> pa.Array:
         """``count`` copies of a field's default (nulls when it has none)."""
-        value = decode_default(field.default) if field.has_default else None
-        return self.type_of(field).repeat(value, count, column=field.name)
+        cell = self.default_cell(field)
+        if cell is None:
+            return pa.nulls(count, self.type_of(field).arrow_type)
+        return repeat_cell(cell, count)
 
     def _apply_update(self, base: pa.Array, path: str, positions: np.ndarray) -> pa.Array:
         upd_pos, upd_values = files.read_update_file(self.storage, path)
@@ -195,6 +200,7 @@ class Snapshot:
     def take(self, fields: Sequence[Field], indices: np.ndarray) -> Arrays:
         """Read ``fields`` at global ``indices`` (any order, repeats allowed)."""
         indices = np.asarray(indices, dtype=np.int64)
+        fields = list(fields) or [ROW_COUNT_FIELD]
         parts: dict[int, list[pa.Array]] = {f.id: [] for f in fields}
         slots_all: list[np.ndarray] = []
         for k, positions, slots in self.locate(indices):
@@ -227,6 +233,7 @@ class Snapshot:
         :func:`~lakefmt.format.fragments.fits_group_cache`) leaves its row groups decoded in
         the row-group cache, so the epochs after it decode nothing.
         """
+        fields = list(fields) or [ROW_COUNT_FIELD]
         pending: list[Arrays] = []
         pending_rows = 0
         # the cheap check first: a first scan (every compaction) never needs the sizes
@@ -234,7 +241,7 @@ class Snapshot:
         for fragment in self.manifest.fragments:
             for piece in self._iter_fragment(fragment, fields, batch_size, cached=cached):
                 pending.append(piece)
-                pending_rows += len(next(iter(piece.values()))) if piece else 0
+                pending_rows += batch_rows(piece)
                 while pending_rows >= batch_size:
                     batch, pending, pending_rows = _cut(pending, fields, batch_size)
                     yield batch
@@ -391,6 +398,15 @@ class _GroupCursor:
             self._pos += count
             n -= count
         return [_concat(chunks) for chunks in parts]
+
+
+def repeat_cell(cell: pa.Array, count: int) -> pa.Array:
+    """``count`` copies of the one value of ``cell``."""
+    if count == 0:
+        return cell.slice(0, 0)
+    if count < 16:
+        return pa.concat_arrays([cell] * count)
+    return cell.take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:

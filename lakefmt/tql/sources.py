@@ -40,7 +40,7 @@ import pyarrow as pa
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment
-from lakefmt.format.snapshot import Snapshot, decode_default
+from lakefmt.format.snapshot import Snapshot
 from lakefmt.storage import Storage
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.columns import (
@@ -565,7 +565,10 @@ class RelationBuilder:
             if f.id in column_of:
                 base = f"CAST({column_of[f.id]} AS {target})"
             else:
-                value = decode_default(f.default) if f.has_default else None
+                cell = snap.default_cell(f)  # the stored cell, as data files hold values
+                if isinstance(cell, pa.ExtensionArray):
+                    cell = cell.storage
+                value = None if cell is None else cell.to_pylist()[0]
                 base = sql_literal(value, t.storage_type)
             stored[f.id] = base
             if f.id in updated:

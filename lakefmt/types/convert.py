@@ -31,7 +31,10 @@ class ColumnSpec:
     name: str
     type: Type
     has_default: bool = False
-    default: Any = None
+    default: pa.Array | None = None
+    """The default as a one-element array of the column's ``arrow_type`` (``None``: null)."""
+    default_error: Exception | None = None
+    """Why the stored default cannot be read: raised only by appends that need it."""
 
 
 def _columns_of(data: Any) -> tuple[dict[str, Any], int | None]:
@@ -131,8 +134,9 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
                     f"appended data has no values for column '{spec.name}', which has no "
                     "default_value"
                 )
-            arrays.append(spec.type.repeat(spec.default, num_rows, column=spec.name))
+            arrays.append(_repeat(spec, num_rows))
             continue
+        missing_rows: list[int] = []
         if isinstance(values, list) and any(v is _MISSING for v in values):
             missing_rows = [i for i, v in enumerate(values) if v is _MISSING]
             if not spec.has_default:
@@ -140,10 +144,15 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
                     f"row {missing_rows[0]} of the appended rows has no value for column "
                     f"'{spec.name}', which has no default_value"
                 )
-            values = [spec.default if v is _MISSING else v for v in values]
+            values = [None if v is _MISSING else v for v in values]  # replaced below
         array = spec.type.convert(values, column=spec.name)
         if isinstance(array, pa.ChunkedArray):
             array = as_array(array)
+        if missing_rows:
+            # the default's stored cell, exactly as add_column stored it
+            take = np.arange(len(array), dtype=np.int64)
+            take[missing_rows] = len(array)
+            array = pa.concat_arrays([array, _repeat(spec, 1)]).take(pa.array(take))
         if _shares_memory(array, values):
             # Zero-copy from the caller's array, which the caller may reuse or change before
             # the rows are written (appends are buffered): keep a copy of our own.
@@ -156,6 +165,17 @@ def to_table(data: Any, columns: Sequence[ColumnSpec]) -> pa.Table:
     return pa.Table.from_arrays(
         arrays, schema=pa.schema([pa.field(c.name, c.type.arrow_type) for c in columns])
     )
+
+
+def _repeat(spec: ColumnSpec, count: int) -> pa.Array:
+    """``count`` copies of a column's default (nulls without one)."""
+    if spec.default_error is not None:
+        raise spec.default_error
+    if spec.default is None:
+        return pa.nulls(count, spec.type.arrow_type)
+    if count == 0:
+        return spec.default.slice(0, 0)
+    return spec.default.take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
 try:

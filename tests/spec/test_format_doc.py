@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from lakefmt.format import layout
-from lakefmt.format.manifest import Manifest, dump_manifest, parse_manifest
+from lakefmt.format.manifest import FORMAT_VERSION, Manifest, dump_manifest, parse_manifest
 
 FORMAT_MD = Path(__file__).resolve().parents[2] / "spec" / "format.md"
 
@@ -26,7 +26,7 @@ def _checks(raw: bytes) -> bool:
 
 
 def test_byte_for_byte_manifest_example_verifies() -> None:
-    compact = [b for b in _json_blocks() if b.startswith('{"format_version":1,')]
+    compact = [b for b in _json_blocks() if b.startswith(f'{{"format_version":{FORMAT_VERSION},')]
     assert len(compact) == 1
     raw = compact[0].rstrip("\n").encode()
     assert _checks(raw)
@@ -36,7 +36,9 @@ def test_byte_for_byte_manifest_example_verifies() -> None:
 
 
 def test_pretty_manifest_example_is_a_valid_manifest() -> None:
-    pretty = [b for b in _json_blocks() if b.startswith('{\n  "format_version": 1,')]
+    pretty = [
+        b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
+    ]
     assert len(pretty) == 1
     data = json.loads(pretty[0])
     manifest = Manifest.model_validate(data)
@@ -87,5 +89,7 @@ def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
     path = tmp_path / "example"
     exec(compile(code, "spec/format.md#6.2.10", "exec"), {"lakefmt": lakefmt, "p": str(path)})
     written = json.loads((path / "_versions" / "00000000000000000007.json").read_bytes())
-    pretty = next(b for b in _json_blocks() if b.startswith('{\n  "format_version": 1,'))
+    pretty = next(
+        b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
+    )
     assert _strip_volatile(written) == _strip_volatile(json.loads(pretty))
