@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 
 import lakefmt
-from lakefmt.errors import LakefmtError
+from lakefmt.errors import LakefmtError, VersionNotFoundError
 
 
 def _fail(message: str) -> NoReturn:
@@ -120,6 +120,14 @@ def info(url: str, creds_file: str | None) -> None:
     _print_table(["column", "type"], [[c.name, repr(c.dtype)] for c in ds.schema.columns], "schema")
 
 
+def _tag_target(tag: lakefmt.Tag) -> str:
+    """The id a tag names, or a note that its version is gone (listing never fails on it)."""
+    try:
+        return tag.version
+    except VersionNotFoundError:
+        return "(version missing)"
+
+
 @main.command()
 @click.argument("url")
 @click.option("--branch", default=None, help="Branch to show (default: main).")
@@ -130,7 +138,7 @@ def log(url: str, branch: str | None, creds_file: str | None) -> None:
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file), branch=branch)
     tags: dict[str, list[str]] = {}
     for tag in ds.tags:
-        tags.setdefault(tag.version, []).append(tag.name)
+        tags.setdefault(_tag_target(tag), []).append(tag.name)
     rows = [
         [
             v.id,
@@ -404,7 +412,9 @@ def copy(src: str, dst: str, src_creds_file: str | None, dst_creds_file: str | N
 @main.command()
 @click.argument("url")
 @click.argument("name", required=False)
-@click.option("--version", default=None, help="Version to tag (default: the latest).")
+@click.option(
+    "--version", default=None, help="Version id or tag to tag (default: the current version)."
+)
 @click.option("-m", "--message", default=None)
 @click.option("--delete", is_flag=True, help="Delete the tag NAME.")
 @creds_option
@@ -421,7 +431,8 @@ def tag(
     ds = lakefmt.open(url, creds=_creds(creds_file))
     if name is None:
         _print_table(
-            ["tag", "version", "message"], [[t.name, t.version, t.message or ""] for t in ds.tags]
+            ["tag", "version", "message"],
+            [[t.name, _tag_target(t), t.message or ""] for t in ds.tags],
         )
     elif delete:
         ds.tags[name].delete()
@@ -434,7 +445,9 @@ def tag(
 @main.command()
 @click.argument("url")
 @click.argument("name", required=False)
-@click.option("--version", default=None, help="Version to branch from (default: the latest).")
+@click.option(
+    "--version", default=None, help="Version id or tag to branch from (default: the latest)."
+)
 @click.option("--delete", is_flag=True, help="Delete the branch NAME.")
 @creds_option
 @_user_errors
@@ -492,7 +505,9 @@ def cleanup(url: str, older_than: float, dry_run: bool, creds_file: str | None) 
 
 @main.command()
 @click.argument("url")
-@click.option("--version", default=None, help="Version or tag to check (default: the latest).")
+@click.option(
+    "--version", default=None, help="Version id or tag to check (default: the latest)."
+)
 @creds_option
 @_user_errors
 def verify(url: str, version: str | None, creds_file: str | None) -> None:
