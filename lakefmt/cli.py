@@ -505,9 +505,7 @@ def cleanup(url: str, older_than: float, dry_run: bool, creds_file: str | None) 
 
 @main.command()
 @click.argument("url")
-@click.option(
-    "--version", default=None, help="Version id or tag to check (default: the latest)."
-)
+@click.option("--version", default=None, help="Version id or tag to check (default: the latest).")
 @creds_option
 @_user_errors
 def verify(url: str, version: str | None, creds_file: str | None) -> None:
