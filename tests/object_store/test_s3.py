@@ -149,7 +149,7 @@ def test_four_processes_ten_commits_lose_nothing(s3_server: S3Server) -> None:
     for w in range(writers):
         for c in range(commits):
             assert messages.count(f"writer {w} commit {c}") == 1
-    numbers = [int(h.id[1:]) for h in ds.history]
+    numbers = [h.number for h in ds.history]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
 
 
