@@ -44,10 +44,10 @@ def main(url: str = "tmp://") -> None:
     assert ds.history[v2].open()["label"][3] == "bird" and ds["label"][3] == "parrot"
 
     # -- tags -----------------------------------------------------------------------------------
-    ds.tag("release-1", message="first public cut", version=v2)
-    released = lakefmt.open_read_only(ds.url, version="release-1")
-    print(f"tag release-1 -> {ds.tags['release-1'].version}: {len(released)} rows")
-    assert ds.tags["release-1"].version == v2 and len(released) == 7
+    ds.tag("v1.0", message="first public cut", version=v2)
+    released = lakefmt.open_read_only(ds.url, version="v1.0")
+    print(f"tag v1.0 -> {ds.tags['v1.0'].version}: {len(released)} rows")
+    assert ds.tags["v1.0"].version == v2 and len(released) == 7
 
     # -- branches -------------------------------------------------------------------------------
     ds.branch("relabel")
@@ -87,7 +87,7 @@ def main(url: str = "tmp://") -> None:
 
     print("history:")
     for version in ds.history:
-        print(f"  {version.id:>4}  {version.message or ''}")
+        print(f"  {version.id}  {version.message or ''}")
     assert ds.history[-1].message == "merge review"
     assert len(lakefmt.open_read_only(ds.url, version=v1)) == 5  # old versions stay readable
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 import lakefmt
-from lakefmt.errors import LakefmtError
+from lakefmt.errors import LakefmtError, VersionNotFoundError
 
 
 def _fail(message: str) -> NoReturn:
@@ -163,6 +163,14 @@ def info(url: str, creds_file: str | None) -> None:
     _print_table(["column", "type"], [[c.name, repr(c.dtype)] for c in ds.schema.columns], "schema")
 
 
+def _tag_target(tag: lakefmt.Tag) -> str:
+    """The id a tag names, or a note that its version is gone (listing never fails on it)."""
+    try:
+        return tag.version
+    except VersionNotFoundError:
+        return "(version missing)"
+
+
 @main.command()
 @click.argument("url")
 @click.option("--branch", default=None, help="Branch to show (default: main).")
@@ -173,7 +181,7 @@ def log(url: str, branch: str | None, creds_file: str | None) -> None:
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file), branch=branch)
     tags: dict[str, list[str]] = {}
     for tag in ds.tags:
-        tags.setdefault(tag.version, []).append(tag.name)
+        tags.setdefault(_tag_target(tag), []).append(tag.name)
     rows = [
         [
             v.id,
@@ -447,7 +455,9 @@ def copy(src: str, dst: str, src_creds_file: str | None, dst_creds_file: str | N
 @main.command()
 @click.argument("url")
 @click.argument("name", required=False)
-@click.option("--version", default=None, help="Version to tag (default: the latest).")
+@click.option(
+    "--version", default=None, help="Version id or tag to tag (default: the current version)."
+)
 @click.option("-m", "--message", default=None)
 @click.option("--delete", is_flag=True, help="Delete the tag NAME.")
 @creds_option
@@ -464,7 +474,8 @@ def tag(
     ds = lakefmt.open(url, creds=_creds(creds_file))
     if name is None:
         _print_table(
-            ["tag", "version", "message"], [[t.name, t.version, t.message or ""] for t in ds.tags]
+            ["tag", "version", "message"],
+            [[t.name, _tag_target(t), t.message or ""] for t in ds.tags],
         )
     elif delete:
         ds.tags[name].delete()
@@ -477,7 +488,9 @@ def tag(
 @main.command()
 @click.argument("url")
 @click.argument("name", required=False)
-@click.option("--version", default=None, help="Version to branch from (default: the latest).")
+@click.option(
+    "--version", default=None, help="Version id or tag to branch from (default: the latest)."
+)
 @click.option("--delete", is_flag=True, help="Delete the branch NAME.")
 @creds_option
 @_user_errors
@@ -535,7 +548,7 @@ def cleanup(url: str, older_than: float, dry_run: bool, creds_file: str | None) 
 
 @main.command()
 @click.argument("url")
-@click.option("--version", default=None, help="Version or tag to check (default: the latest).")
+@click.option("--version", default=None, help="Version id or tag to check (default: the latest).")
 @creds_option
 @_user_errors
 def verify(url: str, version: str | None, creds_file: str | None) -> None:

@@ -23,6 +23,9 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     ├── TagNotFoundError (LookupError)
     ├── BranchExistsError
     ├── BranchNotFoundError (LookupError)
+    ├── BranchInUseError
+    ├── InvalidNameError (ValueError)
+    ├── UnknownAttributeError (AttributeError)
     ├── CommitConflictError
     ├── MergeConflictError
     ├── StorageError (OSError)
@@ -38,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "BranchExistsError",
+    "BranchInUseError",
     "BranchNotFoundError",
     "ColumnExistsError",
     "ColumnMissingValueError",
@@ -47,6 +51,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DecodeError",
     "FormatError",
+    "InvalidNameError",
     "LakefmtError",
     "MergeConflictError",
     "MissingDependencyError",
@@ -58,6 +63,7 @@ __all__ = [
     "TagNotFoundError",
     "TypeMismatchError",
     "UnevenColumnsError",
+    "UnknownAttributeError",
     "VersionNotFoundError",
 ]
 
@@ -127,6 +133,31 @@ class BranchExistsError(LakefmtError):
 
 class BranchNotFoundError(LakefmtError, LookupError):
     """No branch of that name exists."""
+
+
+class BranchInUseError(LakefmtError):
+    """A branch cannot be deleted: tags or other branches need its versions (or it is main).
+
+    Attributes:
+        tags: The tags naming versions of the branch.
+        branches: The branches forked from it.
+    """
+
+    def __init__(
+        self, message: str, *, tags: Sequence[str] = (), branches: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.tags = list(tags)
+        self.branches = list(branches)
+
+
+class InvalidNameError(LakefmtError, ValueError):
+    """A tag or branch name that cannot be used; the message says why."""
+
+
+class UnknownAttributeError(LakefmtError, AttributeError):
+    """An attribute that a dataset handle does not have was assigned (a typo, or an option
+    of another library); nothing was set."""
 
 
 class CommitConflictError(LakefmtError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -15,8 +14,8 @@ from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
 from lakefmt.format import layout
 from lakefmt.format.commit import ChangeSchema, SetMetadata, commit, write_manifest_if_absent
-from lakefmt.format.manifest import FORMAT_VERSION, Manifest, now_ms
-from lakefmt.format.versions import branch_info, read_format_file, read_latest
+from lakefmt.format.manifest import FORMAT_VERSION, FormatFile, Manifest, dump_document, now_ms
+from lakefmt.format.versions import branch_id_of, read_format_file, read_head
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types import resolve_type
 
@@ -24,14 +23,14 @@ URL = str | os.PathLike[str]
 
 
 def _format_file(dataset_id: str) -> bytes:
-    return json.dumps(
-        {
-            "format": layout.FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "dataset_id": dataset_id,
-            "created": now_ms(),
-        }
-    ).encode()
+    return dump_document(
+        FormatFile(
+            format=layout.FORMAT_NAME,
+            format_version=FORMAT_VERSION,
+            dataset_id=dataset_id,
+            created=now_ms(),
+        )
+    )
 
 
 def create(
@@ -67,6 +66,7 @@ def create(
             "dataset_id": dataset_id,
             "branch": layout.MAIN_BRANCH,
             "version": 0,
+            "id": layout.make_version_id(0),
             "timestamp": now_ms(),
             "is_commit": True,
             "message": None,
@@ -90,11 +90,10 @@ def _open_manifest(
 ) -> tuple[Manifest, bool]:
     read_format_file(storage)
     branch = branch or layout.MAIN_BRANCH
-    if branch != layout.MAIN_BRANCH:
-        branch_info(storage, branch)  # raises BranchNotFoundError
+    branch_id = branch_id_of(storage, branch)  # raises BranchNotFoundError
     if version is None:
-        return read_latest(storage, branch), False
-    return resolve_version(storage, branch, version), True
+        return read_head(storage, branch, branch_id), False
+    return resolve_version(storage, version, (branch, branch_id)), True
 
 
 def open(
@@ -105,7 +104,8 @@ def open(
 ) -> Dataset:
     """Open a dataset for reading and writing.
 
-    With ``version`` (a version id or tag name) the handle is read-only at that version.
+    With ``version`` (a version id, as ``ds.version``, ``commit()`` and ``history`` give
+    it, or a tag name) the handle is read-only at that version.
 
     Raises:
         DatasetNotFoundError: No dataset at ``url``.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import datetime
+import difflib
 import logging
 import os
 import threading
@@ -27,12 +28,14 @@ from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
 from lakefmt.dataset.view import DatasetView, normalize_index
 from lakefmt.errors import (
+    BranchNotFoundError,
     ColumnExistsError,
     CommitConflictError,
     LakefmtError,
     ReadOnlyError,
     SchemaError,
     UnevenColumnsError,
+    UnknownAttributeError,
     VersionNotFoundError,
 )
 from lakefmt.format import commit as commits
@@ -41,7 +44,7 @@ from lakefmt.format import layout, maintenance, refs
 from lakefmt.format.defaults import encode_default
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.format.versions import read_latest, resolve_ref
+from lakefmt.format.versions import find_version, physical_ref, read_head, resolve_ref
 from lakefmt.storage import Storage
 from lakefmt.types import as_array, check_column_metadata, resolve_type, type_from_json
 from lakefmt.types.convert import ColumnSpec, to_table
@@ -128,20 +131,52 @@ def _flush_at_exit() -> None:
             logger.exception("lakefmt: could not flush %s at exit", ds.url)
 
 
-def resolve_version(storage: Storage, branch: str, version: str) -> Manifest:
-    """Find the manifest named by a version id (``v3``, ``dev/v7``) or a tag name.
+def resolve_version(
+    storage: Storage, version: str, prefer: tuple[str, str | None] | None = None
+) -> Manifest:
+    """Find the manifest named by a version id or a tag name.
+
+    A version id (16 hex digits, from ``ds.version``, ``commit()`` or ``history``) is looked
+    up on the ``prefer`` branch first, then on the others. Any other text is a tag name;
+    failing that, ``v12`` or ``dev/v12`` names a version written in format 1 (ids of
+    datasets written before format 2 keep working).
 
     Raises:
         VersionNotFoundError: Neither a version of this dataset nor a tag.
     """
-    parsed = layout.parse_version_id(str(version))
-    if parsed is not None:
-        return resolve_ref(storage, VersionRef(branch=parsed[0], version=parsed[1]))
-    if layout.REF_NAME_RE.match(str(version)) and storage.exists(layout.tag_path(str(version))):
-        info = refs.read_tag(storage, str(version))
-        return resolve_ref(storage, VersionRef(branch=info["branch"], version=info["version"]))
+    if not isinstance(version, str):
+        raise VersionNotFoundError(
+            f"a version is a version id or a tag name (a string), not {version!r}"
+        )
+    if layout.parse_version_id(version) is not None:
+        try:
+            return find_version(storage, version, prefer)
+        except VersionNotFoundError:
+            if not refs.tag_exists(storage, version):  # a format-1 tag named like an id
+                raise
+    if refs.tag_exists(storage, version):
+        tag = refs.read_tag(storage, version)
+        try:
+            return resolve_ref(storage, tag.ref)
+        except (VersionNotFoundError, BranchNotFoundError) as exc:
+            raise VersionNotFoundError(
+                f"tag '{version}' names a version that is gone: {exc}"
+            ) from None
+    legacy = layout.parse_legacy_version_id(version)
+    if legacy is not None:
+        try:
+            manifest = resolve_ref(storage, VersionRef(branch=legacy[0], version=legacy[1]))
+        except (VersionNotFoundError, BranchNotFoundError):
+            manifest = None
+        if manifest is not None and manifest.format_version == 1:
+            return manifest
+        raise VersionNotFoundError(
+            f"{version!r} is not a tag of {storage.url}, and ids like 'v12' name only "
+            "versions written in format 1; version ids are 16 hex digits (see ds.history)"
+        )
     raise VersionNotFoundError(
-        f"{version!r} is neither a version id (like 'v3') nor a tag of {storage.url}"
+        f"{version!r} is neither a version id (16 hex digits, see ds.history) nor a tag of "
+        f"{storage.url}"
     )
 
 
@@ -158,6 +193,16 @@ class ReadOnlyDataset(DatasetView):
         self._snap = Snapshot(storage, manifest)
         self._pinned = pinned
         self._lock = threading.RLock()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Refuse typos and options of other libraries (``ds.auto_commit_enabled = True``),
+        # which would otherwise be stored and silently do nothing. Private names (the
+        # handle's own state) take one string test.
+        if name[:1] != "_":
+            known = getattr(type(self), name, _MISSING)
+            if known is _MISSING or (isinstance(known, property) and known.fset is None):
+                raise _unknown_attribute(self, name, known is not _MISSING)
+        object.__setattr__(self, name, value)
 
     # A dataset is its own source. A property rather than an attribute, so a handle holds
     # no reference cycle and is freed (and flushed) as soon as the user drops it.
@@ -196,8 +241,11 @@ class ReadOnlyDataset(DatasetView):
     # -- versions ---------------------------------------------------------------------------
     @property
     def version(self) -> str:
-        """Id of the version this handle is at (``v12``; ``dev/v12`` on branch ``dev``)."""
-        return layout.version_id(self._manifest.branch, self._manifest.version)
+        """Id of the version this handle is at: a commit's id, or, after changes flushed
+        but not committed, the id of that flushed version (``lakefmt.open(url,
+        version=ds.version)`` always reads what this handle reads; only commits are in
+        ``history``, and cleanup may remove flushed versions)."""
+        return self._manifest.version_id
 
     @property
     def history(self) -> History:
@@ -227,14 +275,23 @@ class ReadOnlyDataset(DatasetView):
         if self._pinned:
             return
         with self._lock:
-            self._set_manifest(read_latest(self._storage, self._manifest.branch))
+            self._set_manifest(self._read_head())
+
+    def _read_head(self) -> Manifest:
+        # The folder this handle was opened on: a deleted branch raises, never moves into
+        # a later branch of the same name.
+        m = self._manifest
+        return read_head(self._storage, m.branch, m.branch_id)
 
     def _open_version(self, version: str) -> ReadOnlyDataset:
-        return ReadOnlyDataset(
-            self._storage,
-            resolve_version(self._storage, self._manifest.branch, version),
-            pinned=True,
-        )
+        return self._pinned_at(self._resolve(version))
+
+    def _resolve(self, version: str) -> Manifest:
+        m = self._manifest
+        return resolve_version(self._storage, version, (m.branch, m.branch_id))
+
+    def _pinned_at(self, manifest: Manifest) -> ReadOnlyDataset:
+        return ReadOnlyDataset(self._storage, manifest, pinned=True)
 
     # -- writes are refused -------------------------------------------------------------------
     def _check_writable(self) -> None:
@@ -324,6 +381,28 @@ class ReadOnlyDataset(DatasetView):
         return f"{type(self).__name__}({self.url!r}, version={self.version!r}, rows={len(self)})"
 
 
+_MISSING = object()
+
+
+def _unknown_attribute(ds: ReadOnlyDataset, name: str, read_only: bool) -> UnknownAttributeError:
+    kind = type(ds).__name__
+    if read_only:
+        return UnknownAttributeError(f"{kind}.{name} is read-only; nothing was set")
+    settable = sorted(
+        n
+        for n in dir(type(ds))
+        if not n.startswith("_")
+        and not callable(getattr(type(ds), n))
+        and not isinstance(getattr(type(ds), n), property)
+    )
+    close = difflib.get_close_matches(name, [n for n in dir(type(ds)) if not n.startswith("_")])
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UnknownAttributeError(
+        f"{kind} has no attribute {name!r}{hint}; nothing was set. Settable attributes: "
+        f"{', '.join(settable) or 'none'}"
+    )
+
+
 def _refuse(name: str) -> Any:
     def method(self: ReadOnlyDataset, *args: Any, **kwargs: Any) -> Any:
         self._check_writable()
@@ -354,6 +433,9 @@ for _name in (
 class Dataset(ReadOnlyDataset):
     """A dataset opened for reading and writing at the head of a branch."""
 
+    #: Compact automatically once small fragments pile up (see ``optimize``).
+    auto_compact: bool = True
+
     def __init__(self, storage: Storage, manifest: Manifest) -> None:
         super().__init__(storage, manifest)
         commits.check_atomic(storage)
@@ -368,7 +450,6 @@ class Dataset(ReadOnlyDataset):
         self._pending: dict[tuple[int, int], list[tuple[np.ndarray, pa.Array]]] = {}
         self._specs: list[ColumnSpec] | None = None
         self._written: tuple[pa.Table, list[tuple[int, list[DataFile]]]] | None = None
-        #: Compact automatically once small fragments pile up (see ``optimize``).
         self.auto_compact = True
         _OPEN_WRITERS.add(self)
 
@@ -657,12 +738,18 @@ class Dataset(ReadOnlyDataset):
     def commit(self, message: str | None = None) -> str:
         """Flush and record a commit: a version that can be reopened by its id.
 
-        Succeeds (making an empty commit) when nothing is pending.
+        With nothing changed since this handle's last commit, no version is made (as in
+        Deep Lake) and the current commit's id is returned.
 
         Returns:
-            The new version id.
+            The commit's version id.
+
+        Raises:
+            BranchNotFoundError: The branch was deleted (by another handle) meanwhile.
         """
         with self._lock:
+            if self._manifest.is_commit and not self._has_rows() and not self._pending:
+                return self.version
             self._commit_pending(is_commit=True, message=message)
             return self.version
 
@@ -795,16 +882,21 @@ class Dataset(ReadOnlyDataset):
 
     # -- refs ----------------------------------------------------------------------------------
     def tag(self, name: str, message: str | None = None, version: str | None = None) -> Tag:
-        """Name a version (the current one by default).
+        """Name a version (the current one by default, pending writes flushed first).
+
+        Any name a git user would give works (``v1``, ``v1.0``, ``v2.0-rc1``, ``release``,
+        ``release/2024``): ``/``-separated parts of ASCII letters, digits, ``_ . - +``.
 
         Raises:
             TagExistsError: The name is taken.
             VersionNotFoundError: ``version`` does not exist.
-            ValueError: The name is not valid.
+            InvalidNameError: The name is not valid (or looks like a version id).
         """
         with self._lock:
+            refs.check_ref_name(name, "tag")
             manifest = self._manifest_at(version)
-            info = refs.create_tag(self._storage, name, manifest.ref, message)
+            where = physical_ref(self._storage, manifest)
+            info = refs.create_tag(self._storage, name, where, manifest, message)
             return Tag(self, info)
 
     def _manifest_at(self, version: str | None) -> Manifest:
@@ -812,16 +904,18 @@ class Dataset(ReadOnlyDataset):
         if version is None:
             self.flush()
             return self._manifest
-        return resolve_version(self._storage, self._manifest.branch, version)
+        return self._resolve(version)
 
     def branch(self, name: str, version: str | None = None) -> Branch:
         """Create a branch from a version (the current one by default); no data is copied.
 
         Raises:
             BranchExistsError: The name is taken.
-            ValueError: The name is not valid.
+            InvalidNameError: The name is not valid (or looks like a version id).
         """
         with self._lock:
+            if name != layout.MAIN_BRANCH:
+                refs.check_ref_name(name, "branch")
             manifest = self._manifest_at(version)
             refs.create_branch(self._storage, name, manifest.ref)
             return Branch(self, name)
@@ -854,9 +948,13 @@ class Dataset(ReadOnlyDataset):
             return self.version
 
     def refresh(self) -> None:
-        """Move to the newest version of the branch (pending writes are kept and rebase)."""
+        """Move to the newest version of the branch (pending writes are kept and rebase).
+
+        Raises:
+            BranchNotFoundError: The branch was deleted.
+        """
         with self._lock:
-            self._set_manifest(read_latest(self._storage, self._manifest.branch))
+            self._set_manifest(self._read_head())
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Dataset:

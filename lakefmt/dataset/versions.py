@@ -4,31 +4,43 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lakefmt.errors import VersionNotFoundError
+from lakefmt.errors import BranchNotFoundError, VersionNotFoundError
 from lakefmt.format import layout, refs
-from lakefmt.format.manifest import Manifest
-from lakefmt.format.versions import iter_commits, list_branches
+from lakefmt.format.manifest import Manifest, TagFile
+from lakefmt.format.versions import iter_commits, list_branches, resolve_ref
 
 if TYPE_CHECKING:
     from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset
 
 
 class Version:
-    """A commit: ``id``, ``message``, ``timestamp`` and ``open()``."""
+    """A commit: ``id``, ``message``, ``timestamp``, ``branch`` and ``open()``.
+
+    ``number`` is the manifest number (informative: numbers also count flushes).
+    """
 
     def __init__(self, dataset: ReadOnlyDataset, manifest: Manifest) -> None:
         self._dataset = dataset
-        self.id = layout.version_id(manifest.branch, manifest.version)
+        self._manifest = manifest
+        self.id: str = manifest.version_id
         self.message = manifest.message
         self.timestamp = datetime.datetime.fromtimestamp(manifest.timestamp / 1000, tz=datetime.UTC)
         self.branch = manifest.branch
         self.number = manifest.version
 
+    @property
+    def legacy_id(self) -> str | None:
+        """The format-1 id (``v12``, ``dev/v12``) of a commit written in format 1, else None."""
+        m = self._manifest
+        if m.format_version >= 2:
+            return None
+        return f"v{m.version}" if m.branch == layout.MAIN_BRANCH else f"{m.branch}/v{m.version}"
+
     def open(self) -> ReadOnlyDataset:
         """Open the dataset as it was at this commit (read-only)."""
-        return self._dataset._open_version(self.id)
+        return self._dataset._pinned_at(self._manifest)
 
     def __repr__(self) -> str:
         when = self.timestamp.isoformat()
@@ -64,29 +76,48 @@ class History:
         if isinstance(key, int):
             return versions[key]
         for version in versions:
-            if version.id == key:
+            if key in (version.id, version.legacy_id):
                 return version
-        raise VersionNotFoundError(f"no commit {key!r} in this dataset's history")
+        hint = ""
+        if key == self._head.id:
+            hint = " (that is this handle's version, which holds changes flushed but not committed)"
+        raise VersionNotFoundError(f"no commit {key!r} in this dataset's history{hint}")
 
     def __repr__(self) -> str:
         return f"History({[v.id for v in self._versions()]})"
 
 
 class Tag:
-    """A name for a version: ``name``, ``version``, ``message``, ``open()``, ``delete()``."""
+    """A name for a version: ``name``, ``version`` (its id), ``message``, ``open()``,
+    ``delete()``."""
 
-    def __init__(self, dataset: ReadOnlyDataset, info: dict[str, Any]) -> None:
+    def __init__(self, dataset: ReadOnlyDataset, info: TagFile) -> None:
         self._dataset = dataset
-        self.name: str = info["name"]
-        self.version: str = layout.version_id(info["branch"], info["version"])
-        self.message: str | None = info.get("message")
-        self.timestamp = datetime.datetime.fromtimestamp(
-            info.get("timestamp", 0) / 1000, tz=datetime.UTC
-        )
+        self._info = info
+        self.name: str = info.name
+        self.message: str | None = info.message
+        self.timestamp = datetime.datetime.fromtimestamp(info.timestamp / 1000, tz=datetime.UTC)
+
+    @property
+    def version(self) -> str:
+        """The id of the tagged version.
+
+        Raises:
+            VersionNotFoundError: The tagged version no longer exists.
+        """
+        return refs.tag_version_id(self._dataset._storage, self._info)
 
     def open(self) -> ReadOnlyDataset:
-        """Open the dataset at the tagged version (read-only)."""
-        return self._dataset._open_version(self.version)
+        """Open the dataset at the tagged version (read-only).
+
+        Raises:
+            VersionNotFoundError: The tagged version no longer exists.
+        """
+        try:
+            manifest = resolve_ref(self._dataset._storage, self._info.ref)
+        except BranchNotFoundError as exc:
+            raise VersionNotFoundError(f"tag '{self.name}' names a deleted branch: {exc}") from None
+        return self._dataset._pinned_at(manifest)
 
     def delete(self) -> None:
         """Remove the tag."""
@@ -94,7 +125,7 @@ class Tag:
         refs.delete_tag(self._dataset._storage, self.name)
 
     def __repr__(self) -> str:
-        return f"Tag(name={self.name!r}, version={self.version!r})"
+        return f"Tag(name={self.name!r}, version={self._info.id or self._info.version!r})"
 
 
 class Tags:

@@ -41,7 +41,7 @@ from lakefmt.format.manifest import (
     now_ms,
 )
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.format.versions import read_latest
+from lakefmt.format.versions import read_head
 from lakefmt.storage import Storage
 
 #: How many times a writer rebases before giving up (each retry waits a little longer).
@@ -66,8 +66,8 @@ class Operation(abc.ABC):
 
 def _conflict(message: str, base: Manifest, latest: Manifest) -> CommitConflictError:
     return CommitConflictError(
-        f"{message} (based on {layout.version_id(base.branch, base.version)}, "
-        f"newest is {layout.version_id(latest.branch, latest.version)}); nothing was committed",
+        f"{message} (based on version {base.id}, newest is {latest.id} of branch "
+        f"'{latest.branch}'); nothing was committed",
         read_version=base.version,
         latest_version=latest.version,
         conflicts=[message],
@@ -364,7 +364,7 @@ HINT_INTERVAL = 16
 def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
     """Create the manifest file unless that version exists; also refresh the latest hint
     (at every version on object stores, every :data:`HINT_INTERVAL` where probes are cheap)."""
-    path = layout.manifest_path(manifest.branch, manifest.version)
+    path = layout.manifest_path(manifest.branch, manifest.version, manifest.branch_id)
     data = dump_manifest(manifest)
     created = storage.put_if_absent(path, data)
     if not created:
@@ -378,7 +378,7 @@ def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
     if created and hint_due:
         try:
             storage.write(
-                layout.latest_hint_path(manifest.branch),
+                layout.latest_hint_path(manifest.branch, manifest.branch_id),
                 str(manifest.version).encode(),
                 durable=False,
             )
@@ -403,6 +403,7 @@ def commit(
 
     Raises:
         CommitConflictError: An operation no longer applies, or too many writers kept winning.
+        BranchNotFoundError: The branch was deleted (this handle is stale).
     """
     current = base
     delay = 0.001
@@ -413,7 +414,9 @@ def commit(
         name = "+".join(dict.fromkeys(op.name for op in operations)) or "commit"
         manifest = manifest.model_copy(
             update={
+                "format_version": FORMAT_VERSION,
                 "version": current.version + 1,
+                "id": layout.make_version_id(current.version + 1),
                 "parent": current.ref,
                 "timestamp": max(now_ms(), current.timestamp + 1),
                 "is_commit": is_commit,
@@ -428,7 +431,9 @@ def commit(
         )
         if write_manifest_if_absent(storage, manifest):
             return manifest
-        current = read_latest(storage, base.branch, at_least=current.version + 1)
+        # The same folder as the base: a handle on a deleted branch meets its tombstone
+        # (BranchNotFoundError) instead of writing into a later branch of the same name.
+        current = read_head(storage, base.branch, base.branch_id, at_least=current.version + 1)
         if on_retry is not None:
             on_retry(current)
         time.sleep(delay * random.random())

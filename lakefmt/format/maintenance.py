@@ -15,14 +15,17 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
-from lakefmt.errors import FormatError
+from lakefmt.errors import BranchNotFoundError, FormatError, VersionNotFoundError
 from lakefmt.format import layout
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
+from lakefmt.format.refs import read_tag
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.versions import (
-    branch_info,
+    branch_file,
     list_branches,
-    read_latest,
+    list_tag_names,
+    locate,
+    read_head,
     read_manifest,
 )
 from lakefmt.storage import Storage
@@ -187,33 +190,53 @@ def cleanup(
 
     Kept: every commit, every tagged version, every branch head and branch fork point, and
     any file or manifest modified less than ``older_than`` seconds ago (in-flight writers).
-    Only then are unreferenced data, deletion and update files deleted.
-    """
-    import json
+    Only then are unreferenced data, deletion and update files deleted. Of a deleted
+    branch's folder only the tombstone stays.
 
+    Raises:
+        FormatError: A manifest, tag or branch file cannot be read (nothing was deleted).
+    """
     cutoff = time.time() - older_than
     report = CleanupReport()
+    # Kept versions, by the folder their manifest is stored in: a tag or a fork point of a
+    # fresh branch names a manifest stored on an ancestor.
     keep_refs: set[tuple[str, int]] = set()
-    for name in [p for p in storage.list(layout.TAGS_DIR) if p.endswith(".json")]:
-        info = json.loads(storage.read(name))
-        keep_refs.add((info["branch"], int(info["version"])))
-    branches = list_branches(storage)
-    for branch in branches:
-        if branch != layout.MAIN_BRANCH:
-            parent = VersionRef.model_validate(branch_info(storage, branch)["parent"])
-            keep_refs.add((parent.branch, parent.version))
+
+    def keep(ref: VersionRef) -> None:
+        try:
+            where, _ = locate(storage, ref)
+        except (VersionNotFoundError, BranchNotFoundError):
+            return  # already gone: nothing to keep
+        keep_refs.add((layout.versions_dir(where.branch, where.branch_id), where.version))
+
+    for name in list_tag_names(storage):
+        keep(read_tag(storage, name).ref)  # a damaged tag file stops cleanup (FormatError)
+    folders: dict[str, str] = {layout.versions_dir(layout.MAIN_BRANCH): layout.MAIN_BRANCH}
+    branch_ids: dict[str, str | None] = {layout.MAIN_BRANCH: None}
+    for branch in list_branches(storage)[1:]:
+        info = branch_file(storage, branch)
+        keep(info.parent)
+        folders[layout.versions_dir(branch, info.id)] = branch
+        branch_ids[branch] = info.id
 
     referenced: set[str] = set()
     doomed: list[str] = []
-    heads: dict[str, int] = {}
-    dirs = [(b, layout.versions_dir(b)) for b in branches]
-    # Manifest trees of deleted branches: everything there is garbage once old enough.
-    known = {layout.versions_dir(b) for b in branches}
-    for path in storage.list("tree"):
+    heads: dict[str, tuple[str | None, int]] = {}
+    # Folders of deleted branches: everything there is garbage once old enough, except the
+    # highest manifest (the tombstone that stops writers still holding the branch).
+    orphans: dict[str, list[str]] = {}
+    for path in storage.list(layout.TREE_DIR):
         folder = path.rsplit("/", 1)[0]
-        if folder not in known and storage.modified(path) < cutoff:
-            doomed.append(path)
-    for branch, folder in dirs:
+        if folder not in folders:
+            orphans.setdefault(folder, []).append(path)
+    for paths in orphans.values():
+        numbered = sorted(p for p in paths if layout.parse_manifest_name(p) is not None)
+        tombstone = numbered[-1] if numbered else None
+        for path in paths:
+            if path != tombstone and storage.modified(path) < cutoff:
+                doomed.append(path)
+    for folder, branch in folders.items():
+        branch_id = branch_ids[branch]
         numbers = sorted(
             n
             for n in (layout.parse_manifest_name(p) for p in storage.list(folder))
@@ -221,14 +244,14 @@ def cleanup(
         )
         if not numbers:
             continue
-        head = read_latest(storage, branch)
-        heads[branch] = head.version
+        head = read_head(storage, branch, branch_id)
+        heads[branch] = (branch_id, head.version)
         for number in numbers:
-            path = layout.manifest_path(branch, number)
+            path = layout.manifest_path(branch, number, branch_id)
             manifest = head if number == head.version else None
             if manifest is None:
                 try:
-                    manifest = read_manifest(storage, branch, number)
+                    manifest = read_manifest(storage, branch, number, branch_id)
                 except (FormatError, OSError) as exc:
                     # Its files cannot be known, so nothing may be deleted: stop here.
                     raise FormatError(
@@ -238,7 +261,7 @@ def cleanup(
             kept = (
                 manifest.is_commit
                 or number == head.version
-                or (branch, number) in keep_refs
+                or (folder, number) in keep_refs
                 or storage.modified(path) >= cutoff
             )
             if kept:
@@ -257,8 +280,9 @@ def cleanup(
         # Hints first: they must name each head (at or above every gap this leaves), since
         # readers probe upward from the hint. Then manifests: once a manifest is gone
         # nothing points at the files it listed. Files last.
-        for branch, head_version in heads.items():
-            storage.write(layout.latest_hint_path(branch), str(head_version).encode())
+        for branch, (branch_id, head_version) in heads.items():
+            hint = layout.latest_hint_path(branch, branch_id)
+            storage.write(hint, str(head_version).encode())
         for path in report.manifests:
             storage.delete(path)
             if on_delete is not None:

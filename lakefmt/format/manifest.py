@@ -1,4 +1,5 @@
-"""The manifest: the one JSON document that defines a version (``spec/format.md``).
+"""The JSON documents of the format: the manifest, which defines a version, and the small
+format, tag and branch files (``spec/format.md``).
 
 A manifest file is compact JSON whose last member is ``"checksum":"sha256:<hex>"``; the hex
 digest covers every byte before the ``,"checksum"`` suffix, so a truncated or edited file is
@@ -10,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from lakefmt.errors import FormatError
+from lakefmt.format import layout
 
 FORMAT_VERSION = 2
 #: Features this implementation can read; a manifest naming another one is refused.
@@ -98,6 +100,9 @@ class VersionRef(_Model):
 
     branch: str
     version: int
+    branch_id: str | None = None
+    """The branch's id (format 2): which incarnation of a branch name, so a ref never
+    resolves into a later branch of the same name. Absent for ``main`` and format 1."""
 
 
 class MergeRecord(_Model):
@@ -125,6 +130,13 @@ class Manifest(_Model):
     dataset_id: str
     branch: str
     version: int
+    id: str | None = None
+    """The version id users open it by (format 2; derived from the checksum in format 1)."""
+    branch_id: str | None = None
+    """Id of the branch file this manifest's folder belongs to (format 2, not on ``main``)."""
+    branch_deleted: bool = False
+    """A tombstone: written above the head when the branch is deleted, so that writers
+    still holding it fail instead of committing versions nothing can open."""
     parent: VersionRef | None = None
     timestamp: int
     """Milliseconds since the epoch; never less than the parent's."""
@@ -160,7 +172,13 @@ class Manifest(_Model):
     @property
     def ref(self) -> VersionRef:
         """This manifest's (branch, version)."""
-        return VersionRef(branch=self.branch, version=self.version)
+        return VersionRef(branch=self.branch, version=self.version, branch_id=self.branch_id)
+
+    @property
+    def version_id(self) -> str:
+        """The id users open this version by (see :mod:`lakefmt.format.layout`)."""
+        assert self.id is not None, "parse_manifest or commit gives every manifest an id"
+        return self.id
 
     @property
     def num_rows(self) -> int:
@@ -177,11 +195,25 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: Members added by format 2 that are written only when set (absent reads as null/false).
+_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted")
+
+
+def _without_unset(data: dict[str, Any], *, format_version: int) -> dict[str, Any]:
+    for key in _OPTIONAL_MEMBERS:
+        if key in data and (not data[key] or (key == "id" and format_version < 2)):
+            del data[key]  # format 1 has no id member: its ids are derived (section 8.3)
+    for key in ("parent", "previous_commit"):
+        ref = data.get(key)
+        if isinstance(ref, dict) and ref.get("branch_id") is None:
+            ref.pop("branch_id", None)
+    return data
+
+
 def dump_manifest(manifest: Manifest) -> bytes:
     """Serialise a manifest with its trailing checksum."""
-    body = json.dumps(
-        manifest.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    data = _without_unset(manifest.model_dump(mode="json"), format_version=manifest.format_version)
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     digest = hashlib.sha256(body[:-1]).hexdigest()
     return body[:-1] + _CHECKSUM_KEY + digest.encode() + b'"}'
 
@@ -209,9 +241,17 @@ def parse_manifest(raw: bytes, *, location: str) -> Manifest:
             f"{location}: needs reader features {sorted(unknown)} that this lakefmt lacks; upgrade"
         )
     try:
-        return Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data)
     except pydantic.ValidationError as exc:
         raise FormatError(f"{location}: not a valid lakefmt manifest: {exc}") from exc
+    if manifest.id is None:
+        # Format 1 stored no id: derive a stable one from the manifest's own checksum.
+        manifest = manifest.model_copy(
+            update={"id": layout.make_version_id(manifest.version, digest[:8].decode())}
+        )
+    elif layout.parse_version_id(manifest.id) != manifest.version:
+        raise FormatError(f"{location}: manifest id {manifest.id!r} does not name its version")
+    return manifest
 
 
 def check_format_version(version: Any, *, location: str) -> None:
@@ -227,3 +267,73 @@ def check_format_version(version: Any, *, location: str) -> None:
             f"{location}: written in lakefmt format version {version}, newer than the "
             f"{FORMAT_VERSION} this library reads; upgrade lakefmt"
         )
+
+
+# -- the small documents ---------------------------------------------------------------------
+
+
+class FormatFile(_Model):
+    """``_lakefmt.json``: marks a dataset root."""
+
+    format: str
+    format_version: int
+    dataset_id: str
+    created: int = 0
+
+
+class TagFile(_Model):
+    """``_refs/tags/<name>.json``: a name for one version."""
+
+    name: str
+    branch: str
+    version: int
+    branch_id: str | None = None
+    """Id of the tagged manifest's branch folder (format 2)."""
+    id: str | None = None
+    """The tagged version's id (format 2; for format-1 tags it is read from the manifest)."""
+    message: str | None = None
+    timestamp: int = 0
+
+    @property
+    def ref(self) -> VersionRef:
+        """The tagged (branch, version)."""
+        return VersionRef(branch=self.branch, version=self.version, branch_id=self.branch_id)
+
+
+class BranchFile(_Model):
+    """``_refs/branches/<name>.json``: a branch's fork point and folder."""
+
+    name: str
+    parent: VersionRef
+    id: str | None = None
+    """Names the folder ``tree/<id>/`` of the branch's manifests (format 2); without it
+    (format 1) the folder is ``tree/<name>/``."""
+    timestamp: int = 0
+
+
+_Doc = TypeVar("_Doc", FormatFile, TagFile, BranchFile)
+
+
+def dump_document(document: FormatFile | TagFile | BranchFile) -> bytes:
+    """Serialise a small document (members that are unset are left out)."""
+    data = document.model_dump(mode="json", exclude_none=True)
+    if isinstance(document, TagFile):
+        data.setdefault("message", None)  # required by format 1 readers
+    return json.dumps(data).encode()
+
+
+def parse_document(model: type[_Doc], raw: bytes, *, location: str) -> _Doc:
+    """Parse a format, tag or branch file.
+
+    Raises:
+        FormatError: Not JSON, or not a valid document of that kind (naming ``location``).
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise FormatError(f"{location} is not valid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        what = model.__name__.replace("File", "").lower()
+        raise FormatError(f"{location} is not a valid lakefmt {what} file: {exc}") from exc

@@ -93,11 +93,12 @@ def case_scalars(path: str) -> tuple[str, list[dict[str, Any]]]:
             "blob": [b"", b"\x00\x01\xff", b"lakefmt", None],
         }
     )
-    ds.commit("every scalar type")
+    created = ds.history[0].id
+    first = ds.commit("every scalar type")
     return "one fragment holding every scalar type, with extremes and a null row", [
         {"open": {}},
-        {"open": {"version": "v1"}},
-        {"open": {"version": "v0"}},
+        {"open": {"version": first}},
+        {"open": {"version": created}},
     ]
 
 
@@ -115,18 +116,18 @@ def case_deletions_updates(path: str) -> tuple[str, list[dict[str, Any]]]:
             }
         )
         ds.flush()
-    ds.commit("three fragments")  # v4
+    three = ds.commit("three fragments")
     ds.delete([0, 5, 15])  # deletion files in fragments 0 and 1
     ds["score"][3] = -1.0  # one cell: an update file
     ds["name"][17] = None  # a null through an update file
-    ds.commit("deletions and updates")  # v7
+    edited = ds.commit("deletions and updates")
     ds["score"][17:27] = [100.0 + i for i in range(10)]  # all of fragment 2: a new column group
     ds.delete(0)  # a second deletion in fragment 0 (the union is written)
     ds.commit("column group rewrite")
     return "three fragments; deletion files, update files and a whole-column rewrite", [
         {"open": {}},
-        {"open": {"version": "v4"}},
-        {"open": {"version": "v7"}},
+        {"open": {"version": three}},
+        {"open": {"version": edited}},
     ]
 
 
@@ -135,7 +136,7 @@ def case_schema_evolution(path: str) -> tuple[str, list[dict[str, Any]]]:
 
     ds = lakefmt.create(path, schema={"a": "int64", "b": "text", "c": "float32"})
     ds.append({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
-    ds.commit("initial")  # v1
+    initial = ds.commit("initial")
     ds.add_column("d", "int16", default_value=7)
     ds.add_column("e", "bytes", default_value=b"\x00\xfe")
     ds.add_column("f", "text")  # no default: old rows read null
@@ -149,7 +150,7 @@ def case_schema_evolution(path: str) -> tuple[str, list[dict[str, Any]]]:
     ds.commit("renamed, removed, re-added")
     return "added columns with and without defaults, rename, drop, re-add of a dropped name", [
         {"open": {}},
-        {"open": {"version": "v1"}},
+        {"open": {"version": initial}},
     ]
 
 
@@ -158,7 +159,7 @@ def case_refs_merge(path: str) -> tuple[str, list[dict[str, Any]]]:
 
     ds = lakefmt.create(path, schema={"k": "int64", "v": "text"})
     ds.append({"k": list(range(6)), "v": [f"m{i}" for i in range(6)]})
-    base = ds.commit("base")  # v1
+    base = ds.commit("base")
     ds.tag("base", message="before the branch")
     ds.branch("dev")
     dev = lakefmt.open(path, branch="dev")
@@ -204,8 +205,8 @@ def case_optimized(path: str) -> tuple[str, list[dict[str, Any]]]:
 def case_empty(path: str) -> tuple[str, list[dict[str, Any]]]:
     import lakefmt
 
-    lakefmt.create(path, schema={"x": "int64", "y": "text"})
-    reads = [{"open": {}}, {"open": {"version": "v0"}}]
+    created = lakefmt.create(path, schema={"x": "int64", "y": "text"}).version
+    reads = [{"open": {}}, {"open": {"version": created}}]
     return "a created dataset with a schema and no rows", reads
 
 
@@ -244,9 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     """Build every case (or the ones named) of one format version folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", help=f"cases to build (default: all of {list(CASES)})")
-    parser.add_argument("--version-dir", default="v1", help="folder under spec/conformance/")
+    parser.add_argument(
+        "--version-dir", default=None, help="folder under spec/conformance/ (default: v<format>)"
+    )
     parser.add_argument("--force", action="store_true", help="replace existing cases")
     args = parser.parse_args(argv)
+    if args.version_dir is None:
+        import lakefmt
+
+        args.version_dir = f"v{lakefmt.FORMAT_VERSION}"
     for case in args.cases or list(CASES):
         if case not in CASES:
             parser.error(f"unknown case {case!r}")

@@ -60,11 +60,17 @@ def test_help_lists_every_command(cli: Run) -> None:
     assert lakefmt.__version__ in assert_ok(cli("--version"))
 
 
+def _ids(url: str) -> tuple[str, str]:
+    """The version ids of the sample's commits "first rows" and "more rows"."""
+    first, more = (v.id for v in list(lakefmt.open_read_only(url).history)[-2:])
+    return first, more
+
+
 # -- inspecting ---------------------------------------------------------------------------------
 def test_info(cli: Run, sample_ds: str) -> None:
     out = assert_ok(cli("info", sample_ds))
     assert "rows      25" in out
-    assert "version   v2 (branch main)" in out
+    assert f"version   {_ids(sample_ds)[1]} (branch main)" in out
     assert "fragments 2" in out
     assert "branches  main" in out
     size = sum(p.stat().st_size for p in _data_files(sample_ds))
@@ -74,13 +80,14 @@ def test_info(cli: Run, sample_ds: str) -> None:
 
 
 def test_log_shows_ids_messages_tags_and_branches(cli: Run, sample_ds: str) -> None:
-    lakefmt.open(sample_ds).tag("release", version="v1")
+    first, more = _ids(sample_ds)
+    lakefmt.open(sample_ds).tag("release", version=first)
     lakefmt.open(sample_ds).branch("dev")
     out = assert_ok(cli("log", sample_ds))
     lines = out.splitlines()
     assert "branches: main, dev" in out or "branches: dev, main" in out
-    v2 = next(line for line in lines if " v2 " in line)
-    v1 = next(line for line in lines if " v1 " in line)
+    v2 = next(line for line in lines if more in line)
+    v1 = next(line for line in lines if first in line)
     assert "more rows" in v2 and "first rows" in v1 and "release" in v1
     assert lines.index(v2) < lines.index(v1), "newest first"
     dev = lakefmt.open(sample_ds, branch="dev")
@@ -100,18 +107,19 @@ def test_head(cli: Run, sample_ds: str) -> None:
 
 # -- versions -----------------------------------------------------------------------------------
 def test_tag_create_list_delete(sample_ds: str) -> None:
+    v1, v2 = _ids(sample_ds)
     latest, first = run_many(
         ("tag", sample_ds, "latest"),
-        ("tag", sample_ds, "first", "--version", "v1", "-m", "the first rows"),
+        ("tag", sample_ds, "first", "--version", v1, "-m", "the first rows"),
     )
-    assert "tagged v2 as latest" in assert_ok(latest)
-    assert "tagged v1 as first" in assert_ok(first)
+    assert f"tagged {v2} as latest" in assert_ok(latest)
+    assert f"tagged {v1} as first" in assert_ok(first)
     listing, again, missing = run_many(
         ("tag", sample_ds),
         ("tag", sample_ds, "first"),
         ("tag", sample_ds, "x", "--version", "v99"),
     )
-    line = next(x for x in assert_ok(listing).splitlines() if "first" in x and "v1" in x)
+    line = next(x for x in assert_ok(listing).splitlines() if "first" in x and v1 in x)
     assert "the first rows" in line and "latest" in listing.stdout
     assert len(lakefmt.open_read_only(sample_ds, version="first")) == 20
     assert_user_error(again, "already exists")
@@ -125,7 +133,8 @@ def test_tag_create_list_delete(sample_ds: str) -> None:
 def test_branch_create_list_delete(sample_ds: str) -> None:
     assert assert_ok(run_cli("branch", sample_ds)).split() == ["main"]
     dev, old = run_many(
-        ("branch", sample_ds, "dev"), ("branch", sample_ds, "old", "--version", "v1")
+        ("branch", sample_ds, "dev"),
+        ("branch", sample_ds, "old", "--version", _ids(sample_ds)[0]),
     )
     assert "created branch dev" in assert_ok(dev)
     assert "created branch old" in assert_ok(old)
@@ -170,14 +179,15 @@ def test_cleanup_dry_run_lists_then_deletes(cli: Run, tmp_path: Path) -> None:
 
     out = assert_ok(cli("cleanup", url, "--dry-run", "--older-than", "0"))
     first, *listed = out.splitlines()
-    assert first.startswith("would delete 3 manifests and 1 files")
-    assert len(listed) == 4 and any(line.strip().startswith("data/") for line in listed)
+    # 3 flush manifests of main, the deleted branch's commit (its tombstone stays)
+    assert first.startswith("would delete 4 manifests and 1 files")
+    assert len(listed) == 5 and any(line.strip().startswith("data/") for line in listed)
     assert sorted(p for p in Path(url).rglob("*") if p.is_file()) == files_before  # nothing gone
 
     # the default grace period (7 days) keeps these young files
     assert "would delete 0 manifests and 0 files" in assert_ok(cli("cleanup", url, "--dry-run"))
     assert assert_ok(cli("cleanup", url, "--older-than", "0")).startswith(
-        "deleted 3 manifests and 1 files"
+        "deleted 4 manifests and 1 files"
     )
     for line in listed:
         assert not (Path(url) / line.strip()).exists()
@@ -196,9 +206,10 @@ def test_copy(cli: Run, sample_ds: str, tmp_path: Path) -> None:
 
 # -- verify -------------------------------------------------------------------------------------
 def test_verify_ok_and_old_versions(cli: Run, sample_ds: str) -> None:
+    v1, v2 = _ids(sample_ds)
     out = assert_ok(cli("verify", sample_ds))
-    assert out.startswith("ok:") and "v2" in out and "25 rows" in out
-    assert "20 rows" in assert_ok(cli("verify", sample_ds, "--version", "v1"))
+    assert out.startswith("ok:") and v2 in out and "25 rows" in out
+    assert "20 rows" in assert_ok(cli("verify", sample_ds, "--version", v1))
 
 
 def test_verify_missing_data_file(cli: Run, sample_ds: str) -> None:
@@ -242,7 +253,7 @@ def test_import_and_export_parquet(cli: Run, tmp_path: Path) -> None:
     pq.write_table(table, src)
     dst = str(tmp_path / "imported")
     out = assert_ok(cli("import", str(src), dst))
-    assert out.strip() == f"imported 3 rows into {dst} (v1)"
+    assert out.strip() == f"imported 3 rows into {dst} ({lakefmt.open_read_only(dst).version})"
     assert lakefmt.open_read_only(dst).to_arrow().equals(table)
 
     exported, parts = tmp_path / "out.parquet", tmp_path / "parts"

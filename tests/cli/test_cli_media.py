@@ -19,7 +19,7 @@ def test_import_and_export_image_folder(cli: Run, tmp_path: Path) -> None:
     original = make_folder(src, {f"{c}/{i}.png": "PNG" for c in ("ant", "bee") for i in range(3)})
     dst = str(tmp_path / "ds")
     out = assert_ok(cli("import", str(src), dst))
-    assert out.strip() == f"imported 6 rows into {dst} (v1)"
+    assert out.strip() == f"imported 6 rows into {dst} ({lakefmt.open_read_only(dst).version})"
     exported, by_label = tmp_path / "out", tmp_path / "by-label"
     info, head, export, export_by_label, flat = run_many(
         ("info", dst),
@@ -54,7 +54,7 @@ def test_import_coco(cli: Run, tmp_path: Path) -> None:
     images_dir, ann, files = make_coco(tmp_path)
     dst = str(tmp_path / "coco")
     out = assert_ok(cli("import", str(images_dir), dst, "--annotations", str(ann)))
-    assert out.strip() == f"imported 3 rows into {dst} (v1)"
+    assert out.strip() == f"imported 3 rows into {dst} ({lakefmt.open_read_only(dst).version})"
     ds = lakefmt.open_read_only(dst)
     names = ds.schema["categories"].params()["class_names"]
     assert [[names[c] for c in row] for row in ds["categories"][:]] == [

@@ -99,11 +99,11 @@ CASES: list[tuple[str, T.Type, st.SearchStrategy[Any]]] = [
     ("bool", T.Bool(), st.booleans()),
     ("text", T.Text(), TEXT),
     ("bytes", T.Bytes(), BYTES),
-    ("label", T.ClassLabel("int16", class_names=NAMES), st.sampled_from(NAMES) | _ints("int16")),
+    ("label", T.ClassLabel("int16", class_names=NAMES), st.sampled_from(NAMES) | st.integers(0, len(NAMES) - 1)),
     (
         "labels",
         T.ClassLabel(T.Array("uint8", dimensions=1), class_names=NAMES),
-        st.lists(st.sampled_from(NAMES) | _ints("uint8"), max_size=3),
+        st.lists(st.sampled_from(NAMES) | st.integers(0, len(NAMES) - 1), max_size=3),
     ),
     ("emb", T.Embedding(3), _vector("float32", 3)),
     ("emb16", T.Embedding(2, dtype="float16"), _vector("float16", 2)),

@@ -37,6 +37,7 @@ def _small_manifest() -> Manifest:
         dataset_id="0123456789abcdef",
         branch="main",
         version=3,
+        id=layout.make_version_id(3),
         parent=VersionRef(branch="main", version=2),
         timestamp=1_700_000_000_000,
         is_commit=True,
@@ -97,7 +98,9 @@ def test_round_trip() -> None:
 
 
 def test_round_trip_default_manifest() -> None:
-    manifest = Manifest(dataset_id="d", branch="dev", version=0, timestamp=1)
+    manifest = Manifest(
+        dataset_id="d", branch="dev", version=0, timestamp=1, id=layout.make_version_id(0)
+    )
     assert parse_manifest(dump_manifest(manifest), location="x") == manifest
 
 
@@ -382,3 +385,19 @@ def test_data_files_are_plain_parquet(tmp_path: Path) -> None:
     assert every == list(enumerate(captions))
     score_field = manifest.field_by_name("score")
     assert total_rows_by_field[score_field.id] == 9
+
+
+def test_an_id_that_does_not_name_the_version_is_refused() -> None:
+    manifest = _small_manifest().model_copy(update={"id": layout.make_version_id(4)})
+    with pytest.raises(FormatError, match="does not name its version"):
+        parse_manifest(dump_manifest(manifest), location="copied")
+
+
+def test_format_1_manifests_get_a_stable_derived_id() -> None:
+    manifest = _small_manifest().model_copy(update={"format_version": 1, "id": None})
+    raw = dump_manifest(manifest)
+    assert b'"id"' not in raw.split(b'"fields"')[0]  # format 1 has no id member
+    first = parse_manifest(raw, location="v1")
+    assert first.id == parse_manifest(raw, location="again").id
+    assert layout.parse_version_id(first.version_id) == 3
+    assert first.id[:8] == json.loads(raw)["checksum"][len("sha256:") :][:8]

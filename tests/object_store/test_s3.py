@@ -64,14 +64,18 @@ def test_commit_race_is_decided_by_the_conditional_create(s3_server: S3Server) -
     a = lakefmt.open(url, creds=creds)
     b = lakefmt.open(url, creds=creds)
     assert a.version == b.version
-    n = int(a.version[1:])
+    n = a._manifest.version
     a.append({"w": [1]})
     b.append({"w": [2]})
     mark = s3_server.log.mark()
     a.commit("a")
     b.commit("b")
     assert _manifest_puts(s3_server.log.since(mark)) == [(n + 1, 200), (n + 1, 412), (n + 2, 200)]
-    assert (a.version, b.version) == (f"v{n + 1}", f"v{n + 2}")
+    assert (a._manifest.version, b._manifest.version) == (n + 1, n + 2)
+    assert [h.id for h in lakefmt.open_read_only(url, creds=creds).history][-2:] == [
+        a.version,
+        b.version,
+    ]
     ds = lakefmt.open_read_only(url, creds=creds)
     assert sorted(ds["w"][:].tolist()) == [1, 2]
     assert [h.message for h in ds.history][-2:] == ["a", "b"]
@@ -145,7 +149,7 @@ def test_four_processes_ten_commits_lose_nothing(s3_server: S3Server) -> None:
     for w in range(writers):
         for c in range(commits):
             assert messages.count(f"writer {w} commit {c}") == 1
-    numbers = [int(h.id[1:]) for h in ds.history]
+    numbers = [h.number for h in ds.history]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
 
 

@@ -36,9 +36,7 @@ def test_byte_for_byte_manifest_example_verifies() -> None:
 
 
 def test_pretty_manifest_example_is_a_valid_manifest() -> None:
-    pretty = [
-        b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
-    ]
+    pretty = [b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')]
     assert len(pretty) == 1
     data = json.loads(pretty[0])
     manifest = Manifest.model_validate(data)
@@ -65,9 +63,14 @@ def test_layout_names_match_the_documented_patterns() -> None:
     assert re.fullmatch(r"_deletions/12-[0-9a-f]{32}\.parquet", layout.deletion_file_path(12))
     assert re.fullmatch(r"_updates/12-3-[0-9a-f]{32}\.parquet", layout.update_file_path(12, 3))
     assert layout.tag_path("t") == "_refs/tags/t.json"
+    assert layout.tag_path("release/2024") == "_refs/tags/release/2024.json"
     assert layout.branch_path("b") == "_refs/branches/b.json"
-    assert layout.REF_NAME_RE.pattern == r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-    assert layout.REF_NAME_RE.pattern in FORMAT_MD.read_text(encoding="utf-8").replace("`", "")
+    assert layout.manifest_path("dev", 7, "0123456789abcdef") == (
+        "tree/0123456789abcdef/_versions/00000000000000000007.json"
+    )
+    text = FORMAT_MD.read_text(encoding="utf-8").replace("`", "")
+    for pattern in (layout.REF_COMPONENT_RE, layout.VERSION_ID_RE, layout.BRANCH_ID_RE):
+        assert pattern.pattern in text
 
 
 def _strip_volatile(value: object) -> object:
@@ -89,7 +92,11 @@ def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
     path = tmp_path / "example"
     exec(compile(code, "spec/format.md#6.2.10", "exec"), {"lakefmt": lakefmt, "p": str(path)})
     written = json.loads((path / "_versions" / "00000000000000000007.json").read_bytes())
-    pretty = next(
-        b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
+    pretty = json.loads(
+        next(b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},'))
     )
-    assert _strip_volatile(written) == _strip_volatile(json.loads(pretty))
+    # the version id is random (section 8.3); it names the manifest's number
+    assert (
+        layout.parse_version_id(written.pop("id")) == 7 == layout.parse_version_id(pretty.pop("id"))
+    )
+    assert _strip_volatile(written) == _strip_volatile(pretty)

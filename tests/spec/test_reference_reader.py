@@ -264,8 +264,14 @@ def test_reference_reader_reads_branches_and_old_versions(
     for branch in ("dev", "fresh"):
         want = lakefmt.open_read_only(path, branch=branch).to_arrow()
         assert read_table(path, branch=branch).equals(want), branch
-    want = lakefmt.open_read_only(path, version="v1").to_arrow()
-    assert read_table(path, manifest=resolve(path, "main", 1)).equals(want)
+    first = resolve(path, "main", 1)
+    want = lakefmt.open_read_only(path, version=first["id"]).to_arrow()
+    assert read_table(path, manifest=first).equals(want)
+    find_version = reference_reader["find_version"]
+    for version in ds.history:  # ids of every branch resolve as section 8.3 says
+        assert find_version(path, version.id)["version"] == version.number
+    dev = lakefmt.open_read_only(path, branch="dev")
+    assert read_table(path, manifest=find_version(path, dev.version)).equals(dev.to_arrow())
 
 
 def test_reference_reader_refuses_damaged_and_newer_manifests(
