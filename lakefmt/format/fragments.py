@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakefmt.errors import FormatError
+from lakefmt.errors import FormatError, StorageError
 from lakefmt.format import layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
@@ -240,13 +240,30 @@ def _plain_file_size(table: pa.Table, rows_per_group: int) -> int:
 
 @contextlib.contextmanager
 def damaged_file_errors(storage: Storage, path: str) -> Iterator[None]:
-    """Report a missing or damaged data file as a ``FormatError`` naming it."""
+    """Report a missing or damaged data, deletion or update file as a ``FormatError``
+    naming it (a failing store stays a ``StorageError``: the file may be intact)."""
     try:
         yield
     except FileNotFoundError as exc:
         raise FormatError(f"{storage.url}/{path} is missing (referenced by the manifest)") from exc
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (StorageError, FormatError):
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        # a page whose CRC32 does not match, a cut file, a footer that is not Parquet
         raise FormatError(f"{storage.url}/{path} is damaged: {exc}") from exc
+
+
+def _open_parquet(
+    storage: Storage, path: str, metadata: pq.FileMetaData | None = None
+) -> pq.ParquetFile:
+    """A reader that checks the CRC32 of every page it reads (a flipped byte in a page is
+    then an error, not a wrong value; pages written without a checksum are read as is)."""
+    return pq.ParquetFile(
+        storage.open_input(path),
+        metadata=metadata,
+        pre_buffer=False,
+        page_checksum_verification=True,
+    )
 
 
 def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
@@ -256,9 +273,35 @@ def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
     threads; the cached footer makes opening cost no read of the file's tail.
     """
     with damaged_file_errors(storage, path):
-        source = storage.open_input(path)
-        metadata = _FOOTERS.get_or_load((storage.url, path), lambda: pq.read_metadata(source))
-        return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
+        metadata = _FOOTERS.get_or_load(
+            (storage.url, path), lambda: pq.read_metadata(storage.open_input(path))
+        )
+        return _open_parquet(storage, path, metadata)
+
+
+def column_names(
+    storage: Storage, pf: pq.ParquetFile, data_file: DataFile, field_ids: Sequence[int]
+) -> list[str]:
+    """The Parquet column names holding ``field_ids`` in a data file.
+
+    Raises:
+        FormatError: The file's columns are not the ones the manifest lists (a file
+            replaced by another Parquet file, or a manifest that lies about it).
+    """
+    schema = pf.schema_arrow
+    if len(schema) != len(data_file.field_ids):
+        raise FormatError(
+            f"{storage.url}/{data_file.path} is damaged: it has {len(schema)} columns, the "
+            f"manifest lists {len(data_file.field_ids)}"
+        )
+    for field, fid in zip(schema, data_file.field_ids, strict=True):
+        stored = (field.metadata or {}).get(FIELD_ID_KEY)
+        if stored is not None and stored != str(fid).encode():
+            raise FormatError(
+                f"{storage.url}/{data_file.path} is damaged: column '{field.name}' has field "
+                f"id {stored.decode(errors='replace')}, the manifest says {fid}"
+            )
+    return [schema.names[data_file.field_ids.index(fid)] for fid in field_ids]
 
 
 def read_data_file(
@@ -321,8 +364,7 @@ def read_row_groups(
         missing_fids = list(field_ids)
     if missing_fids:
         pf = parquet_file(storage, data_file.path)
-        names = pf.schema_arrow.names
-        columns = [names[data_file.field_ids.index(fid)] for fid in missing_fids]
+        columns = column_names(storage, pf, data_file, missing_fids)
         if cacheable:
             for g in missing_groups:  # a group already decoded is not decoded again
                 with damaged_file_errors(storage, data_file.path):
@@ -353,9 +395,9 @@ def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]
     cached, since every scan start asks)."""
 
     def load() -> int:
-        metadata = parquet_file(storage, data_file.path).metadata
-        names = metadata.schema.to_arrow_schema().names
-        wanted = {names[data_file.field_ids.index(fid)] for fid in field_ids}
+        pf = parquet_file(storage, data_file.path)
+        metadata = pf.metadata
+        wanted = set(column_names(storage, pf, data_file, field_ids))
         total = 0
         for g in range(metadata.num_row_groups):
             group = metadata.row_group(g)
@@ -405,8 +447,7 @@ def iter_data_file(
     groups = data_file.row_groups
     fitting = DECODE_STEP_BYTES * sum(groups) // max(data_file.size, 1)
     pf = parquet_file(storage, data_file.path)
-    names = pf.schema_arrow.names
-    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
+    columns = column_names(storage, pf, data_file, field_ids)
     if len(groups) > 1 and max(groups) <= fitting:
         yield from _iter_groups(storage, data_file, columns)
         return
@@ -495,17 +536,59 @@ def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:
     table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64))})
 
     def write(sink: pa.NativeFile) -> None:
-        pq.write_table(table, sink, compression="zstd", store_schema=True)
+        pq.write_table(
+            table, sink, compression="zstd", store_schema=True, write_page_checksum=True
+        )
 
     return storage.write_stream(path, write)
 
 
+def _read_small_file(storage: Storage, path: str, columns: dict[str, str]) -> pa.Table:
+    """Read a whole deletion or update file, checking page CRCs and its columns.
+
+    ``columns`` maps each required column to what it must be: ``"int64"`` or ``"any"``.
+
+    Raises:
+        FormatError: The file is missing, damaged or has other columns.
+    """
+    with damaged_file_errors(storage, path):
+        table = _open_parquet(storage, path).read()
+    for name, kind in columns.items():
+        if name not in table.column_names or (
+            kind == "int64" and table.schema.field(name).type != pa.int64()
+        ):
+            raise FormatError(
+                f"{storage.url}/{path} is damaged: it needs a column '{name}' of type {kind}, "
+                f"it has {table.schema}"
+            )
+    return table
+
+
+def _check_positions(storage: Storage, path: str, positions: np.ndarray) -> np.ndarray:
+    """Refuse positions that are null, negative, unsorted or repeated."""
+    if positions.dtype != np.int64 or (
+        len(positions) and (positions[0] < 0 or not bool(np.all(np.diff(positions) > 0)))
+    ):
+        raise FormatError(
+            f"{storage.url}/{path} is damaged: its positions are not sorted, unique, "
+            "non-negative integers"
+        )
+    return positions
+
+
 def read_positions(storage: Storage, path: str) -> np.ndarray:
-    """Read (cached) the sorted positions of a deletion file."""
+    """Read (cached) the sorted positions of a deletion file.
+
+    Raises:
+        FormatError: The file is missing or damaged.
+    """
 
     def load() -> np.ndarray:
-        table = pq.read_table(storage.open_input(path), columns=["position"])
-        return table.column(0).to_numpy()
+        table = _read_small_file(storage, path, {"position": "int64"})
+        column = table.column("position")
+        if column.null_count:
+            raise FormatError(f"{storage.url}/{path} is damaged: null positions")
+        return _check_positions(storage, path, column.to_numpy())
 
     return _POSITIONS.get_or_load((storage.url, path), load)
 
@@ -530,18 +613,26 @@ def write_update_file(
     table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64)), "value": values})
 
     def write(sink: pa.NativeFile) -> None:
-        pq.write_table(table, sink, store_schema=True)
+        pq.write_table(table, sink, store_schema=True, write_page_checksum=True)
 
     storage.write_stream(path, write)
     return UpdateFile(field_id=field_id, path=path, count=len(positions))
 
 
 def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]:
-    """Read (cached) an update file: sorted positions and their values."""
+    """Read (cached) an update file: sorted positions and their values.
+
+    Raises:
+        FormatError: The file is missing or damaged.
+    """
 
     def load() -> tuple[np.ndarray, pa.Array]:
-        table = pq.read_table(storage.open_input(path))
-        return table.column("position").to_numpy(), as_array(table.column("value"))
+        table = _read_small_file(storage, path, {"position": "int64", "value": "any"})
+        column = table.column("position")
+        if column.null_count:
+            raise FormatError(f"{storage.url}/{path} is damaged: null positions")
+        positions = _check_positions(storage, path, column.to_numpy())
+        return positions, as_array(table.column("value"))
 
     return _UPDATES.get_or_load((storage.url, path), load)
 

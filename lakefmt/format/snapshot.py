@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import ColumnNotFoundError
+from lakefmt.errors import ColumnNotFoundError, FormatError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
@@ -106,7 +106,18 @@ class Snapshot:
         """Sorted deleted positions of a fragment."""
         if fragment.deletion is None:
             return np.zeros(0, dtype=np.int64)
-        return files.read_positions(self.storage, fragment.deletion.path)
+        positions = files.read_positions(self.storage, fragment.deletion.path)
+        # a damaged file must not silently delete other rows than the manifest counts
+        if len(positions) != fragment.deletion.count or (
+            len(positions) and positions[-1] >= fragment.rows
+        ):
+            raise FormatError(
+                f"{self.storage.url}/{fragment.deletion.path} is damaged: it holds "
+                f"{len(positions)} positions up to {positions[-1] if len(positions) else '-'}, "
+                f"the manifest says {fragment.deletion.count} of fragment {fragment.id}'s "
+                f"{fragment.rows} rows"
+            )
+        return positions
 
     def live_positions(self, fragment: Fragment) -> np.ndarray:
         """Sorted positions of the fragment's rows that are not deleted."""
