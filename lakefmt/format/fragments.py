@@ -253,7 +253,7 @@ def damaged_file_errors(storage: Storage, path: str) -> Iterator[None]:
         raise FormatError(f"{storage.url}/{path} is damaged: {exc}") from exc
 
 
-def _open_parquet(
+def open_parquet(
     storage: Storage, path: str, metadata: pq.FileMetaData | None = None
 ) -> pq.ParquetFile:
     """A reader that checks the CRC32 of every page it reads (a flipped byte in a page is
@@ -276,7 +276,7 @@ def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
         metadata = _FOOTERS.get_or_load(
             (storage.url, path), lambda: pq.read_metadata(storage.open_input(path))
         )
-        return _open_parquet(storage, path, metadata)
+        return open_parquet(storage, path, metadata)
 
 
 def column_names(
@@ -285,8 +285,8 @@ def column_names(
     """The Parquet column names holding ``field_ids`` in a data file.
 
     Raises:
-        FormatError: The file's columns are not the ones the manifest lists (a file
-            replaced by another Parquet file, or a manifest that lies about it).
+        FormatError: The file has another number of columns than the manifest lists (a
+            file replaced by another Parquet file, say).
     """
     schema = pf.schema_arrow
     if len(schema) != len(data_file.field_ids):
@@ -294,13 +294,7 @@ def column_names(
             f"{storage.url}/{data_file.path} is damaged: it has {len(schema)} columns, the "
             f"manifest lists {len(data_file.field_ids)}"
         )
-    for field, fid in zip(schema, data_file.field_ids, strict=True):
-        stored = (field.metadata or {}).get(FIELD_ID_KEY)
-        if stored is not None and stored != str(fid).encode():
-            raise FormatError(
-                f"{storage.url}/{data_file.path} is damaged: column '{field.name}' has field "
-                f"id {stored.decode(errors='replace')}, the manifest says {fid}"
-            )
+    # (the ids stored in the file are not compared: a merge maps them, the manifest's win)
     return [schema.names[data_file.field_ids.index(fid)] for fid in field_ids]
 
 
@@ -552,7 +546,7 @@ def _read_small_file(storage: Storage, path: str, columns: dict[str, str]) -> pa
         FormatError: The file is missing, damaged or has other columns.
     """
     with damaged_file_errors(storage, path):
-        table = _open_parquet(storage, path).read()
+        table = open_parquet(storage, path).read()
     for name, kind in columns.items():
         if name not in table.column_names or (
             kind == "int64" and table.schema.field(name).type != pa.int64()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import pydantic
+
 from lakefmt.errors import (
     BranchNotFoundError,
     DatasetNotFoundError,
@@ -51,7 +53,17 @@ def read_manifest(storage: Storage, branch: str, version: int) -> Manifest:
         raise VersionNotFoundError(
             f"version {layout.version_id(branch, version)} does not exist in {storage.url}"
         ) from None
-    return parse_manifest(raw, location=f"{storage.url}/{path}")
+    location = f"{storage.url}/{path}"
+    manifest = parse_manifest(raw, location=location)
+    # a manifest copied over another name (an old head restored over the newest, say) is
+    # intact but lies about where it is: serving it would revert the branch silently
+    if manifest.version != version or manifest.branch != branch:
+        raise FormatError(
+            f"{location}: the manifest says it is version {manifest.version} of branch "
+            f"'{manifest.branch}', its name says version {version} of '{branch}'; the file "
+            "was copied or moved over another"
+        )
+    return manifest
 
 
 def _highest_listed(storage: Storage, branch: str) -> int | None:
@@ -94,7 +106,13 @@ def branch_info(storage: Storage, branch: str) -> dict[str, object]:
         raw = storage.read(layout.branch_path(branch))
     except FileNotFoundError:
         raise BranchNotFoundError(f"no branch '{branch}' in {storage.url}") from None
-    data: dict[str, object] = json.loads(raw)
+    location = f"{storage.url}/{layout.branch_path(branch)}"
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise FormatError(f"{location}: branch file is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("parent"), dict):
+        raise FormatError(f"{location}: branch file has no parent version")
     return data
 
 
@@ -112,10 +130,26 @@ def read_latest(storage: Storage, branch: str, *, at_least: int | None = None) -
         return read_manifest(storage, branch, number)
     if branch == layout.MAIN_BRANCH:
         raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}' (no manifest)")
-    info = branch_info(storage, branch)
-    parent = VersionRef.model_validate(info["parent"])
+    parent = _parent_of(storage, branch)
     # The parent may itself be a branch without manifests of its own: resolve recursively.
     return resolve_ref(storage, parent).model_copy(update={"branch": branch})
+
+
+def _parent_of(storage: Storage, branch: str) -> VersionRef:
+    """The version a branch was forked from, from its ref file.
+
+    Raises:
+        BranchNotFoundError: No such branch.
+        FormatError: The ref file is damaged.
+    """
+    info = branch_info(storage, branch)
+    try:
+        return VersionRef.model_validate(info["parent"])
+    except pydantic.ValidationError as exc:
+        raise FormatError(
+            f"{storage.url}/{layout.branch_path(branch)}: branch file has an invalid parent: "
+            f"{exc.errors()[0]['msg']}"
+        ) from exc
 
 
 def resolve_ref(storage: Storage, ref: VersionRef) -> Manifest:
@@ -125,8 +159,7 @@ def resolve_ref(storage: Storage, ref: VersionRef) -> Manifest:
     except VersionNotFoundError:
         if ref.branch == layout.MAIN_BRANCH:
             raise
-        info = branch_info(storage, ref.branch)
-        parent = VersionRef.model_validate(info["parent"])
+        parent = _parent_of(storage, ref.branch)
         if parent.version != ref.version:
             raise
         return resolve_ref(storage, parent).model_copy(update={"branch": ref.branch})
