@@ -265,9 +265,7 @@ class ReadOnlyDataset(DatasetView):
 
         total = sum(len(f.files) for f in self._manifest.fragments)
         with Progress(total, "verify", progress, "files") as bar:
-            problems = verify_manifest(
-                self._storage, self._manifest, on_file=bar.update, deep=deep
-            )
+            problems = verify_manifest(self._storage, self._manifest, on_file=bar.update, deep=deep)
         return [*problems, *verify_refs(self._storage)]
 
     def summary(self) -> None:

@@ -231,7 +231,7 @@ def _merge_update(
 ) -> Fragment:
     old = next((u for u in fragment.updates if u.field_id == field.id), None)
     if old is not None:
-        old_pos, old_values = files.read_update_file(storage, old.path)
+        old_pos, old_values = files.read_update_file(storage, old.path, old.size)
         keep = ~np.isin(old_pos, positions)
         all_pos = np.concatenate([old_pos[keep], positions])
         all_values = pa.concat_arrays([old_values.filter(pa.array(keep)), values])

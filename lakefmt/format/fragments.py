@@ -266,16 +266,31 @@ def open_parquet(
     )
 
 
-def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
+def _check_size(storage: Storage, path: str, source: pa.NativeFile, size: int | None) -> None:
+    """Refuse a file whose size is not the one the manifest records (a file replaced by
+    another, or cut); pyarrow learns the size to find the footer anyway."""
+    if size is not None and source.size() != size:
+        raise FormatError(
+            f"{storage.url}/{path} is damaged: it has {source.size()} bytes, the manifest "
+            f"says {size}"
+        )
+
+
+def parquet_file(storage: Storage, path: str, size: int | None = None) -> pq.ParquetFile:
     """Open a data file, parsing its footer only the first time (the footer is cached).
 
     Each call gives a fresh reader, because a pyarrow reader is not safe to share between
-    threads; the cached footer makes opening cost no read of the file's tail.
+    threads; the cached footer makes opening cost no read of the file's tail. ``size``, the
+    size the manifest records, is checked when the footer is first read.
     """
+
+    def load() -> pq.FileMetaData:
+        source = storage.open_input(path)
+        _check_size(storage, path, source, size)
+        return pq.read_metadata(source)
+
     with damaged_file_errors(storage, path):
-        metadata = _FOOTERS.get_or_load(
-            (storage.url, path), lambda: pq.read_metadata(storage.open_input(path))
-        )
+        metadata = _FOOTERS.get_or_load((storage.url, path), load)
         return open_parquet(storage, path, metadata)
 
 
@@ -357,7 +372,7 @@ def read_row_groups(
     else:
         missing_fids = list(field_ids)
     if missing_fids:
-        pf = parquet_file(storage, data_file.path)
+        pf = parquet_file(storage, data_file.path, data_file.size)
         columns = column_names(storage, pf, data_file, missing_fids)
         if cacheable:
             for g in missing_groups:  # a group already decoded is not decoded again
@@ -389,7 +404,7 @@ def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]
     cached, since every scan start asks)."""
 
     def load() -> int:
-        pf = parquet_file(storage, data_file.path)
+        pf = parquet_file(storage, data_file.path, data_file.size)
         metadata = pf.metadata
         wanted = set(column_names(storage, pf, data_file, field_ids))
         total = 0
@@ -440,7 +455,7 @@ def iter_data_file(
     """
     groups = data_file.row_groups
     fitting = DECODE_STEP_BYTES * sum(groups) // max(data_file.size, 1)
-    pf = parquet_file(storage, data_file.path)
+    pf = parquet_file(storage, data_file.path, data_file.size)
     columns = column_names(storage, pf, data_file, field_ids)
     if len(groups) > 1 and max(groups) <= fitting:
         yield from _iter_groups(storage, data_file, columns)
@@ -530,23 +545,26 @@ def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:
     table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64))})
 
     def write(sink: pa.NativeFile) -> None:
-        pq.write_table(
-            table, sink, compression="zstd", store_schema=True, write_page_checksum=True
-        )
+        pq.write_table(table, sink, compression="zstd", store_schema=True, write_page_checksum=True)
 
     return storage.write_stream(path, write)
 
 
-def _read_small_file(storage: Storage, path: str, columns: dict[str, str]) -> pa.Table:
-    """Read a whole deletion or update file, checking page CRCs and its columns.
+def _read_small_file(
+    storage: Storage, path: str, columns: dict[str, str], size: int | None
+) -> pa.Table:
+    """Read a whole deletion or update file, checking its size, page CRCs and columns.
 
-    ``columns`` maps each required column to what it must be: ``"int64"`` or ``"any"``.
+    ``columns`` maps each required column to what it must be: ``"int64"`` or ``"any"``;
+    ``size`` is the size the manifest records (None for files written before it did).
 
     Raises:
         FormatError: The file is missing, damaged or has other columns.
     """
     with damaged_file_errors(storage, path):
-        table = open_parquet(storage, path).read()
+        source = storage.open_input(path)
+        _check_size(storage, path, source, size)
+        table = pq.ParquetFile(source, pre_buffer=False, page_checksum_verification=True).read()
     for name, kind in columns.items():
         if name not in table.column_names or (
             kind == "int64" and table.schema.field(name).type != pa.int64()
@@ -570,15 +588,15 @@ def _check_positions(storage: Storage, path: str, positions: np.ndarray) -> np.n
     return positions
 
 
-def read_positions(storage: Storage, path: str) -> np.ndarray:
-    """Read (cached) the sorted positions of a deletion file.
+def read_positions(storage: Storage, path: str, size: int | None = None) -> np.ndarray:
+    """Read (cached) the sorted positions of a deletion file (``size``: as recorded).
 
     Raises:
         FormatError: The file is missing or damaged.
     """
 
     def load() -> np.ndarray:
-        table = _read_small_file(storage, path, {"position": "int64"})
+        table = _read_small_file(storage, path, {"position": "int64"}, size)
         column = table.column("position")
         if column.null_count:
             raise FormatError(f"{storage.url}/{path} is damaged: null positions")
@@ -591,8 +609,8 @@ def write_deletion_file(storage: Storage, fragment_id: int, positions: np.ndarra
     """Write the full set of deleted positions of a fragment."""
     path = layout.deletion_file_path(fragment_id)
     positions = np.unique(np.asarray(positions, dtype=np.int64))
-    write_positions(storage, path, positions)
-    return DeletionFile(path=path, count=len(positions))
+    size = write_positions(storage, path, positions)
+    return DeletionFile(path=path, count=len(positions), size=size)
 
 
 def write_update_file(
@@ -609,19 +627,22 @@ def write_update_file(
     def write(sink: pa.NativeFile) -> None:
         pq.write_table(table, sink, store_schema=True, write_page_checksum=True)
 
-    storage.write_stream(path, write)
-    return UpdateFile(field_id=field_id, path=path, count=len(positions))
+    size = storage.write_stream(path, write)
+    return UpdateFile(field_id=field_id, path=path, count=len(positions), size=size)
 
 
-def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]:
-    """Read (cached) an update file: sorted positions and their values.
+def read_update_file(
+    storage: Storage, path: str, size: int | None = None
+) -> tuple[np.ndarray, pa.Array]:
+    """Read (cached) an update file: sorted positions and their values (``size``: as the
+    manifest records it).
 
     Raises:
         FormatError: The file is missing or damaged.
     """
 
     def load() -> tuple[np.ndarray, pa.Array]:
-        table = _read_small_file(storage, path, {"position": "int64", "value": "any"})
+        table = _read_small_file(storage, path, {"position": "int64", "value": "any"}, size)
         column = table.column("position")
         if column.null_count:
             raise FormatError(f"{storage.url}/{path} is damaged: null positions")

@@ -19,7 +19,7 @@ import pyarrow as pa
 from lakefmt.errors import ColumnNotFoundError, FormatError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
-from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
+from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest, UpdateFile
 from lakefmt.storage import Storage
 from lakefmt.types import Type, type_from_json
 
@@ -106,7 +106,9 @@ class Snapshot:
         """Sorted deleted positions of a fragment."""
         if fragment.deletion is None:
             return np.zeros(0, dtype=np.int64)
-        positions = files.read_positions(self.storage, fragment.deletion.path)
+        positions = files.read_positions(
+            self.storage, fragment.deletion.path, fragment.deletion.size
+        )
         # a damaged file must not silently delete other rows than the manifest counts
         if len(positions) != fragment.deletion.count or (
             len(positions) and positions[-1] >= fragment.rows
@@ -165,9 +167,7 @@ class Snapshot:
                 out[field.id] = self.type_of(field).wrap(out[field.id])
         for update in fragment.updates:
             if update.field_id in wanted:
-                out[update.field_id] = self._apply_update(
-                    out[update.field_id], update.path, positions
-                )
+                out[update.field_id] = self._apply_update(out[update.field_id], update, positions)
         return out
 
     def default_array(self, field: Field, count: int) -> pa.Array:
@@ -175,8 +175,8 @@ class Snapshot:
         value = decode_default(field.default) if field.has_default else None
         return self.type_of(field).repeat(value, count, column=field.name)
 
-    def _apply_update(self, base: pa.Array, path: str, positions: np.ndarray) -> pa.Array:
-        upd_pos, upd_values = files.read_update_file(self.storage, path)
+    def _apply_update(self, base: pa.Array, update: UpdateFile, positions: np.ndarray) -> pa.Array:
+        upd_pos, upd_values = files.read_update_file(self.storage, update.path, update.size)
         where = np.searchsorted(upd_pos, positions)
         where_clipped = np.minimum(where, max(len(upd_pos) - 1, 0))
         hit = (
@@ -318,9 +318,7 @@ class Snapshot:
             if updates or len(deleted):
                 positions = np.arange(start, start + count, dtype=np.int64)
             for update in updates:
-                out[update.field_id] = self._apply_update(
-                    out[update.field_id], update.path, positions
-                )
+                out[update.field_id] = self._apply_update(out[update.field_id], update, positions)
             if len(deleted):
                 lo, hi = np.searchsorted(deleted, [start, start + count])
                 if hi > lo:

@@ -96,7 +96,7 @@ def _check_data_file(storage: Storage, fragment: Fragment, data_file: DataFile) 
 def _check_update_file(storage: Storage, fragment: Fragment, update: UpdateFile) -> list[str]:
     path = update.path
     try:
-        positions, values = files.read_update_file(storage, path)
+        positions, values = files.read_update_file(storage, path, update.size)
     except Exception as exc:  # listed, never raised
         return [f"update file: {_problem(exc)}"]
     out = []
@@ -130,7 +130,9 @@ def _decode_media(storage: Storage, manifest: Manifest) -> list[str]:
                             )
                 row += len(array)
         except Exception as exc:  # a file failing mid-scan: listed, the check goes on
-            problems.append(f"column '{field.name}' could not be read past row {row}: {_problem(exc)}")
+            problems.append(
+                f"column '{field.name}' could not be read past row {row}: {_problem(exc)}"
+            )
     return problems
 
 
@@ -170,7 +172,8 @@ def verify_refs(storage: Storage) -> list[str]:
                 storage, VersionRef(branch=info["branch"], version=info["version"])
             )
         except Exception as exc:  # listed, never raised
-            problems.append(f"tag '{name}' ({storage.url}/{layout.tag_path(name)}): {_problem(exc)}")
+            where = f"{storage.url}/{layout.tag_path(name)}"
+            problems.append(f"tag '{name}' ({where}): {_problem(exc)}")
     for name in _ref_names(storage, layout.BRANCHES_DIR):
         try:
             versions.read_latest(storage, name)
@@ -187,4 +190,3 @@ def _ref_names(storage: Storage, directory: str) -> list[str]:
         for p in storage.list(directory)
         if p.endswith(".json")
     )
-

@@ -415,9 +415,7 @@ class LocalStorage(Storage):
                 self._in_dir(os.path.dirname(full), lambda: pa.OSFile(full, "wb")) as out,
             ):
                 pumped = (
-                    WRITEBACK_PUMP.watching(out.fileno())
-                    if self.sync
-                    else contextlib.nullcontext()
+                    WRITEBACK_PUMP.watching(out.fileno()) if self.sync else contextlib.nullcontext()
                 )
                 with pumped:
                     write(out)

@@ -1,9 +1,10 @@
 """Media types: Image, Video and Mesh, stored as the encoded file bytes (Arrow ``binary``).
 
 Raw file bytes are kept byte-for-byte: an append only checks them (a header sniff and an
-end-marker check for images, a container probe and a box walk for videos, a parse for meshes) and never re-encodes them. Arrays, PIL
-images and trimesh objects are encoded once with the column's format. Decoding happens on
-read, images on a thread pool (:func:`lakefmt.codecs.image.decode_images`).
+end-marker check for images, a container probe and a box walk for videos, a parse for
+meshes) and never re-encodes them. Arrays, PIL images and trimesh objects are encoded once
+with the column's format. Decoding happens on read, images on a thread pool
+(:func:`lakefmt.codecs.image.decode_images`).
 
 All three are ``is_media`` types: they are written to a column group of their own,
 uncompressed, with row groups sized by bytes, so scans of other columns never read them.

@@ -234,7 +234,6 @@ def test_image_batches_raise_read_and_decode_errors(
 ) -> None:
     from lakefmt.dataset.view import DatasetView
     from lakefmt.errors import FormatError
-
     from lakefmt.types import media
 
     broken = types_png[:-30]  # header intact, body cut: fails to decode
