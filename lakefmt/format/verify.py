@@ -176,6 +176,7 @@ def verify_refs(storage: Storage) -> list[str]:
             problems.append(f"tag '{name}' ({where}): {_problem(exc)}")
     for name in _ref_names(storage, layout.BRANCHES_DIR):
         try:
+            versions.branch_parent(storage, name)  # read even where the branch has manifests
             versions.read_latest(storage, name)
         except Exception as exc:  # listed, never raised
             problems.append(

@@ -130,12 +130,12 @@ def read_latest(storage: Storage, branch: str, *, at_least: int | None = None) -
         return read_manifest(storage, branch, number)
     if branch == layout.MAIN_BRANCH:
         raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}' (no manifest)")
-    parent = _parent_of(storage, branch)
+    parent = branch_parent(storage, branch)
     # The parent may itself be a branch without manifests of its own: resolve recursively.
     return resolve_ref(storage, parent).model_copy(update={"branch": branch})
 
 
-def _parent_of(storage: Storage, branch: str) -> VersionRef:
+def branch_parent(storage: Storage, branch: str) -> VersionRef:
     """The version a branch was forked from, from its ref file.
 
     Raises:
@@ -159,7 +159,7 @@ def resolve_ref(storage: Storage, ref: VersionRef) -> Manifest:
     except VersionNotFoundError:
         if ref.branch == layout.MAIN_BRANCH:
             raise
-        parent = _parent_of(storage, ref.branch)
+        parent = branch_parent(storage, ref.branch)
         if parent.version != ref.version:
             raise
         return resolve_ref(storage, parent).model_copy(update={"branch": ref.branch})
