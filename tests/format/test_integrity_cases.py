@@ -333,7 +333,7 @@ def test_manifest_moved_to_another_branch_folder_is_refused(tmp_path: Path) -> N
         root / layout.manifest_path(layout.MAIN_BRANCH, main_head),
         root / layout.manifest_path("dev", dev_head),
     )
-    with pytest.raises(FormatError, match="branch 'main'.*of 'dev'"):
+    with pytest.raises(FormatError, match=r"branch 'main'.*of 'dev'"):
         lakefmt.open_read_only(str(root), branch="dev")
 
 
