@@ -253,16 +253,68 @@ def damaged_file_errors(storage: Storage, path: str) -> Iterator[None]:
         raise FormatError(f"{storage.url}/{path} is damaged: {exc}") from exc
 
 
+#: Whether reads check the CRC32 of every page (``benchmarks/checksums.py`` measures the cost
+#: by turning it off; nothing else should).
+VERIFY_PAGE_CHECKSUMS = True
+
+
+class _VerifiedGroups:
+    """Column chunks (row group and column) of data files whose pages passed their CRC check
+    in this process.
+
+    Checking costs about as much as decoding plain values (Arrow's CRC32 runs at ~1-1.5
+    GB/s here), so each row group is checked the first time the process reads it, not on
+    every epoch of a scan that does not fit the decoded-group cache (files are immutable).
+    """
+
+    def __init__(self, max_entries: int = 1 << 18) -> None:
+        self._keys: collections.OrderedDict[tuple[str, str, int, str], None] = (
+            collections.OrderedDict()
+        )
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def missing(
+        self, storage: Storage, path: str, groups: Sequence[int], columns: Sequence[str]
+    ) -> bool:
+        """Whether any column of any of ``groups`` of ``path`` has not been checked yet."""
+        if not VERIFY_PAGE_CHECKSUMS:
+            return False
+        with self._lock:
+            return any((storage.url, path, g, c) not in self._keys for g in groups for c in columns)
+
+    def add(
+        self, storage: Storage, path: str, groups: Sequence[int], columns: Sequence[str]
+    ) -> None:
+        """Record that these columns of ``groups`` of ``path`` passed their checksums."""
+        with self._lock:
+            for g in groups:
+                for c in columns:
+                    self._keys[(storage.url, path, g, c)] = None
+                    self._keys.move_to_end((storage.url, path, g, c))
+            while len(self._keys) > self._max:
+                self._keys.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every check (the next read of each group checks it again)."""
+        with self._lock:
+            self._keys.clear()
+
+
+_VERIFIED = _VerifiedGroups()
+
+
 def open_parquet(
-    storage: Storage, path: str, metadata: pq.FileMetaData | None = None
+    storage: Storage, path: str, metadata: pq.FileMetaData | None = None, *, verify: bool = True
 ) -> pq.ParquetFile:
     """A reader that checks the CRC32 of every page it reads (a flipped byte in a page is
-    then an error, not a wrong value; pages written without a checksum are read as is)."""
+    then an error, not a wrong value; pages written without a checksum are read as is).
+    ``verify=False`` skips the check, for row groups already checked in this process."""
     return pq.ParquetFile(
         storage.open_input(path),
         metadata=metadata,
         pre_buffer=False,
-        page_checksum_verification=True,
+        page_checksum_verification=verify and VERIFY_PAGE_CHECKSUMS,
     )
 
 
@@ -276,12 +328,15 @@ def _check_size(storage: Storage, path: str, source: pa.NativeFile, size: int | 
         )
 
 
-def parquet_file(storage: Storage, path: str, size: int | None = None) -> pq.ParquetFile:
+def parquet_file(
+    storage: Storage, path: str, size: int | None = None, *, verify: bool = True
+) -> pq.ParquetFile:
     """Open a data file, parsing its footer only the first time (the footer is cached).
 
     Each call gives a fresh reader, because a pyarrow reader is not safe to share between
     threads; the cached footer makes opening cost no read of the file's tail. ``size``, the
-    size the manifest records, is checked when the footer is first read.
+    size the manifest records, is checked when the footer is first read; ``verify``: check
+    page CRCs (see :class:`_VerifiedGroups`).
     """
 
     def load() -> pq.FileMetaData:
@@ -291,7 +346,7 @@ def parquet_file(storage: Storage, path: str, size: int | None = None) -> pq.Par
 
     with damaged_file_errors(storage, path):
         metadata = _FOOTERS.get_or_load((storage.url, path), load)
-        return open_parquet(storage, path, metadata)
+        return open_parquet(storage, path, metadata, verify=verify)
 
 
 def column_names(
@@ -372,14 +427,20 @@ def read_row_groups(
     else:
         missing_fids = list(field_ids)
     if missing_fids:
+        reading = missing_groups if cacheable else list(groups)
         pf = parquet_file(storage, data_file.path, data_file.size)
         columns = column_names(storage, pf, data_file, missing_fids)
+        verify = _VERIFIED.missing(storage, data_file.path, reading, columns)
+        if not verify:
+            pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
         if cacheable:
             for g in missing_groups:  # a group already decoded is not decoded again
                 with damaged_file_errors(storage, data_file.path):
                     table = pf.read_row_group(
                         g, columns=columns, use_threads=_threaded(data_file, 1)
                     )
+                if verify:
+                    _VERIFIED.add(storage, data_file.path, [g], columns)
                 for i, fid in enumerate(missing_fids):
                     array = as_array(table.column(i))
                     found[(g, fid)] = array
@@ -389,6 +450,8 @@ def read_row_groups(
                 table = pf.read_row_groups(
                     list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
                 )
+            if verify:
+                _VERIFIED.add(storage, data_file.path, reading, columns)
             return {
                 **{fid: as_array(table.column(i)) for i, fid in enumerate(missing_fids)},
             }
@@ -460,18 +523,28 @@ def iter_data_file(
     if len(groups) > 1 and max(groups) <= fitting:
         yield from _iter_groups(storage, data_file, columns)
         return
+    every = range(len(groups))
+    verify = _VERIFIED.missing(storage, data_file.path, every, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
     with damaged_file_errors(storage, data_file.path):
         yield from pf.iter_batches(
             batch_size=max(batch_size, min(max(groups, default=1), fitting)),
             columns=columns,
             use_threads=_threaded(data_file, len(groups)),
         )
+    if verify:
+        _VERIFIED.add(storage, data_file.path, every, columns)
 
 
 def _read_group(storage: Storage, path: str, columns: list[str], group: int) -> pa.Table:
+    verify = _VERIFIED.missing(storage, path, [group], columns)
     with damaged_file_errors(storage, path):
         # a reader of its own: pyarrow readers are not safe to share between threads
-        return parquet_file(storage, path).read_row_group(group, columns=columns)
+        table = parquet_file(storage, path, verify=verify).read_row_group(group, columns=columns)
+    if verify:
+        _VERIFIED.add(storage, path, [group], columns)
+    return table
 
 
 def _iter_groups(
@@ -564,7 +637,9 @@ def _read_small_file(
     with damaged_file_errors(storage, path):
         source = storage.open_input(path)
         _check_size(storage, path, source, size)
-        table = pq.ParquetFile(source, pre_buffer=False, page_checksum_verification=True).read()
+        table = pq.ParquetFile(
+            source, pre_buffer=False, page_checksum_verification=VERIFY_PAGE_CHECKSUMS
+        ).read()
     for name, kind in columns.items():
         if name not in table.column_names or (
             kind == "int64" and table.schema.field(name).type != pa.int64()

@@ -46,6 +46,7 @@ def _cold() -> None:
     for cache in (fragments._FOOTERS, fragments._POSITIONS, fragments._UPDATES, fragments._SIZES):
         cache.clear()
     fragments._GROUPS.clear()
+    fragments._VERIFIED.clear()
     snapshot._SCANNED.clear()
 
 
@@ -693,3 +694,24 @@ def test_every_damaged_file_gives_the_right_rows_or_an_error_naming_it(
         return
     for key, value in expected.items():
         assert got[key] == value, f"damaged {kind} ({how}) silently changed {key}"
+
+
+def test_each_column_chunk_is_checked_the_first_time_it_is_read(tmp_path: Path) -> None:
+    """Checks are remembered per (row group, column): reading one column of a group does
+    not let another column's damaged pages through."""
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "ds"
+    ds = lakefmt.create(str(root), schema={"x": "float64", "y": "float64"})
+    ds.append({"x": RNG.random(5000), "y": RNG.random(5000)})
+    ds.commit()
+    path = _data_file(root, _manifest(root), "y")
+    _cold()
+    reader = lakefmt.open_read_only(str(root))
+    reader["x"][:]  # checks x's pages of every group
+    fragments._GROUPS.clear()  # decoded groups are gone; the record of checks stays
+    meta = pq.read_metadata(str(path)).row_group(0).column(1)
+    _flip(path, meta.data_page_offset + meta.total_compressed_size - 2)  # y's page
+    with pytest.raises(FormatError, match=path.name):
+        reader["y"][:]
+    assert reader["x"][:].shape == (5000,)  # x was checked: read without a second check
