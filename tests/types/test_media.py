@@ -383,9 +383,9 @@ def test_scalar_scan_never_opens_the_media_file(
     opened: list[str] = []
     real = fragments.parquet_file
 
-    def spy(storage: Any, path: str) -> Any:
+    def spy(storage: Any, path: str, *args: Any, **kwargs: Any) -> Any:
         opened.append(path)
-        return real(storage, path)
+        return real(storage, path, *args, **kwargs)
 
     monkeypatch.setattr(fragments, "parquet_file", spy)
     labels = [int(v) for b in reader.batches(7, columns=["label"]) for v in b["label"]]
