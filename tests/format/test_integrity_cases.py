@@ -445,7 +445,7 @@ def test_full_disk_on_a_real_tiny_file_system(tmp_path: Path) -> None:
         ds.rollback()
         assert len(lakefmt.open_read_only(str(mount / "ds"))) == 0
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False)  # lazy: never left busy
 
 
 def test_handle_dropped_at_exit_after_a_failed_flush_logs_the_reason(tmp_path: Path) -> None:
