@@ -549,12 +549,15 @@ def cleanup(url: str, older_than: float, dry_run: bool, creds_file: str | None) 
 @main.command()
 @click.argument("url")
 @click.option("--version", default=None, help="Version id or tag to check (default: the latest).")
+@click.option(
+    "--deep", is_flag=True, help="Also decode every image, video and mesh (slow); list bad rows."
+)
 @creds_option
 @_user_errors
-def verify(url: str, version: str | None, creds_file: str | None) -> None:
+def verify(url: str, version: str | None, deep: bool, creds_file: str | None) -> None:
     """Check that every file of a version exists, opens, and matches the manifest."""
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file), version=version)
-    problems = ds.verify()
+    problems = ds.verify(deep=deep)
     if problems:
         for p in problems:
             click.echo(p, err=True)

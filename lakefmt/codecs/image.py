@@ -45,10 +45,13 @@ __all__ = [
     "MAX_IMAGE_SIDE",
     "ImageInfo",
     "JpegHeaders",
+    "check_image_whole",
     "decode_image",
     "decode_images",
     "encode_image",
+    "image_ends_whole",
     "image_shape",
+    "jpegs_end_whole",
     "normalize_image_format",
     "sniff_image",
     "sniff_jpegs",
@@ -279,6 +282,81 @@ def _sniff_jpeg(data: bytes) -> ImageInfo:
                 raise DecodeError(f"unsupported JPEG with {ncomp} components")
             return ImageInfo("jpeg", width, height, channels, "uint8")
         pos += seglen
+
+
+#: The last 12 bytes of every complete PNG: the empty IEND chunk with its CRC.
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+#: The last 2 bytes of a complete JPEG: the EOI marker.
+JPEG_END = b"\xff\xd9"
+_TIFF_EXTENTS = ((273, 279), (324, 325))  # StripOffsets/StripByteCounts, Tile*
+
+
+def image_ends_whole(data: bytes, fmt: str) -> bool:
+    """Whether an image's structure says it is complete, without decoding pixels.
+
+    JPEG: the file ends with the EOI marker; PNG: it ends with the IEND chunk (both look at
+    the last bytes only, O(1)). TIFF: every strip or tile its first directory lists lies
+    inside the file (the directory is parsed, which TIFF ingest does anyway).
+
+    ``False`` is not a verdict: a whole image may carry bytes after its end marker (some
+    cameras append a trailer); :func:`check_image_whole` then decodes it to decide.
+    """
+    if fmt == "jpeg":
+        return data.endswith(JPEG_END)
+    if fmt == "png":
+        return data.endswith(PNG_END)
+    if fmt == "tiff":
+        return _tiff_extents_inside(data)
+    return False
+
+
+def _tiff_extents_inside(data: bytes) -> bool:
+    image_mod = require("PIL.Image")
+    try:
+        with image_mod.open(io.BytesIO(data), formats=["TIFF"]) as im:
+            tags = im.tag_v2
+            for offsets_tag, counts_tag in _TIFF_EXTENTS:
+                offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
+                if offsets is None or counts is None:
+                    continue
+                offsets = offsets if isinstance(offsets, tuple) else (offsets,)
+                counts = counts if isinstance(counts, tuple) else (counts,)
+                if len(offsets) != len(counts) or not offsets:
+                    return False
+                return max(o + c for o, c in zip(offsets, counts, strict=True)) <= len(data)
+    except Exception:  # Pillow raises a zoo of types for bad files: decoding decides
+        return False
+    return False
+
+
+def check_image_whole(data: bytes, fmt: str) -> None:
+    """Refuse an image that is cut short or damaged after its header.
+
+    Cheap where the structure vouches for the image (:func:`image_ends_whole`); otherwise
+    the image is decoded once, so one with a trailer after its end marker is still taken.
+
+    Raises:
+        DecodeError: The image does not decode (for example its body was cut off).
+    """
+    if image_ends_whole(data, fmt):
+        return
+    try:
+        decode_image(data)
+    except DecodeError as exc:
+        raise DecodeError(f"truncated or damaged {fmt} image ({len(data)} bytes): {exc}") from exc
+
+
+def jpegs_end_whole(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """:func:`image_ends_whole` for many JPEGs stored back to back, vectorised: ``True``
+    where an image ends with the EOI marker (see :func:`sniff_jpegs` for the arguments)."""
+    values = np.asarray(values, dtype=np.uint8).reshape(-1)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    ends = offsets[1:]
+    long_enough = ends - offsets[:-1] >= 2
+    out = np.zeros(len(ends), dtype=bool)
+    at = ends[long_enough]
+    out[long_enough] = (values[at - 2] == 0xFF) & (values[at - 1] == 0xD9)
+    return out
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,8 @@ def decode_mesh(data: bytes) -> trimesh.Trimesh:
             f"corrupt {fmt.upper()} mesh: face indices out of range for "
             f"{len(mesh.vertices)} vertices"
         )
+    if fmt == "ply":
+        _check_ply_counts(data, mesh)
     if fmt == "stl" and not _is_binary_stl(data):
         # trimesh skips facets it cannot parse; every facet must have made a face
         starts = len(_FACET_START.findall(data))
@@ -165,6 +167,25 @@ def _check_ply_header(data: bytes) -> None:
             raise DecodeError(f"corrupt PLY mesh: bad element line {' '.join(w)!r}")
         if w[0] not in ("element", "property"):
             raise DecodeError(f"corrupt PLY mesh: unexpected header line {' '.join(w)!r}")
+
+
+def _check_ply_counts(data: bytes, mesh: trimesh.Trimesh) -> None:
+    """Refuse a PLY whose body holds fewer vertices or faces than its header declares
+    (trimesh reads a cut ASCII body without complaint)."""
+    end = data.find(b"end_header", 0, _MAX_PLY_HEADER)
+    declared: dict[str, int] = {}
+    for line in data[:end].decode("ascii").splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "element":
+            declared[words[1]] = int(words[2])
+    vertices = declared.get("vertex", 0)
+    faces = declared.get("face", 0)
+    # polygons are split into triangles, so a whole file has at least as many faces
+    if len(mesh.vertices) != vertices or len(mesh.faces) < faces:
+        raise DecodeError(
+            f"truncated or corrupt PLY mesh: the header declares {vertices} vertices and "
+            f"{faces} faces, the body holds {len(mesh.vertices)} and {len(mesh.faces)}"
+        )
 
 
 def _as_trimesh(trimesh_mod: Any, loaded: Any, fmt: str) -> trimesh.Trimesh:

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from av.container import InputContainer
     from av.video.stream import VideoStream
 
-__all__ = ["VideoInfo", "decode_frames", "encode_video", "probe_video"]
+__all__ = [
+    "VideoInfo",
+    "check_video_whole",
+    "decode_frames",
+    "encode_video",
+    "mp4_boxes_whole",
+    "probe_video",
+]
 
 # codecs whose FFmpeg encoders take a "crf" option
 _CRF_CODECS = frozenset(["h264", "libx264", "hevc", "h265", "libx265"])
@@ -110,6 +117,56 @@ def _frame_count(data: bytes) -> int:
             return sum(1 for packet in container.demux(stream) if _packet_counts(packet))
         except _av_errors() as exc:
             raise DecodeError(f"corrupt video: {exc}") from exc
+
+
+#: Top-level boxes walked at most by :func:`mp4_boxes_whole` (fragmented MP4s have many).
+_MAX_TOP_LEVEL_BOXES = 1 << 16
+
+
+def mp4_boxes_whole(data: bytes) -> bool:
+    """Whether the top-level boxes of an ISO media file (MP4) tile it exactly.
+
+    Each box starts with its size, so a file cut anywhere (or with bytes missing) leaves the
+    last box running past the end. Walks the top-level boxes only (a handful: ``ftyp``,
+    ``moov``, ``mdat``...), never their contents. ``False`` is not a verdict: a whole video
+    may carry bytes after its last box; :func:`check_video_whole` then decodes it.
+    """
+    pos, end = 0, len(data)
+    for _ in range(_MAX_TOP_LEVEL_BOXES):
+        if pos == end:
+            return True
+        if pos + 8 > end:
+            return False
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 0:  # the last box, running to the end of the file
+            return True
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > end:
+                return False
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+            if size < 16:
+                return False
+        elif size < 8:
+            return False
+        pos += size
+    return False
+
+
+def check_video_whole(data: bytes) -> None:
+    """Refuse a video that is cut short: its boxes must tile the file, or it must decode.
+
+    Raises:
+        DecodeError: The boxes do not tile the file and decoding every frame fails.
+    """
+    if mp4_boxes_whole(data):
+        return
+    try:
+        decode_frames(data)
+    except DecodeError as exc:
+        raise DecodeError(
+            f"truncated or damaged video ({len(data)} bytes; its boxes do not end with the "
+            f"file): {exc}"
+        ) from exc
 
 
 def probe_video(data: bytes) -> VideoInfo:

@@ -10,11 +10,13 @@ in history.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import difflib
 import logging
 import os
+import sys
 import threading
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -303,20 +305,27 @@ class ReadOnlyDataset(DatasetView):
         self._check_writable()
         raise AssertionError("unreachable")  # _check_writable raised
 
-    def verify(self, *, progress: bool | None = None) -> list[str]:
+    def verify(self, *, deep: bool = False, progress: bool | None = None) -> list[str]:
         """Check every file this version references: present, readable, as the manifest says.
 
-        Every page of every data file is read and its CRC32 checked (a progress bar shows on
-        a terminal).
+        Every page of every data, deletion and update file is read and its CRC32 checked,
+        and the dataset's format file, tags and branches are read (a progress bar shows on
+        a terminal). Damaged files are listed, never raised.
+
+        Args:
+            deep: Also decode every image, video and mesh (slow: a full decode of each) and
+                list each row that does not decode.
+            progress: Show a progress bar (default: on a terminal).
 
         Returns:
             The problems found; an empty list means the version is intact.
         """
-        from lakefmt.format.verify import verify_manifest
+        from lakefmt.format.verify import verify_manifest, verify_refs
 
         total = sum(len(f.files) for f in self._manifest.fragments)
         with Progress(total, "verify", progress, "files") as bar:
-            return verify_manifest(self._storage, self._manifest, on_file=bar.update)
+            problems = verify_manifest(self._storage, self._manifest, on_file=bar.update, deep=deep)
+        return [*problems, *verify_refs(self._storage)]
 
     def summary(self) -> None:
         """Print rows, columns with types, version, fragments and bytes on storage."""
@@ -968,6 +977,18 @@ class Dataset(ReadOnlyDataset):
         # them, as Deep Lake does; errors are logged, since __del__ cannot raise.
         pending = getattr(self, "_pending", None)
         if getattr(self, "_buffer", None) or getattr(self, "_behind", None) or pending:
+            if sys.is_finalizing():
+                # The exit handler already tried to flush every writer (and logged why it
+                # failed); this late, builtins such as open are gone, so trying again would
+                # only log a NameError in place of the real reason.
+                with contextlib.suppress(Exception):
+                    logger.error(
+                        "lakefmt: %s rows buffered in %s were not written (the flush at "
+                        "exit failed)",
+                        getattr(self, "_buffer_rows", "some"),
+                        self.url,
+                    )
+                return
             try:
                 self.flush()
             except Exception:

@@ -83,10 +83,17 @@ class AppendFragments(Operation):
     name: str = "append"
 
     def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
-        """Give the fragments the next ids and add them."""
+        """Give the fragments the next ids and add them.
+
+        Fragments whose (uniquely named) data files ``manifest`` already lists are not added
+        again: an earlier attempt of this commit landed although it was reported as failed.
+        """
+        listed = {d.path for f in manifest.fragments for d in f.files}
         next_id = manifest.next_fragment_id
         new = []
         for rows, data_files in self.drafts:
+            if any(d.path in listed for d in data_files):
+                continue
             new.append(Fragment(id=next_id, rows=rows, files=data_files))
             next_id += 1
         return manifest.model_copy(
@@ -226,7 +233,7 @@ def _merge_update(
 ) -> Fragment:
     old = next((u for u in fragment.updates if u.field_id == field.id), None)
     if old is not None:
-        old_pos, old_values = files.read_update_file(storage, old.path)
+        old_pos, old_values = files.read_update_file(storage, old.path, old.size)
         keep = ~np.isin(old_pos, positions)
         all_pos = np.concatenate([old_pos[keep], positions])
         all_values = pa.concat_arrays([old_values.filter(pa.array(keep)), values])
@@ -366,7 +373,10 @@ def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
     (at every version on object stores, every :data:`HINT_INTERVAL` where probes are cheap)."""
     path = layout.manifest_path(manifest.branch, manifest.version, manifest.branch_id)
     data = dump_manifest(manifest)
-    created = storage.put_if_absent(path, data)
+    try:
+        created = storage.put_if_absent(path, data)
+    except OSError as exc:
+        created = _landed_after_failure(storage, path, data, exc)
     if not created:
         # A retried conditional PUT (after a timeout) can find the object its first attempt
         # created: byte-identical content (same timestamp, same fresh file names) is ours.
@@ -385,6 +395,33 @@ def write_manifest_if_absent(storage: Storage, manifest: Manifest) -> bool:
         except OSError:
             pass  # only a hint: readers verify it
     return created
+
+
+def _landed_after_failure(storage: Storage, path: str, data: bytes, error: OSError) -> bool:
+    """After a create reported a failure, whether it landed: a store may write and then
+    fail (a lost answer, a timeout), and a commit reported as failed must not exist.
+
+    Returns:
+        True if ``path`` holds exactly ``data`` (the commit landed), False if another
+        writer's manifest is there (rebase).
+
+    Raises:
+        StorageError: Nothing is there (the original failure, naming the path), or the
+            read-back failed too (whether the commit landed is unknown).
+    """
+    try:
+        found = storage.read(path)
+    except FileNotFoundError:
+        if isinstance(error, StorageError):
+            raise error from error.__cause__
+        raise StorageError(f"{storage.url}: cannot create {path}: {error}") from error
+    except OSError as read_error:
+        raise StorageError(
+            f"{storage.url}: creating {path} failed ({error}) and reading it back failed "
+            f"({read_error}): whether this commit landed is unknown; reopen the dataset to "
+            "see (committing again does not append the same rows twice)"
+        ) from error
+    return found == data
 
 
 def commit(

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakefmt.errors import FormatError
+from lakefmt.errors import FormatError, StorageError
 from lakefmt.format import layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
@@ -250,25 +250,132 @@ def _plain_file_size(table: pa.Table, rows_per_group: int) -> int:
 
 @contextlib.contextmanager
 def damaged_file_errors(storage: Storage, path: str) -> Iterator[None]:
-    """Report a missing or damaged data file as a ``FormatError`` naming it."""
+    """Report a missing or damaged data, deletion or update file as a ``FormatError``
+    naming it (a failing store stays a ``StorageError``: the file may be intact)."""
     try:
         yield
     except FileNotFoundError as exc:
         raise FormatError(f"{storage.url}/{path} is missing (referenced by the manifest)") from exc
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (StorageError, FormatError):
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        # a page whose CRC32 does not match, a cut file, a footer that is not Parquet
         raise FormatError(f"{storage.url}/{path} is damaged: {exc}") from exc
 
 
-def parquet_file(storage: Storage, path: str) -> pq.ParquetFile:
+#: Whether reads check the CRC32 of every page (``benchmarks/checksums.py`` measures the cost
+#: by turning it off; nothing else should).
+VERIFY_PAGE_CHECKSUMS = True
+
+
+class _VerifiedGroups:
+    """Column chunks (row group and column) of data files whose pages passed their CRC check
+    in this process.
+
+    Checking costs about as much as decoding plain values (Arrow's CRC32 runs at ~1-1.5
+    GB/s here), so each row group is checked the first time the process reads it, not on
+    every epoch of a scan that does not fit the decoded-group cache (files are immutable).
+    """
+
+    def __init__(self, max_entries: int = 1 << 18) -> None:
+        self._keys: collections.OrderedDict[tuple[str, str, int, str], None] = (
+            collections.OrderedDict()
+        )
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def missing(
+        self, storage: Storage, path: str, groups: Sequence[int], columns: Sequence[str]
+    ) -> bool:
+        """Whether any column of any of ``groups`` of ``path`` has not been checked yet."""
+        if not VERIFY_PAGE_CHECKSUMS:
+            return False
+        with self._lock:
+            return any((storage.url, path, g, c) not in self._keys for g in groups for c in columns)
+
+    def add(
+        self, storage: Storage, path: str, groups: Sequence[int], columns: Sequence[str]
+    ) -> None:
+        """Record that these columns of ``groups`` of ``path`` passed their checksums."""
+        with self._lock:
+            for g in groups:
+                for c in columns:
+                    self._keys[(storage.url, path, g, c)] = None
+                    self._keys.move_to_end((storage.url, path, g, c))
+            while len(self._keys) > self._max:
+                self._keys.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every check (the next read of each group checks it again)."""
+        with self._lock:
+            self._keys.clear()
+
+
+_VERIFIED = _VerifiedGroups()
+
+
+def open_parquet(
+    storage: Storage, path: str, metadata: pq.FileMetaData | None = None, *, verify: bool = True
+) -> pq.ParquetFile:
+    """A reader that checks the CRC32 of every page it reads (a flipped byte in a page is
+    then an error, not a wrong value; pages written without a checksum are read as is).
+    ``verify=False`` skips the check, for row groups already checked in this process."""
+    return pq.ParquetFile(
+        storage.open_input(path),
+        metadata=metadata,
+        pre_buffer=False,
+        page_checksum_verification=verify and VERIFY_PAGE_CHECKSUMS,
+    )
+
+
+def _check_size(storage: Storage, path: str, source: pa.NativeFile, size: int | None) -> None:
+    """Refuse a file whose size is not the one the manifest records (a file replaced by
+    another, or cut); pyarrow learns the size to find the footer anyway."""
+    if size is not None and source.size() != size:
+        raise FormatError(
+            f"{storage.url}/{path} is damaged: it has {source.size()} bytes, the manifest "
+            f"says {size}"
+        )
+
+
+def parquet_file(
+    storage: Storage, path: str, size: int | None = None, *, verify: bool = True
+) -> pq.ParquetFile:
     """Open a data file, parsing its footer only the first time (the footer is cached).
 
     Each call gives a fresh reader, because a pyarrow reader is not safe to share between
-    threads; the cached footer makes opening cost no read of the file's tail.
+    threads; the cached footer makes opening cost no read of the file's tail. ``size``, the
+    size the manifest records, is checked when the footer is first read; ``verify``: check
+    page CRCs (see :class:`_VerifiedGroups`).
     """
-    with damaged_file_errors(storage, path):
+
+    def load() -> pq.FileMetaData:
         source = storage.open_input(path)
-        metadata = _FOOTERS.get_or_load((storage.url, path), lambda: pq.read_metadata(source))
-        return pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
+        _check_size(storage, path, source, size)
+        return pq.read_metadata(source)
+
+    with damaged_file_errors(storage, path):
+        metadata = _FOOTERS.get_or_load((storage.url, path), load)
+        return open_parquet(storage, path, metadata, verify=verify)
+
+
+def column_names(
+    storage: Storage, pf: pq.ParquetFile, data_file: DataFile, field_ids: Sequence[int]
+) -> list[str]:
+    """The Parquet column names holding ``field_ids`` in a data file.
+
+    Raises:
+        FormatError: The file has another number of columns than the manifest lists (a
+            file replaced by another Parquet file, say).
+    """
+    schema = pf.schema_arrow
+    if len(schema) != len(data_file.field_ids):
+        raise FormatError(
+            f"{storage.url}/{data_file.path} is damaged: it has {len(schema)} columns, the "
+            f"manifest lists {len(data_file.field_ids)}"
+        )
+    # (the ids stored in the file are not compared: a merge maps them, the manifest's win)
+    return [schema.names[data_file.field_ids.index(fid)] for fid in field_ids]
 
 
 def _plain(kind: pa.DataType) -> pa.DataType:
@@ -373,15 +480,20 @@ def read_row_groups(
     else:
         missing_fids = list(field_ids)
     if missing_fids:
-        pf = parquet_file(storage, data_file.path)
-        names = pf.schema_arrow.names
-        columns = [names[data_file.field_ids.index(fid)] for fid in missing_fids]
+        reading = missing_groups if cacheable else list(groups)
+        pf = parquet_file(storage, data_file.path, data_file.size)
+        columns = column_names(storage, pf, data_file, missing_fids)
+        verify = _VERIFIED.missing(storage, data_file.path, reading, columns)
+        if not verify:
+            pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
         if cacheable:
             for g in missing_groups:  # a group already decoded is not decoded again
                 with damaged_file_errors(storage, data_file.path):
                     table = pf.read_row_group(
                         g, columns=columns, use_threads=_threaded(data_file, 1)
                     )
+                if verify:
+                    _VERIFIED.add(storage, data_file.path, [g], columns)
                 for i, fid in enumerate(missing_fids):
                     array = as_array(table.column(i))
                     found[(g, fid)] = array
@@ -391,6 +503,8 @@ def read_row_groups(
                 table = pf.read_row_groups(
                     list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
                 )
+            if verify:
+                _VERIFIED.add(storage, data_file.path, reading, columns)
             return {
                 **{fid: as_array(table.column(i)) for i, fid in enumerate(missing_fids)},
             }
@@ -406,9 +520,9 @@ def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]
     cached, since every scan start asks)."""
 
     def load() -> int:
-        metadata = parquet_file(storage, data_file.path).metadata
-        names = metadata.schema.to_arrow_schema().names
-        wanted = {names[data_file.field_ids.index(fid)] for fid in field_ids}
+        pf = parquet_file(storage, data_file.path, data_file.size)
+        metadata = pf.metadata
+        wanted = set(column_names(storage, pf, data_file, field_ids))
         total = 0
         for g in range(metadata.num_row_groups):
             group = metadata.row_group(g)
@@ -458,24 +572,33 @@ def iter_data_file(
     """
     groups = data_file.row_groups
     fitting = DECODE_STEP_BYTES * sum(groups) // max(data_file.size, 1)
-    pf = parquet_file(storage, data_file.path)
-    names = pf.schema_arrow.names
-    columns = [names[data_file.field_ids.index(fid)] for fid in field_ids]
+    pf = parquet_file(storage, data_file.path, data_file.size)
+    columns = column_names(storage, pf, data_file, field_ids)
     if len(groups) > 1 and max(groups) <= fitting:
         yield from _iter_groups(storage, data_file, columns)
         return
+    every = range(len(groups))
+    verify = _VERIFIED.missing(storage, data_file.path, every, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
     with damaged_file_errors(storage, data_file.path):
         yield from pf.iter_batches(
             batch_size=max(batch_size, min(max(groups, default=1), fitting)),
             columns=columns,
             use_threads=_threaded(data_file, len(groups)),
         )
+    if verify:
+        _VERIFIED.add(storage, data_file.path, every, columns)
 
 
 def _read_group(storage: Storage, path: str, columns: list[str], group: int) -> pa.Table:
+    verify = _VERIFIED.missing(storage, path, [group], columns)
     with damaged_file_errors(storage, path):
         # a reader of its own: pyarrow readers are not safe to share between threads
-        return parquet_file(storage, path).read_row_group(group, columns=columns)
+        table = parquet_file(storage, path, verify=verify).read_row_group(group, columns=columns)
+    if verify:
+        _VERIFIED.add(storage, path, [group], columns)
+    return table
 
 
 def _iter_groups(
@@ -549,17 +672,64 @@ def write_positions(storage: Storage, path: str, positions: np.ndarray) -> int:
     table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64))})
 
     def write(sink: pa.NativeFile) -> None:
-        pq.write_table(table, sink, compression="zstd", store_schema=True)
+        pq.write_table(table, sink, compression="zstd", store_schema=True, write_page_checksum=True)
 
     return storage.write_stream(path, write)
 
 
-def read_positions(storage: Storage, path: str) -> np.ndarray:
-    """Read (cached) the sorted positions of a deletion file."""
+def _read_small_file(
+    storage: Storage, path: str, columns: dict[str, str], size: int | None
+) -> pa.Table:
+    """Read a whole deletion or update file, checking its size, page CRCs and columns.
+
+    ``columns`` maps each required column to what it must be: ``"int64"`` or ``"any"``;
+    ``size`` is the size the manifest records (None for files written before it did).
+
+    Raises:
+        FormatError: The file is missing, damaged or has other columns.
+    """
+    with damaged_file_errors(storage, path):
+        source = storage.open_input(path)
+        _check_size(storage, path, source, size)
+        table = pq.ParquetFile(
+            source, pre_buffer=False, page_checksum_verification=VERIFY_PAGE_CHECKSUMS
+        ).read()
+    for name, kind in columns.items():
+        if name not in table.column_names or (
+            kind == "int64" and table.schema.field(name).type != pa.int64()
+        ):
+            raise FormatError(
+                f"{storage.url}/{path} is damaged: it needs a column '{name}' of type {kind}, "
+                f"it has {table.schema}"
+            )
+    return table
+
+
+def _check_positions(storage: Storage, path: str, positions: np.ndarray) -> np.ndarray:
+    """Refuse positions that are null, negative, unsorted or repeated."""
+    if positions.dtype != np.int64 or (
+        len(positions) and (positions[0] < 0 or not bool(np.all(np.diff(positions) > 0)))
+    ):
+        raise FormatError(
+            f"{storage.url}/{path} is damaged: its positions are not sorted, unique, "
+            "non-negative integers"
+        )
+    return positions
+
+
+def read_positions(storage: Storage, path: str, size: int | None = None) -> np.ndarray:
+    """Read (cached) the sorted positions of a deletion file (``size``: as recorded).
+
+    Raises:
+        FormatError: The file is missing or damaged.
+    """
 
     def load() -> np.ndarray:
-        table = pq.read_table(storage.open_input(path), columns=["position"])
-        return table.column(0).to_numpy()
+        table = _read_small_file(storage, path, {"position": "int64"}, size)
+        column = table.column("position")
+        if column.null_count:
+            raise FormatError(f"{storage.url}/{path} is damaged: null positions")
+        return _check_positions(storage, path, column.to_numpy())
 
     return _POSITIONS.get_or_load((storage.url, path), load)
 
@@ -568,8 +738,8 @@ def write_deletion_file(storage: Storage, fragment_id: int, positions: np.ndarra
     """Write the full set of deleted positions of a fragment."""
     path = layout.deletion_file_path(fragment_id)
     positions = np.unique(np.asarray(positions, dtype=np.int64))
-    write_positions(storage, path, positions)
-    return DeletionFile(path=path, count=len(positions))
+    size = write_positions(storage, path, positions)
+    return DeletionFile(path=path, count=len(positions), size=size)
 
 
 def write_update_file(
@@ -584,18 +754,29 @@ def write_update_file(
     table = pa.table({"position": pa.array(np.asarray(positions, dtype=np.int64)), "value": values})
 
     def write(sink: pa.NativeFile) -> None:
-        pq.write_table(table, sink, store_schema=True)
+        pq.write_table(table, sink, store_schema=True, write_page_checksum=True)
 
-    storage.write_stream(path, write)
-    return UpdateFile(field_id=field_id, path=path, count=len(positions))
+    size = storage.write_stream(path, write)
+    return UpdateFile(field_id=field_id, path=path, count=len(positions), size=size)
 
 
-def read_update_file(storage: Storage, path: str) -> tuple[np.ndarray, pa.Array]:
-    """Read (cached) an update file: sorted positions and their values."""
+def read_update_file(
+    storage: Storage, path: str, size: int | None = None
+) -> tuple[np.ndarray, pa.Array]:
+    """Read (cached) an update file: sorted positions and their values (``size``: as the
+    manifest records it).
+
+    Raises:
+        FormatError: The file is missing or damaged.
+    """
 
     def load() -> tuple[np.ndarray, pa.Array]:
-        table = pq.read_table(storage.open_input(path))
-        return table.column("position").to_numpy(), as_array(table.column("value"))
+        table = _read_small_file(storage, path, {"position": "int64", "value": "any"}, size)
+        column = table.column("position")
+        if column.null_count:
+            raise FormatError(f"{storage.url}/{path} is damaged: null positions")
+        positions = _check_positions(storage, path, column.to_numpy())
+        return positions, as_array(table.column("value"))
 
     return _UPDATES.get_or_load((storage.url, path), load)
 

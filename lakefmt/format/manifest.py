@@ -69,6 +69,9 @@ class DeletionFile(_Model):
 
     path: str
     count: int
+    size: int | None = None
+    """Bytes of the file, checked on read (absent in manifests written before it was
+    recorded)."""
 
 
 class UpdateFile(_Model):
@@ -77,6 +80,8 @@ class UpdateFile(_Model):
     field_id: int
     path: str
     count: int
+    size: int | None = None
+    """Bytes of the file, checked on read (absent where not recorded)."""
 
 
 class Fragment(_Model):

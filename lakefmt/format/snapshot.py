@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import ColumnNotFoundError
+from lakefmt.errors import ColumnNotFoundError, FormatError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.defaults import default_cell
-from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest
+from lakefmt.format.manifest import DataFile, Field, Fragment, Manifest, UpdateFile
 from lakefmt.storage import Storage
 from lakefmt.types import Type, type_from_json, with_column_metadata
 
@@ -99,7 +99,20 @@ class Snapshot:
         """Sorted deleted positions of a fragment."""
         if fragment.deletion is None:
             return np.zeros(0, dtype=np.int64)
-        return files.read_positions(self.storage, fragment.deletion.path)
+        positions = files.read_positions(
+            self.storage, fragment.deletion.path, fragment.deletion.size
+        )
+        # a damaged file must not silently delete other rows than the manifest counts
+        if len(positions) != fragment.deletion.count or (
+            len(positions) and positions[-1] >= fragment.rows
+        ):
+            raise FormatError(
+                f"{self.storage.url}/{fragment.deletion.path} is damaged: it holds "
+                f"{len(positions)} positions up to {positions[-1] if len(positions) else '-'}, "
+                f"the manifest says {fragment.deletion.count} of fragment {fragment.id}'s "
+                f"{fragment.rows} rows"
+            )
+        return positions
 
     def live_positions(self, fragment: Fragment) -> np.ndarray:
         """Sorted positions of the fragment's rows that are not deleted."""
@@ -148,9 +161,7 @@ class Snapshot:
                 out[field.id] = self.type_of(field).wrap(out[field.id])
         for update in fragment.updates:
             if update.field_id in wanted:
-                out[update.field_id] = self._apply_update(
-                    out[update.field_id], update.path, positions
-                )
+                out[update.field_id] = self._apply_update(out[update.field_id], update, positions)
         return out
 
     def _check_types(self, data_file: DataFile, fields: Sequence[Field], fids: list[int]) -> None:
@@ -181,8 +192,8 @@ class Snapshot:
             return pa.nulls(count, self.type_of(field).arrow_type)
         return repeat_cell(cell, count)
 
-    def _apply_update(self, base: pa.Array, path: str, positions: np.ndarray) -> pa.Array:
-        upd_pos, upd_values = files.read_update_file(self.storage, path)
+    def _apply_update(self, base: pa.Array, update: UpdateFile, positions: np.ndarray) -> pa.Array:
+        upd_pos, upd_values = files.read_update_file(self.storage, update.path, update.size)
         where = np.searchsorted(upd_pos, positions)
         where_clipped = np.minimum(where, max(len(upd_pos) - 1, 0))
         hit = (
@@ -327,9 +338,7 @@ class Snapshot:
             if updates or len(deleted):
                 positions = np.arange(start, start + count, dtype=np.int64)
             for update in updates:
-                out[update.field_id] = self._apply_update(
-                    out[update.field_id], update.path, positions
-                )
+                out[update.field_id] = self._apply_update(out[update.field_id], update, positions)
             if len(deleted):
                 lo, hi = np.searchsorted(deleted, [start, start + count])
                 if hi > lo:

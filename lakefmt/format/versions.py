@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pydantic
+
 from lakefmt.errors import (
     BranchNotFoundError,
     DatasetNotFoundError,
@@ -95,7 +97,17 @@ def read_manifest(
         raise VersionNotFoundError(
             f"version {version} of branch '{branch}' does not exist in {storage.url}"
         ) from None
-    return parse_manifest(raw, location=f"{storage.url}/{path}")
+    location = f"{storage.url}/{path}"
+    manifest = parse_manifest(raw, location=location)
+    # a manifest copied over another name (an old head restored over the newest, say) is
+    # intact but lies about where it is: serving it would revert the branch silently
+    if manifest.version != version or manifest.branch != branch:
+        raise FormatError(
+            f"{location}: the manifest says it is version {manifest.version} of branch "
+            f"'{manifest.branch}', its name says version {version} of '{branch}'; the file "
+            "was copied or moved over another"
+        )
+    return manifest
 
 
 def _highest_listed(storage: Storage, branch: str, branch_id: str | None) -> int | None:

@@ -35,6 +35,7 @@ from typing import TypeVar
 
 import pyarrow as pa
 
+from lakefmt.errors import StorageError
 from lakefmt.storage.base import Capabilities, Storage
 
 _TMP_DIR = "_tmp"
@@ -229,6 +230,19 @@ OWED_SYNCS = _OwedSyncs()
 os.register_at_fork(after_in_child=OWED_SYNCS._after_fork)
 
 
+@contextlib.contextmanager
+def _write_errors(url: str, path: str) -> Iterator[None]:
+    """Report a failed write (a full disk, a read-only or failing file system) as a
+    :class:`StorageError` naming the file; pyarrow's own messages name none."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StorageError(f"{url}: cannot write {path}: {reason} ({exc})") from exc
+
+
 class LocalStorage(Storage):
     """A dataset root on the local file system.
 
@@ -274,8 +288,13 @@ class LocalStorage(Storage):
     def _write_temp(self, data: bytes) -> str:
         tmp_dir = self._full(_TMP_DIR)
         tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
-        with self._in_dir(tmp_dir, lambda: open(tmp, "wb")) as f:
-            f.write(data)
+        try:
+            with self._in_dir(tmp_dir, lambda: open(tmp, "wb")) as f:
+                f.write(data)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk must not also keep half a file
+            raise
         return tmp
 
     def write(self, path: str, data: bytes, *, durable: bool = True) -> None:
@@ -284,6 +303,10 @@ class LocalStorage(Storage):
         ``durable=False`` (hints that readers verify) writes in place: a reader may find
         the file empty or half written, and must fall back as for a stale hint.
         """
+        with _write_errors(self.url, path):
+            self._write(path, data, durable=durable)
+
+    def _write(self, path: str, data: bytes, *, durable: bool) -> None:
         full = self._full(path)
         if not durable:
             try:
@@ -294,9 +317,14 @@ class LocalStorage(Storage):
                 pass  # the directory is new: made below
         os.makedirs(os.path.dirname(full), exist_ok=True)
         tmp = self._write_temp(data)
-        if self.sync and durable:
-            _fsync_path(tmp)
-        os.replace(tmp, full)
+        try:
+            if self.sync and durable:
+                _fsync_path(tmp)
+            os.replace(tmp, full)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         if self.sync and durable:
             # the new name too: copy() writes data, manifests, then the format file, and a
             # power loss must not keep a later name while losing an earlier one
@@ -308,6 +336,10 @@ class LocalStorage(Storage):
         Every sync this process owes (data files written before) is settled first,
         together with the new file's own.
         """
+        with _write_errors(self.url, path):
+            return self._put_if_absent(path, data)
+
+    def _put_if_absent(self, path: str, data: bytes) -> bool:
         full = self._full(path)
         tmp = self._write_temp(data)
         try:
@@ -377,15 +409,23 @@ class LocalStorage(Storage):
         they are written.
         """
         full = self._full(path)
-        with self._in_dir(os.path.dirname(full), lambda: pa.OSFile(full, "wb")) as out:
-            pumped = (
-                WRITEBACK_PUMP.watching(out.fileno()) if self.sync else contextlib.nullcontext()
-            )
-            with pumped:
-                write(out)
-            size = out.tell()
-            if self.sync and start_writeback is not None and size >= WRITEBACK_MIN_BYTES:
-                start_writeback(out.fileno())  # an optimisation: failures are ignored
+        try:
+            with (
+                _write_errors(self.url, path),
+                self._in_dir(os.path.dirname(full), lambda: pa.OSFile(full, "wb")) as out,
+            ):
+                pumped = (
+                    WRITEBACK_PUMP.watching(out.fileno()) if self.sync else contextlib.nullcontext()
+                )
+                with pumped:
+                    write(out)
+                size = out.tell()
+                if self.sync and start_writeback is not None and size >= WRITEBACK_MIN_BYTES:
+                    start_writeback(out.fileno())  # an optimisation: failures are ignored
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(full)  # a fresh name nothing refers to: no partial file is kept
+            raise
         if self.sync:
             OWED_SYNCS.add(full, os.path.dirname(full))
         return int(size)

@@ -34,7 +34,8 @@ What a dataset needs from an object store, and how this module gets it:
 * **Retries.** Transient failures (connection errors, timeouts, throttling, 5xx) are retried
   ``RETRIES`` times with exponential backoff and jitter, on top of the client libraries' own
   retries. A conditional create that is retried after an ambiguous failure and then finds the
-  object reads it back: identical bytes mean the first attempt won.
+  object reads it back: identical bytes mean the first attempt won. One whose every retry
+  failed after an ambiguous attempt also reads the object back before it reports a failure.
 * **Failed uploads.** Data files are uploaded completely before the commit begins; a failed
   upload raises and no manifest is written, so no version can point at a missing file.
 """
@@ -834,6 +835,22 @@ class ObjectStoreStorage(Storage):
             return False
         except FileNotFoundError as exc:
             raise self._missing_bucket(exc, path) from exc
+        except StorageError as exc:
+            if not ambiguous:
+                raise
+            # An attempt may have landed although its answer was lost (a 500, a dropped
+            # connection) and the later ones failed: look before reporting a failure, or a
+            # caller's retry would commit the same change twice (spec 9.2).
+            try:
+                return self.read(path) == data
+            except FileNotFoundError:
+                raise exc from exc.__cause__
+            except StorageError as read_exc:
+                raise StorageError(
+                    f"{self.url}: create '{path}' failed ({exc.__cause__!r}) and reading it "
+                    f"back failed too ({read_exc.__cause__!r}): whether it was created is "
+                    "unknown"
+                ) from exc
         return True
 
     def _put_single_writer(self, path: str, data: bytes) -> bool:

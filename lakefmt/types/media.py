@@ -1,9 +1,10 @@
 """Media types: Image, Video and Mesh, stored as the encoded file bytes (Arrow ``binary``).
 
-Raw file bytes are kept byte-for-byte: an append only checks them (a header sniff for images,
-a container probe for videos, a parse for meshes) and never re-encodes them. Arrays, PIL
-images and trimesh objects are encoded once with the column's format. Decoding happens on
-read, images on a thread pool (:func:`lakefmt.codecs.image.decode_images`).
+Raw file bytes are kept byte-for-byte: an append only checks them (a header sniff and an
+end-marker check for images, a container probe and a box walk for videos, a parse for
+meshes) and never re-encodes them. Arrays, PIL images and trimesh objects are encoded once
+with the column's format. Decoding happens on read, images on a thread pool
+(:func:`lakefmt.codecs.image.decode_images`).
 
 All three are ``is_media`` types: they are written to a column group of their own,
 uncompressed, with row groups sized by bytes, so scans of other columns never read them.
@@ -17,14 +18,22 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.codecs.image import (
+    check_image_whole,
     decode_image,
     decode_images,
     encode_image,
+    jpegs_end_whole,
     sniff_image,
     sniff_jpegs,
 )
 from lakefmt.codecs.mesh import decode_mesh, encode_mesh
-from lakefmt.codecs.video import VideoInfo, decode_frames, encode_video, probe_video
+from lakefmt.codecs.video import (
+    VideoInfo,
+    check_video_whole,
+    decode_frames,
+    encode_video,
+    probe_video,
+)
 from lakefmt.errors import DecodeError, TypeMismatchError
 from lakefmt.types._helpers import (
     arrow_input,
@@ -102,7 +111,7 @@ class Image(Type):
         return not isinstance(value, (list, tuple)) and super().is_single(value)
 
     def convert(self, values: Any, *, column: str) -> pa.Array:
-        """Check image bytes (header only) and encode arrays / PIL images.
+        """Check image bytes (header and end marker) and encode arrays / PIL images.
 
         Raises:
             DecodeError: Bytes that are corrupt or not in the column's format.
@@ -156,7 +165,8 @@ class Image(Type):
             first = storage.offset
             starts = np.frombuffer(offsets, dtype=np.int32)[first : first + len(storage) + 1]
             payload = np.frombuffer(data if data is not None else b"", dtype=np.uint8)
-            suspects = suspects & ~sniff_jpegs(payload, starts).valid
+            whole = sniff_jpegs(payload, starts).valid & jpegs_end_whole(payload, starts)
+            suspects = suspects & ~whole
         for row in np.flatnonzero(suspects).tolist():
             value = items[row] if items is not None else storage[row].as_py()
             self._check_bytes(value, column, row)
@@ -171,6 +181,10 @@ class Image(Type):
                 f"column '{column}' row {row}: expected {self.sample_compression} bytes, got a "
                 f"{info.format} image ({info.width}x{info.height})"
             )
+        try:
+            check_image_whole(data, info.format)  # a cut body would fail every later read
+        except DecodeError as exc:
+            raise at_row(exc, column, row) from exc
 
     def _encode(self, value: Any, column: str, row: int) -> bytes:
         if isinstance(value, np.ndarray):
@@ -359,6 +373,7 @@ class Video(Type):
                 data = value if isinstance(value, bytes) else bytes(value)
                 try:
                     probe_video(data)
+                    check_video_whole(data)
                 except (DecodeError, TypeMismatchError) as exc:
                     raise at_row(exc, column, i) from exc
                 if not _is_mp4(data):

@@ -234,9 +234,13 @@ def test_image_batches_raise_read_and_decode_errors(
 ) -> None:
     from lakefmt.dataset.view import DatasetView
     from lakefmt.errors import FormatError
+    from lakefmt.types import media
 
-    broken = types_png[:-30]  # header intact: accepted on append, fails to decode
-    ds = types_roundtrip({"img": types.Image()}, {"img": [types_png] * 5 + [broken]})
+    broken = types_png[:-30]  # header intact, body cut: fails to decode
+    # appends refuse it now; one written by an older lakefmt must still fail clearly on read
+    with monkeypatch.context() as older:
+        older.setattr(media, "check_image_whole", lambda data, fmt: None)
+        ds = types_roundtrip({"img": types.Image()}, {"img": [types_png] * 5 + [broken]})
     with pytest.raises(DecodeError, match="position 1"):
         list(ds.batches(4))  # row 5 is the second image of the second batch
     real_iter = DatasetView._iter_arrays
@@ -326,7 +330,10 @@ def test_jpeg_columns_check_every_header_and_name_the_first_bad_row(
 def test_corrupt_pixels_surface_on_read_as_decode_error(
     types_roundtrip: Roundtrip, types_png: bytes
 ) -> None:
-    broken = types_png[:-30]  # header intact, data truncated: accepted (no decode on append)
+    # header and end marker intact, a pixel byte flipped: the cheap ingest check passes it
+    # (nothing is decoded on append), the read names the problem
+    middle = len(types_png) // 2
+    broken = types_png[:middle] + bytes([types_png[middle] ^ 0xFF]) + types_png[middle + 1 :]
     ds = types_roundtrip({"img": types.Image()}, {"img": [broken]})
     with pytest.raises(DecodeError):
         ds["img"][0]
@@ -376,9 +383,9 @@ def test_scalar_scan_never_opens_the_media_file(
     opened: list[str] = []
     real = fragments.parquet_file
 
-    def spy(storage: Any, path: str) -> Any:
+    def spy(storage: Any, path: str, *args: Any, **kwargs: Any) -> Any:
         opened.append(path)
-        return real(storage, path)
+        return real(storage, path, *args, **kwargs)
 
     monkeypatch.setattr(fragments, "parquet_file", spy)
     labels = [int(v) for b in reader.batches(7, columns=["label"]) for v in b["label"]]
