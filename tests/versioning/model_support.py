@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import strategies as st
 
-# -- column types the machine uses -----------------------------------------------------------------
+# -- column types the machine uses ----------
 
 #: Floats that float32 stores exactly, so a round trip compares equal.
 F32 = [0.0, 1.5, -2.25, 1024.0, 2.0**127, math.nan, math.inf, -math.inf]
@@ -103,7 +103,8 @@ def values(key: str, *, safe_defaults: bool = False) -> st.SearchStrategy[Any]:
     if key == "dict":
         keys = ["k", "x"] if safe_defaults else ["k", "x", "$base64", "$float"]
         return st.dictionaries(
-            st.sampled_from(keys), st.one_of(st.integers(-5, 5), st.text("ab", max_size=2)),
+            st.sampled_from(keys),
+            st.one_of(st.integers(-5, 5), st.text("ab", max_size=2)),
             max_size=2,
         )
     raise AssertionError(key)
@@ -137,7 +138,7 @@ def from_storage(key: str, value: Any) -> Any:
     return value
 
 
-# -- the model --------------------------------------------------------------------------------------
+# -- the model ----------
 
 
 @dataclass
@@ -304,7 +305,11 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
         if c.uid in dropped:
             continue
         c = copy.deepcopy(c)
-        if c.uid in src_cols and c.uid in base_cols and src_cols[c.uid].name != base_cols[c.uid].name:
+        if (
+            c.uid in src_cols
+            and c.uid in base_cols
+            and src_cols[c.uid].name != base_cols[c.uid].name
+        ):
             new_name = src_cols[c.uid].name
             t_renamed = c.uid in tbase_cols and c.name != tbase_cols[c.uid].name
             if t_renamed and c.name != new_name:
@@ -384,14 +389,15 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
                 row[c.uid] = copy.deepcopy(changes[(u, c.uid)])
         out.rows.append((u, row))
     for u, vals in appended:
-        out.rows.append((u, {c.uid: copy.deepcopy(vals[c.uid]) if c.uid in vals else c.fill()
-                             for c in cols}))
+        out.rows.append(
+            (u, {c.uid: copy.deepcopy(vals[c.uid]) if c.uid in vals else c.fill() for c in cols})
+        )
     plan.result = out
     plan.empty = same_state(src, source_base)
     return plan
 
 
-# -- the reference reader of spec/format.md, Appendix B ---------------------------------------------
+# -- the reference reader of spec/format.md, Appendix B ----------
 
 FORMAT_MD = Path(__file__).resolve().parents[2] / "spec" / "format.md"
 BEGIN_MARK = "<!-- BEGIN reference-reader -->"

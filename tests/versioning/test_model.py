@@ -69,7 +69,7 @@ from lakefmt.types import resolve_type
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from model_support import (  # noqa: E402
+from model_support import (
     TYPE_KEYS,
     Branch,
     Col,
@@ -187,7 +187,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self.ds = None  # type: ignore[assignment]
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    # -- helpers -------------------------------------------------------------------------------------
+    # -- helpers ----------
     def _uid(self) -> int:
         self.uid += 1
         return self.uid
@@ -304,7 +304,7 @@ class VersioningMachine(RuleBasedStateMachine):
         with pytest.raises(error):
             call()
 
-    # -- invariant -----------------------------------------------------------------------------------
+    # -- invariant ----------
     @invariant()
     def agrees_with_model(self) -> None:
         state = self.state
@@ -318,7 +318,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self._check_reference(self.cur, state)
         self._check_history(self.ds, self.model)
 
-    # -- appends ------------------------------------------------------------------------------------
+    # -- appends ----------
     def _row_values(self, data: Any, omit: bool) -> dict[str, Any]:
         row = {}
         for c in self.state.cols:
@@ -374,7 +374,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self._append_model(rows)
         self._changed()
 
-    # -- updates and deletes --------------------------------------------------------------------------
+    # -- updates and deletes ----------
     @precondition(lambda self: self.state.cols and self.state.rows)
     @rule(data=st.data())
     def update_cell(self, data: Any) -> None:
@@ -425,7 +425,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self.state.rows[:] = [r for i, r in enumerate(self.state.rows) if i not in gone]
         self._changed()
 
-    # -- schema ---------------------------------------------------------------------------------------
+    # -- schema ----------
     @rule(data=st.data())
     def add_column(self, data: Any) -> None:
         self._tick()
@@ -477,10 +477,13 @@ class VersioningMachine(RuleBasedStateMachine):
         self.state.col(old).name = new
         self._changed()
 
-    # -- versions -------------------------------------------------------------------------------------
+    # -- versions ----------
     @precondition(lambda self: self.dirty[self.cur])  # an empty commit is left to issue 14.9
-    @rule(message=st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)),
-                                                  max_size=6)))
+    @rule(
+        message=st.one_of(
+            st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
+        )
+    )
     def commit(self, message: str | None) -> None:
         self._tick()
         version = self.ds.commit(message)
@@ -665,11 +668,7 @@ class VersioningMachine(RuleBasedStateMachine):
             return
         if plan.deletes_vs_updates and "D12_deleted_row_conflict" in KNOWN_DEFECTS:
             return
-        if (
-            "D5_zero_columns" in KNOWN_DEFECTS
-            and plan.result is not None
-            and not plan.result.cols
-        ):
+        if "D5_zero_columns" in KNOWN_DEFECTS and plan.result is not None and not plan.result.cols:
             return
         before = self.ds.version
         try:
@@ -716,7 +715,9 @@ class VersioningMachine(RuleBasedStateMachine):
         try:
             self.ds.branches[name].delete()
         except LakefmtError:
-            _event("delete_branch refused")  # refusing is allowed (issue 14.6): then nothing changed
+            _event(
+                "delete_branch refused"
+            )  # refusing is allowed (issue 14.6): then nothing changed
         else:
             del self.branches[name]
             self.alive_keys.discard(key)
@@ -740,7 +741,10 @@ VersioningMachine.TestCase.settings = settings(
     max_examples=_examples(),
     stateful_step_count=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 TestVersioningModel = VersioningMachine.TestCase
