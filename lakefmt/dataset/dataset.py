@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
+import gc
 import logging
 import os
 import sys
@@ -52,6 +53,24 @@ from lakefmt.types import as_array, check_column_metadata, resolve_type, type_fr
 from lakefmt.types.convert import ColumnSpec, to_table
 
 logger = logging.getLogger(__name__)
+
+
+class _CyclicCollection:
+    """Whether the cyclic garbage collector is running, from ``gc.callbacks``.
+
+    A handle found only by the collector is finalized wherever the collection started:
+    possibly in the middle of lakefmt's own code, holding a lock the flush needs. Such a
+    handle's flush runs on a thread of its own instead (see ``Dataset.__del__``).
+    """
+
+    running = False
+
+    @classmethod
+    def callback(cls, phase: str, info: dict[str, int]) -> None:
+        cls.running = phase == "start"
+
+
+gc.callbacks.append(_CyclicCollection.callback)
 
 #: Buffered appends are flushed once they pass this many bytes (Arrow, uncompressed).
 FLUSH_BYTES = 64 << 20
@@ -989,12 +1008,21 @@ class Dataset(ReadOnlyDataset):
                         self.url,
                     )
                 return
-            try:
-                self.flush()
-            except Exception:
-                logger.exception(
-                    "lakefmt: could not flush %s when the handle was dropped", self.url
-                )
+            if _CyclicCollection.running:
+                # Found by the collector, which may have interrupted lakefmt code holding a
+                # lock the flush takes: flush on a thread of its own (not a daemon, so the
+                # interpreter waits for it at exit) once that code has let go.
+                threading.Thread(
+                    target=self._flush_dropped, name="lakefmt-dropped-handle-flush"
+                ).start()
+                return
+            self._flush_dropped()
+
+    def _flush_dropped(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            logger.exception("lakefmt: could not flush %s when the handle was dropped", self.url)
 
     def __reduce__(self) -> tuple[Any, ...]:
         self.flush()  # the other side reopens by URL and must see these rows
