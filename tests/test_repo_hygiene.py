@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -48,3 +49,25 @@ def test_no_large_or_data_files_tracked() -> None:
 
 def test_python_version() -> None:
     assert sys.version_info >= (3, 11)
+
+
+def test_documentation_links_stay_inside_the_repository() -> None:
+    """Every link in a Markdown file resolves to a file of this repository (users read the
+    docs offline, from a clone)."""
+    files = subprocess.run(
+        ["git", "ls-files", "*.md"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    broken = []
+    for name in files:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith("#"):
+                continue  # an anchor in the same file
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):
+                broken.append(f"{name}: {target} (outside the repository)")
+                continue
+            path = (ROOT / name).parent / target.split("#", 1)[0]
+            inside = path.resolve().is_relative_to(ROOT)
+            if not inside or not path.exists():
+                broken.append(f"{name}: {target}")
+    assert not broken, broken
