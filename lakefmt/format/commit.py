@@ -451,7 +451,6 @@ def commit(
         name = "+".join(dict.fromkeys(op.name for op in operations)) or "commit"
         manifest = manifest.model_copy(
             update={
-                "format_version": FORMAT_VERSION,
                 "version": current.version + 1,
                 "id": layout.make_version_id(current.version + 1),
                 "parent": current.ref,

@@ -170,7 +170,7 @@ def verify_refs(storage: Storage) -> list[str]:
         except Exception as exc:  # listed, never raised
             where = f"{storage.url}/{layout.tag_path(name)}"
             problems.append(f"tag '{name}' ({where}): {_problem(exc)}")
-    for name in versions.list_branches(storage):
+    for name in versions.list_branches(storage)[1:]:  # main has no branch file
         try:
             versions.branch_file(storage, name)  # read even where the branch has manifests
             versions.read_latest(storage, name)

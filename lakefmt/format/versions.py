@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pydantic
-
 from lakefmt.errors import (
     BranchNotFoundError,
     DatasetNotFoundError,

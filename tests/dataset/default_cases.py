@@ -99,7 +99,11 @@ CASES: list[tuple[str, T.Type, st.SearchStrategy[Any]]] = [
     ("bool", T.Bool(), st.booleans()),
     ("text", T.Text(), TEXT),
     ("bytes", T.Bytes(), BYTES),
-    ("label", T.ClassLabel("int16", class_names=NAMES), st.sampled_from(NAMES) | st.integers(0, len(NAMES) - 1)),
+    (
+        "label",
+        T.ClassLabel("int16", class_names=NAMES),
+        st.sampled_from(NAMES) | st.integers(0, len(NAMES) - 1),
+    ),
     (
         "labels",
         T.ClassLabel(T.Array("uint8", dimensions=1), class_names=NAMES),

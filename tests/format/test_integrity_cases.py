@@ -33,7 +33,7 @@ from lakefmt.codecs.image import encode_image
 from lakefmt.errors import DecodeError, FormatError, LakefmtError, StorageError
 from lakefmt.format import commit as commits
 from lakefmt.format import fragments, layout, snapshot
-from lakefmt.format.versions import latest_version_number
+from lakefmt.format.versions import branch_id_of, latest_version_number
 from lakefmt.storage import local
 from lakefmt.storage.local import LocalStorage
 from lakefmt.types import media
@@ -328,11 +328,12 @@ def test_manifest_moved_to_another_branch_folder_is_refused(tmp_path: Path) -> N
     dev = lakefmt.open(str(root), branch="dev")
     dev.append({"a": [2]})
     dev.commit()
-    dev_head = latest_version_number(_head(root), "dev")
+    dev_id = branch_id_of(_head(root), "dev")
+    dev_head = latest_version_number(_head(root), "dev", dev_id)
     main_head = latest_version_number(_head(root), layout.MAIN_BRANCH)
     shutil.copyfile(
         root / layout.manifest_path(layout.MAIN_BRANCH, main_head),
-        root / layout.manifest_path("dev", dev_head),
+        root / layout.manifest_path("dev", dev_head, dev_id),
     )
     with pytest.raises(FormatError, match=r"branch 'main'.*of 'dev'"):
         lakefmt.open_read_only(str(root), branch="dev")

@@ -36,7 +36,9 @@ def test_byte_for_byte_manifest_example_verifies() -> None:
 
 
 def test_pretty_manifest_example_is_a_valid_manifest() -> None:
-    pretty = [b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')]
+    pretty = [
+        b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
+    ]
     assert len(pretty) == 1
     data = json.loads(pretty[0])
     manifest = Manifest.model_validate(data)
@@ -93,7 +95,9 @@ def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
     exec(compile(code, "spec/format.md#6.2.10", "exec"), {"lakefmt": lakefmt, "p": str(path)})
     written = json.loads((path / "_versions" / "00000000000000000007.json").read_bytes())
     pretty = json.loads(
-        next(b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},'))
+        next(
+            b for b in _json_blocks() if b.startswith(f'{{\n  "format_version": {FORMAT_VERSION},')
+        )
     )
     # the version id is random (section 8.3); it names the manifest's number
     assert (
