@@ -18,7 +18,9 @@ import lakefmt
 from lakefmt.format.manifest import FORMAT_VERSION, parse_manifest
 
 CONFORMANCE_DIR = Path(__file__).resolve().parents[2] / "spec" / "conformance"
-MAX_TOTAL_BYTES = 200 * 1024
+#: Golden datasets of a format version are kept forever (about 130 KiB each); the cap keeps
+#: new cases tiny.
+MAX_TOTAL_BYTES = 400 * 1024
 
 
 def test_there_are_golden_datasets_for_the_current_format_version() -> None:
