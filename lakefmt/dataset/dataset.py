@@ -46,6 +46,7 @@ from lakefmt.format import fragments as files
 from lakefmt.format import layout, maintenance, refs
 from lakefmt.format.defaults import encode_default
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
+from lakefmt.format.merge import shared_fragments
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.versions import find_version, physical_ref, read_head, resolve_ref
 from lakefmt.storage import Storage
@@ -461,7 +462,8 @@ for _name in (
 class Dataset(ReadOnlyDataset):
     """A dataset opened for reading and writing at the head of a branch."""
 
-    #: Compact automatically once small fragments pile up (see ``optimize``).
+    #: Compact automatically once small fragments pile up (see ``optimize``); fragments
+    #: another branch shares are left alone, so that merges stay possible.
     auto_compact: bool = True
 
     def __init__(self, storage: Storage, manifest: Manifest) -> None:
@@ -642,7 +644,14 @@ class Dataset(ReadOnlyDataset):
         commit of new rows (one manifest, one round of syncs, instead of a commit of its own)."""
         if not self.auto_compact:
             return None
-        run = maintenance.plan_auto_compaction(self._manifest)
+        if maintenance.plan_auto_compaction(self._manifest) is None:
+            return None  # the common case: no branch lookups needed
+        # Never rewrite rows another branch shares: a merge could not follow (spec 11.1).
+        try:
+            keep = shared_fragments(self._storage, self._manifest)
+        except LakefmtError:
+            return None  # a damaged or vanished ref: what is shared is unknown, so wait
+        run = maintenance.plan_auto_compaction(self._manifest, keep=keep)
         return None if run is None else self._compaction(run)
 
     def optimize(self, *, progress: bool | None = None) -> str:
@@ -651,6 +660,10 @@ class Dataset(ReadOnlyDataset):
         Runs as an ordinary commit that changes no row's content or order, so earlier
         versions stay readable until :meth:`cleanup` removes their files. A progress bar
         shows on a terminal (``progress=False`` hides it, ``True`` forces it).
+
+        Unlike automatic compaction, this also rewrites rows this branch shares with a
+        branch it can merge with; a merge cannot follow that (it raises
+        :class:`MergeConflictError`), so merge first.
 
         Returns:
             The new version id.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 import pyarrow as pa
 
@@ -136,12 +136,19 @@ def _tier(fragment: Fragment) -> int:
 
 
 def plan_auto_compaction(
-    manifest: Manifest, *, small_bytes: int = SMALL_FRAGMENT_BYTES
+    manifest: Manifest,
+    *,
+    small_bytes: int = SMALL_FRAGMENT_BYTES,
+    keep: Collection[int] = (),
 ) -> list[Fragment] | None:
-    """The run of adjacent small fragments of one size tier that is due for merging, if any."""
+    """The run of adjacent small fragments of one size tier that is due for merging, if any.
+
+    Fragments whose id is in ``keep`` are never rewritten and end a run (the rewritten
+    fragments take the place of the run, so a run cannot skip one).
+    """
     run: list[Fragment] = []
     for fragment in manifest.fragments:
-        small = fragment_bytes(fragment) < small_bytes
+        small = fragment.id not in keep and fragment_bytes(fragment) < small_bytes
         if small and run and _tier(run[-1]) == _tier(fragment):
             run.append(fragment)
         else:

@@ -35,7 +35,14 @@ from lakefmt.format.commit import (
 )
 from lakefmt.format.manifest import Field, Fragment, Manifest, MergeRecord, VersionRef
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.format.versions import branch_info, iter_commits, read_latest, resolve_ref
+from lakefmt.format.versions import (
+    branch_file,
+    branch_info,
+    iter_commits,
+    list_branches,
+    read_latest,
+    resolve_ref,
+)
 from lakefmt.storage import Storage
 
 Resolve = Literal["error", "ours", "theirs"]
@@ -230,6 +237,44 @@ def _fork_point(storage: Storage, target: Manifest, source_branch: str) -> Manif
     )
 
 
+def shared_fragments(storage: Storage, manifest: Manifest) -> set[int]:
+    """Ids of ``manifest``'s fragments that a later merge with another branch may need.
+
+    A merge finds each fragment of its base on both sides by id (section 12.3) and cannot
+    follow a compaction of one (section 12.5). So automatic compaction leaves alone, for
+    every branch this one can merge with (its parent, and branches forked from it): the
+    fragments allocated before their fork point, and those a merge copied between the two
+    (the values of this branch's ``merges[other]`` map, the keys of the other's
+    ``merges[this]``).
+
+    Raises:
+        BranchNotFoundError: This branch (or one listed) was deleted meanwhile.
+    """
+    branch = manifest.branch
+    partners: list[tuple[str, VersionRef]] = []  # (other branch, fork point)
+    if branch != layout.MAIN_BRANCH:
+        parent = branch_file(storage, branch).parent
+        partners.append((parent.branch, parent))
+    for other in list_branches(storage):
+        if other in (branch, layout.MAIN_BRANCH):
+            continue
+        parent = branch_file(storage, other).parent
+        if parent.branch == branch:
+            partners.append((other, parent))
+    own = {f.id for f in manifest.fragments}
+    shared: set[int] = set()
+    for other, fork_ref in partners:
+        fork = resolve_ref(storage, fork_ref)
+        shared.update(i for i in own if i < fork.next_fragment_id)
+        mine = manifest.merges.get(other)
+        if mine is not None:
+            shared.update(mine.fragments.values())
+        theirs = read_latest(storage, other).merges.get(branch)
+        if theirs is not None:
+            shared.update(theirs.fragments)
+    return shared & own
+
+
 @dataclasses.dataclass
 class _Base:
     """The merge base and how its ids map to each side."""
@@ -421,17 +466,13 @@ def _plan(
         sfrag = src_frags.get(sfid) if sfid is not None else None
         tfrag = tgt_frags.get(tfid) if tfid is not None else None
         if sfrag is None:
-            raise MergeConflictError(
-                f"'{s_name}' rewrote rows it shares with '{t_name}' (optimize); merge "
-                "before optimizing a branch"
-            )
+            raise _compacted_error(storage, source, bfrag.id if sfid is None else sfid, t_name)
         in_base.add(sfrag.id)
         if _fragment_state(sfrag) == _fragment_state(bfrag):
             continue
         if tfrag is None:
-            raise MergeConflictError(
-                f"'{t_name}' rewrote (optimized) rows that '{s_name}' changed; merge before "
-                "optimizing"
+            raise _compacted_error(
+                storage, target, bfrag.id if tfid is None else tfid, s_name, changed_on=s_name
             )
         assert tfid is not None
         s_deleted = src_snap.deleted(sfrag)
@@ -514,6 +555,36 @@ def _plan(
         fragment_ids=base.fragments,
         record_fields=record_fields,
         record_fragments=record_fragments,
+    )
+
+
+def _compacted_error(
+    storage: Storage,
+    side: Manifest,
+    fragment_id: int,
+    other: str,
+    *,
+    changed_on: str | None = None,
+) -> MergeConflictError:
+    """The error for a merge base fragment that ``side`` compacted, saying which version
+    did it and what the user can do (a merge cannot map rows through a compaction)."""
+    culprit = None  # the oldest commit of ``side`` that lacks the fragment
+    where = ""
+    for commit in iter_commits(storage, side):
+        if any(f.id == fragment_id for f in commit.fragments):
+            if culprit is not None:
+                what = culprit.message or culprit.operation
+                where = f" in version {culprit.version_id} ('{what}')"
+            break
+        culprit = commit
+    rows = f"rows that '{changed_on}' changed" if changed_on else f"rows it shares with '{other}'"
+    return MergeConflictError(
+        f"'{side.branch}' compacted {rows} since their merge base{where} (optimize rewrote "
+        f"fragment {fragment_id}), and a merge cannot follow a compaction of rows both "
+        "branches share; nothing was merged. Merge before calling optimize() on a branch "
+        "that shares rows with another (automatic compaction never rewrites them). To "
+        "bring these changes over now, re-apply them on the other branch (e.g. append "
+        "the rows it lacks)."
     )
 
 

@@ -106,7 +106,7 @@ class MergeModel(RuleBasedStateMachine):
         self.ids = itertools.count()
         self.seq = itertools.count(1)
         ds = lakefmt.create(self.url, schema={"a": "int32"})
-        ds.auto_compact = False  # compaction of shared rows is a conflict by design
+        # automatic compaction on: it never rewrites rows the other branch shares (spec 11.1)
         self.handles: dict[str, lakefmt.Dataset] = {"main": ds}
         self.model: dict[str, Branch] = {
             "main": Branch(State([Col(next(self.ids), "a", "int32", None)], [], {}))
@@ -239,7 +239,6 @@ class MergeModel(RuleBasedStateMachine):
     def branch(self) -> None:
         self.handles["main"].branch("dev")  # flushes: forks at a flush version or a commit
         dev = lakefmt.open(self.url, branch="dev")
-        dev.auto_compact = False
         self.handles["dev"] = dev
         state = copy.deepcopy(self.model["main"].state)
         self.fork = (next(self.seq), state)
