@@ -35,6 +35,7 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     ├── CommitConflictError
     ├── MergeConflictError
     ├── StorageError (OSError)
+    │   └── SourceNotFoundError (also FileNotFoundError)
     ├── MissingDependencyError (ImportError)
     ├── QueryError (ValueError)
     └── FormatError (ValueError)
@@ -70,6 +71,7 @@ __all__ = [
     "ReadOnlyError",
     "RowIndexError",
     "SchemaError",
+    "SourceNotFoundError",
     "StorageError",
     "TagExistsError",
     "TagNotFoundError",
@@ -244,6 +246,10 @@ class MergeConflictError(LakefmtError):
 
 class StorageError(LakefmtError, OSError):
     """The storage backend failed, or a URL cannot be served."""
+
+
+class SourceNotFoundError(StorageError, FileNotFoundError):
+    """A file or folder given to an importer (or a credentials file) does not exist."""
 
 
 class MissingDependencyError(LakefmtError, ImportError):

@@ -30,7 +30,8 @@ Key = int | slice | Sequence[int] | np.ndarray
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    # timedelta64 is an np.integer, but not a position
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64))
 
 
 def _slice_bound(value: Any, what: str) -> int | None:
@@ -50,6 +51,8 @@ def normalize_index(key: Any, length: int) -> int | np.ndarray:
         InvalidIndexError: ``key`` is not a row index (also a ``TypeError``).
         InvalidArgumentError: A slice step of 0 (also a ``ValueError``).
     """
+    if isinstance(key, np.ndarray) and key.ndim == 0:
+        key = key[()]  # a 0-d array is a scalar, as in numpy
     if _is_int(key):
         i = int(key)
         if i < -length or i >= length:
@@ -215,6 +218,13 @@ class DatasetView:
             return list(snap.fields)
         if isinstance(columns, str):
             columns = [columns]
+        if not isinstance(columns, (list, tuple)):
+            try:
+                columns = list(columns)
+            except TypeError:
+                raise InvalidArgumentError(
+                    f"columns must be a column name or a list of names, got {columns!r}"
+                ) from None
         return [snap.field(name) for name in columns]
 
     # -- indexing ---------------------------------------------------------------------------------

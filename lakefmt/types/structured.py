@@ -209,7 +209,10 @@ class ClassLabel(Type):
                         + (f"known classes: {known}" if known else "it has no class_names")
                     )
                 out[k] = label
-            elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            elif isinstance(value, (int, np.integer)) and not isinstance(
+                value,
+                (bool, np.bool_, np.timedelta64),  # timedelta64 is an np.integer
+            ):
                 label = int(value)  # a Python int: no overflow before the range check
                 if not low <= label <= high:
                     raise self._out_of_range(column, row, label)
@@ -244,7 +247,11 @@ class ClassLabel(Type):
         for i, row in enumerate(items):
             if row is None:
                 rows.append(None)
-            elif isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            elif (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, "a list of labels per row", row)
             else:
                 row_items = list(row)
@@ -580,7 +587,11 @@ class Polygon(Type):
             if row is None:
                 per_row.append(0)
                 continue
-            if isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            if (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, expected, row)
             for poly in row:
                 array = as_ndarray(poly, self.dtype, column=column, row=i, expected=expected)
@@ -950,7 +961,11 @@ class Sequence(Type):
         for i, row in enumerate(items):
             if row is None:
                 continue
-            if isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            if (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, f"a list of {self.inner!r} values per row", row)
             row_items = list(row)
             flat.extend(row_items)
@@ -1087,7 +1102,10 @@ class Struct(Type):
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        if isinstance(item, np.generic):  # longdouble, clongdouble: no Python equivalent
+            raise TypeError(f"{type(value).__name__} has no JSON form")
+        return item
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (set, frozenset, tuple)):
