@@ -15,10 +15,12 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     │   ├── ColumnExistsError
     │   ├── ColumnNotFoundError (also KeyError)
     │   ├── ColumnMissingValueError
-    │   └── UnevenColumnsError
+    │   ├── UnevenColumnsError
+    │   └── InvalidTypeError (also TypeError)
     ├── TypeMismatchError (TypeError)
     ├── DecodeError (ValueError)
     ├── VersionNotFoundError (LookupError)
+    │   └── CommitIndexError (also IndexError)
     ├── TagExistsError
     ├── TagNotFoundError (LookupError)
     ├── BranchExistsError
@@ -26,9 +28,14 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     ├── BranchInUseError
     ├── InvalidNameError (ValueError)
     ├── UnknownAttributeError (AttributeError)
+    ├── RowIndexError (IndexError)
+    ├── InvalidIndexError (TypeError)
+    ├── InvalidArgumentError (ValueError)
+    ├── MetadataKeyError (KeyError)
     ├── CommitConflictError
     ├── MergeConflictError
     ├── StorageError (OSError)
+    │   └── SourceNotFoundError (also FileNotFoundError)
     ├── MissingDependencyError (ImportError)
     ├── QueryError (ValueError)
     └── FormatError (ValueError)
@@ -47,17 +54,24 @@ __all__ = [
     "ColumnMissingValueError",
     "ColumnNotFoundError",
     "CommitConflictError",
+    "CommitIndexError",
     "DatasetExistsError",
     "DatasetNotFoundError",
     "DecodeError",
     "FormatError",
+    "InvalidArgumentError",
+    "InvalidIndexError",
     "InvalidNameError",
+    "InvalidTypeError",
     "LakefmtError",
     "MergeConflictError",
+    "MetadataKeyError",
     "MissingDependencyError",
     "QueryError",
     "ReadOnlyError",
+    "RowIndexError",
     "SchemaError",
+    "SourceNotFoundError",
     "StorageError",
     "TagExistsError",
     "TagNotFoundError",
@@ -107,6 +121,11 @@ class UnevenColumnsError(SchemaError):
     """The columns of a column-batch append have different lengths."""
 
 
+class InvalidTypeError(SchemaError, TypeError):
+    """A column type was built with arguments it does not take (``Embedding(0)``,
+    ``Image(sample_compression="gif")``); the message names the argument."""
+
+
 class TypeMismatchError(LakefmtError, TypeError):
     """A value has the wrong dtype, shape or size for its column."""
 
@@ -117,6 +136,10 @@ class DecodeError(LakefmtError, ValueError):
 
 class VersionNotFoundError(LakefmtError, LookupError):
     """No version, commit or tag of that id or name exists."""
+
+
+class CommitIndexError(VersionNotFoundError, IndexError):
+    """``history[i]`` with ``i`` out of range for the commits there are."""
 
 
 class TagExistsError(LakefmtError):
@@ -160,6 +183,28 @@ class UnknownAttributeError(LakefmtError, AttributeError):
     of another library); nothing was set."""
 
 
+class RowIndexError(LakefmtError, IndexError):
+    """A row index, or the length of a boolean mask, is out of range for the rows there are."""
+
+
+class InvalidIndexError(LakefmtError, TypeError):
+    """Rows were indexed by something that is not an int, a slice of ints, a list or array
+    of ints, or a boolean mask (a float, a string, a slice of strings...)."""
+
+
+class InvalidArgumentError(LakefmtError, ValueError):
+    """An argument has a value (or type) the function does not take: a batch size of 0, a
+    slice step of 0, an unknown ``resolve=``, a commit message that is not a string...; the
+    message names the argument."""
+
+
+class MetadataKeyError(LakefmtError, KeyError):
+    """No dataset or column metadata entry of that key."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
 class CommitConflictError(LakefmtError):
     """A concurrent writer changed what this commit changes; nothing of it was written.
 
@@ -201,6 +246,10 @@ class MergeConflictError(LakefmtError):
 
 class StorageError(LakefmtError, OSError):
     """The storage backend failed, or a URL cannot be served."""
+
+
+class SourceNotFoundError(StorageError, FileNotFoundError):
+    """A file or folder given to an importer (or a credentials file) does not exist."""
 
 
 class MissingDependencyError(LakefmtError, ImportError):

@@ -49,6 +49,10 @@ def create(
         DatasetExistsError: A dataset already exists at ``url``.
         SchemaError: A type in ``schema`` is not a lakefmt type.
     """
+    if schema is not None and not isinstance(schema, Mapping):
+        raise SchemaError(
+            f"schema must be a {{column: type}} dict, not {type(schema).__name__} {schema!r}"
+        )
     storage = open_storage(url, creds)
     fields = []
     for i, (name, spec) in enumerate((schema or {}).items()):

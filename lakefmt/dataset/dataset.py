@@ -17,6 +17,7 @@ import difflib
 import gc
 import logging
 import os
+import re
 import sys
 import threading
 import weakref
@@ -34,6 +35,7 @@ from lakefmt.errors import (
     BranchNotFoundError,
     ColumnExistsError,
     CommitConflictError,
+    InvalidArgumentError,
     LakefmtError,
     ReadOnlyError,
     SchemaError,
@@ -698,13 +700,18 @@ class Dataset(ReadOnlyDataset):
         Returns:
             What was (or with ``dry_run`` would be) deleted.
         """
-        seconds = (
-            older_than.total_seconds()
-            if isinstance(older_than, datetime.timedelta)
-            else float(older_than)
-        )
+        if isinstance(older_than, datetime.timedelta):
+            seconds = older_than.total_seconds()
+        elif isinstance(older_than, (int, float, np.integer, np.floating)) and not isinstance(
+            older_than, bool
+        ):
+            seconds = float(older_than)
+        else:
+            raise InvalidArgumentError(
+                f"older_than must be a timedelta or a number of seconds, got {older_than!r}"
+            )
         if seconds < 0:
-            raise ValueError(f"older_than must not be negative, got {older_than!r}")
+            raise InvalidArgumentError(f"older_than must not be negative, got {older_than!r}")
         with self._lock:
             self.flush()
             with Progress(None, "cleanup", progress, "files") as bar:
@@ -787,7 +794,9 @@ class Dataset(ReadOnlyDataset):
 
         Raises:
             BranchNotFoundError: The branch was deleted (by another handle) meanwhile.
+            InvalidArgumentError: ``message`` is not a string.
         """
+        _check_message(message)
         with self._lock:
             if self._manifest.is_commit and not self._has_rows() and not self._pending:
                 return self.version
@@ -810,12 +819,16 @@ class Dataset(ReadOnlyDataset):
             field = self._snap.field(column)
             dtype = self._snap.type_of(field)
             idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
-            if single or dtype.is_single(value):
-                values = dtype.convert([value], column=column)
-                if len(idx) != 1:
-                    values = values.take(pa.array(np.zeros(len(idx), dtype=np.int64)))
-            else:
-                values = dtype.convert(value, column=column)
+            broadcast = single or dtype.is_single(value)
+            try:
+                values = dtype.convert([value] if broadcast else value, column=column)
+            except LakefmtError as exc:
+                renamed = _at_rows(exc, idx, broadcast)
+                if renamed is exc:
+                    raise
+                raise renamed from exc
+            if broadcast and len(idx) != 1:
+                values = values.take(pa.array(np.zeros(len(idx), dtype=np.int64)))
             if isinstance(values, pa.ChunkedArray):
                 values = as_array(values)
             if len(values) != len(idx):
@@ -933,6 +946,7 @@ class Dataset(ReadOnlyDataset):
             VersionNotFoundError: ``version`` does not exist.
             InvalidNameError: The name is not valid (or looks like a version id).
         """
+        _check_message(message)
         with self._lock:
             refs.check_ref_name(name, "tag")
             manifest = self._manifest_at(version)
@@ -1040,6 +1054,43 @@ class Dataset(ReadOnlyDataset):
     def __reduce__(self) -> tuple[Any, ...]:
         self.flush()  # the other side reopens by URL and must see these rows
         return (_reopen, (self.url, self._storage.creds, self._manifest.branch, None, False))
+
+
+_AT_ROW = re.compile(r"\brow (\d+)\b")
+
+
+def _at_rows(exc: LakefmtError, rows: np.ndarray, broadcast: bool) -> LakefmtError:
+    """``exc`` of converting updated values, naming the dataset's rows: a conversion error
+    names "row i" of the values given, which is row ``rows[i]`` (every updated row for one
+    value assigned to several)."""
+    where = [int(r) for r in rows[:5]]
+    updated = (f"row {where[0]}" if len(where) == 1 else f"rows {where}") + (
+        ", ..." if len(rows) > 5 else ""
+    )
+
+    def dataset_row(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        if broadcast or i >= len(rows):
+            return updated
+        return f"row {int(rows[i])}"
+
+    message, n = _AT_ROW.subn(dataset_row, str(exc), count=1)
+    if n == 0:
+        message = f"{exc} (updating {updated})"
+    try:
+        renamed = type(exc)(message)
+    except TypeError:  # an error class with other required arguments: keep it as it is
+        return exc
+    return renamed
+
+
+def _check_message(message: Any) -> None:
+    # checked before anything is written: a manifest or tag file with a message of another
+    # type would be refused by every later read
+    if message is not None and not isinstance(message, str):
+        raise InvalidArgumentError(
+            f"a message must be a string or None, got {type(message).__name__} {message!r}"
+        )
 
 
 def _check_column_name(name: Any) -> None:

@@ -7,14 +7,14 @@ import json
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from lakefmt.errors import SchemaError
+from lakefmt.errors import MetadataKeyError, SchemaError
 
 
 def _check_json(key: str, value: Any) -> None:
     if not isinstance(key, str):
         raise SchemaError(f"metadata keys must be strings, got {type(key).__name__}")
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)  # NaN and Infinity are not JSON
     except (TypeError, ValueError) as exc:
         raise SchemaError(
             f"metadata value for '{key}' must be JSON-serialisable (str, number, bool, None, "
@@ -32,15 +32,25 @@ class _Metadata(MutableMapping[str, Any]):
         """Persist new and removed keys."""
 
     def __getitem__(self, key: str) -> Any:
-        return self._data()[key]
+        data = self._data()
+        if not isinstance(key, str) or key not in data:
+            raise MetadataKeyError(
+                f"no {self._what()} metadata key {key!r}; keys are {sorted(data)}"
+            )
+        return data[key]
+
+    def _what(self) -> str:
+        return "dataset"
 
     def __setitem__(self, key: str, value: Any) -> None:
         _check_json(key, value)
         self._store({key: value}, [])
 
     def __delitem__(self, key: str) -> None:
-        if key not in self._data():
-            raise KeyError(key)
+        if not isinstance(key, str) or key not in self._data():
+            raise MetadataKeyError(
+                f"no {self._what()} metadata key {key!r}; keys are {sorted(self._data())}"
+            )
         self._store({}, [key])
 
     def __iter__(self) -> Iterator[str]:
@@ -83,6 +93,9 @@ class ColumnMetadata(_Metadata):
 
     def _data(self) -> dict[str, Any]:
         return self._view._snapshot().field(self._column).metadata  # type: ignore[no-any-return]
+
+    def _what(self) -> str:
+        return f"column '{self._column}'"
 
     def _store(self, values: dict[str, Any], removed: list[str]) -> None:
         merged = {k: v for k, v in self._data().items() if k not in removed}

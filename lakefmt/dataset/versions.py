@@ -6,7 +6,9 @@ import datetime
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from lakefmt.errors import BranchNotFoundError, VersionNotFoundError
+import numpy as np
+
+from lakefmt.errors import BranchNotFoundError, CommitIndexError, VersionNotFoundError
 from lakefmt.format import layout, refs
 from lakefmt.format.manifest import Manifest, TagFile
 from lakefmt.format.versions import iter_commits, list_branches, resolve_ref
@@ -73,8 +75,16 @@ class History:
 
     def __getitem__(self, key: int | str) -> Version:
         versions = self._versions()
-        if isinstance(key, int):
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(versions) <= key < len(versions):
+                raise CommitIndexError(
+                    f"commit index {int(key)} is out of range for {len(versions)} commits"
+                )
             return versions[key]
+        if not isinstance(key, str):
+            raise VersionNotFoundError(
+                f"commits are found by index or version id, not by {type(key).__name__} {key!r}"
+            )
         for version in versions:
             if key in (version.id, version.legacy_id):
                 return version

@@ -12,7 +12,13 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.dataset.futures import Future, submit
-from lakefmt.errors import ColumnNotFoundError, ReadOnlyError
+from lakefmt.errors import (
+    ColumnNotFoundError,
+    InvalidArgumentError,
+    InvalidIndexError,
+    ReadOnlyError,
+    RowIndexError,
+)
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Snapshot, batch_rows
 from lakefmt.types import Type, link_credentials
@@ -23,36 +29,76 @@ if TYPE_CHECKING:
 Key = int | slice | Sequence[int] | np.ndarray
 
 
+def _is_int(value: Any) -> bool:
+    # timedelta64 is an np.integer, but not a position
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64))
+
+
+def _slice_bound(value: Any, what: str) -> int | None:
+    if value is None or _is_int(value):
+        return None if value is None else int(value)
+    raise InvalidIndexError(
+        f"slice {what} must be an integer or None, got {type(value).__name__} {value!r}"
+    )
+
+
 def normalize_index(key: Any, length: int) -> int | np.ndarray:
     """Turn an int, slice or index list into a non-negative int or an int64 array.
 
     Raises:
-        IndexError: An index is out of range.
-        TypeError: ``key`` is not an index.
+        RowIndexError: An index is out of range, or a boolean mask has the wrong length
+            (also an ``IndexError``).
+        InvalidIndexError: ``key`` is not a row index (also a ``TypeError``).
+        InvalidArgumentError: A slice step of 0 (also a ``ValueError``).
     """
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+    if isinstance(key, np.ndarray) and key.ndim == 0:
+        key = key[()]  # a 0-d array is a scalar, as in numpy
+    if _is_int(key):
         i = int(key)
         if i < -length or i >= length:
-            raise IndexError(f"row index {i} is out of range for {length} rows")
+            raise RowIndexError(f"row index {i} is out of range for {length} rows")
         return i + length if i < 0 else i
     if isinstance(key, slice):
-        return np.arange(*key.indices(length), dtype=np.int64)
+        start = _slice_bound(key.start, "start")
+        stop = _slice_bound(key.stop, "stop")
+        step = _slice_bound(key.step, "step")
+        if step == 0:
+            raise InvalidArgumentError("slice step cannot be zero")
+        return np.arange(*slice(start, stop, step).indices(length), dtype=np.int64)
     if isinstance(key, range):
         key = list(key)
     if isinstance(key, (list, tuple, np.ndarray)):
-        arr = np.asarray(key)
+        try:
+            arr = np.asarray(key)
+        except ValueError:  # ragged nesting
+            arr = np.asarray(key, dtype=object)
+        if arr.ndim == 1 and arr.dtype == object and all(_is_int(x) for x in arr):
+            # ints numpy cannot hold in 64 bits: out of range for any dataset
+            big = next(int(x) for x in arr if not -length <= int(x) < length)
+            raise RowIndexError(f"row index {big} is out of range for {length} rows")
+        if arr.ndim > 1 or arr.dtype == object:
+            raise InvalidIndexError(
+                f"row indices must be a flat list or 1-D array, got shape {arr.shape}"
+            )
         if arr.dtype == bool:
             if len(arr) != length:
-                raise IndexError(f"boolean mask of length {len(arr)} for {length} rows")
+                raise RowIndexError(f"boolean mask of length {len(arr)} for {length} rows")
             return np.flatnonzero(arr).astype(np.int64)
         if arr.size and arr.dtype.kind not in "iu":
-            raise TypeError(f"row indices must be integers, got {arr.dtype}")
+            raise InvalidIndexError(
+                f"row indices must be integers, got {type(arr.flat[0]).__name__} values "
+                f"({arr.dtype})"
+            )
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise RowIndexError(f"row index {int(arr.max())} is out of range for {length} rows")
         arr = arr.astype(np.int64).reshape(-1)
         bad = (arr < -length) | (arr >= length)
         if bad.any():
-            raise IndexError(f"row index {int(arr[bad][0])} is out of range for {length} rows")
+            raise RowIndexError(f"row index {int(arr[bad][0])} is out of range for {length} rows")
         return np.where(arr < 0, arr + length, arr)
-    raise TypeError(f"cannot index rows with {type(key).__name__}; use an int, slice or list")
+    raise InvalidIndexError(
+        f"cannot index rows with {type(key).__name__}; use an int, slice or list"
+    )
 
 
 class Schema:
@@ -172,6 +218,13 @@ class DatasetView:
             return list(snap.fields)
         if isinstance(columns, str):
             columns = [columns]
+        if not isinstance(columns, (list, tuple)):
+            try:
+                columns = list(columns)
+            except TypeError:
+                raise InvalidArgumentError(
+                    f"columns must be a column name or a list of names, got {columns!r}"
+                ) from None
         return [snap.field(name) for name in columns]
 
     # -- indexing ---------------------------------------------------------------------------------
@@ -213,8 +266,7 @@ class DatasetView:
         are two more stages on two threads, so the image decode pool never waits for the next
         batch to be read. Columns already decoded in the row-group cache cost no decoding.
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        _check_batch_size(batch_size)
         fields = self._fields(columns)
         snap = self._snapshot()
         types = {f.id: snap.type_of(f) for f in fields}
@@ -276,6 +328,7 @@ class DatasetView:
         self, columns: Sequence[str] | None = None, batch_size: int = 65_536
     ) -> pa.RecordBatchReader:
         """Stream the rows as an Arrow ``RecordBatchReader``."""
+        _check_batch_size(batch_size)
         fields = self._fields(columns)
         schema = self._snapshot().arrow_schema(fields)
         gen = (
@@ -377,6 +430,11 @@ class DatasetView:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_view, (self._source, self._indices))
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if not _is_int(batch_size) or batch_size <= 0:
+        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 def _links(creds: dict[str, Any] | None) -> Any:

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import MergeConflictError
+from lakefmt.errors import InvalidArgumentError, MergeConflictError
 from lakefmt.format import layout
 from lakefmt.format.commit import (
     AppendFragmentCopies,
@@ -307,11 +307,12 @@ def plan_merge(
             renamed a column differently (with ``resolve="error"``), the merge would give
             two columns one name, or one side compacted fragments the other still needs.
         BranchNotFoundError: No such branch.
+        InvalidArgumentError: An unknown ``resolve``, or a merge of a branch into itself.
     """
     if resolve not in ("error", "ours", "theirs"):
-        raise ValueError(f"resolve must be 'error', 'ours' or 'theirs', not {resolve!r}")
+        raise InvalidArgumentError(f"resolve must be 'error', 'ours' or 'theirs', not {resolve!r}")
     if source_branch == target.branch:
-        raise ValueError(f"cannot merge branch '{source_branch}' into itself")
+        raise InvalidArgumentError(f"cannot merge branch '{source_branch}' into itself")
     head = read_latest(storage, source_branch)
     fork = _fork_point(storage, target, source_branch)
     source = next(iter_commits(storage, head), None)

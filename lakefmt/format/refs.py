@@ -112,7 +112,12 @@ def tag_version_id(storage: Storage, tag: TagFile) -> str:
 
     Raises:
         VersionNotFoundError: The tagged version is gone.
+        FormatError: The tag file's ``id`` is not a version id (a damaged tag file).
     """
+    if tag.id is not None and layout.parse_version_id(tag.id) is None:
+        raise FormatError(
+            f"{storage.url}/{layout.tag_path(tag.name)}: id {tag.id!r} is not a version id"
+        )
     return tag.id if tag.id is not None else resolve_ref(storage, tag.ref).version_id
 
 

@@ -69,10 +69,13 @@ class Snapshot:
         Raises:
             ColumnNotFoundError: No such column.
         """
-        field = self._by_name.get(name)
+        field = self._by_name.get(name) if isinstance(name, str) else None
         if field is None:
+            what = (
+                f"'{name}'" if isinstance(name, str) else f"named by {type(name).__name__} {name!r}"
+            )
             raise ColumnNotFoundError(
-                f"no column '{name}'; columns are {[f.name for f in self.fields]}"
+                f"no column {what}; columns are {[f.name for f in self.fields]}"
             )
         return field
 

@@ -13,9 +13,24 @@ import pyarrow.parquet as pq
 
 from lakefmt._progress import Progress
 from lakefmt.dataset import DatasetView
-from lakefmt.errors import ColumnNotFoundError, SchemaError
+from lakefmt.errors import ColumnNotFoundError, InvalidArgumentError, SchemaError, StorageError
+from lakefmt.types import ClassLabel
 
 EXPORT_BATCH_ROWS = 65_536
+
+
+def _check_view(view: Any) -> None:
+    if not isinstance(view, DatasetView):
+        raise InvalidArgumentError(
+            f"exporters take a dataset or view, not {type(view).__name__} {view!r}"
+        )
+
+
+def _parquet_writer(name: str, schema: pa.Schema) -> pq.ParquetWriter:
+    try:
+        return pq.ParquetWriter(name, schema, store_schema=True)
+    except OSError as exc:
+        raise StorageError(f"cannot write '{name}': {exc}") from exc
 
 
 def to_parquet(
@@ -31,6 +46,15 @@ def to_parquet(
     One file at ``path``, or with ``max_rows_per_file`` a directory ``path`` of numbered
     files. Returns the files written.
     """
+    _check_view(view)
+    if max_rows_per_file is not None and (
+        isinstance(max_rows_per_file, bool)
+        or not isinstance(max_rows_per_file, int)
+        or max_rows_per_file < 1
+    ):
+        raise InvalidArgumentError(
+            f"max_rows_per_file must be a positive integer or None, got {max_rows_per_file!r}"
+        )
     target = os.fspath(path)
     reader = view.to_batches(columns, batch_size=EXPORT_BATCH_ROWS)
     written: list[str] = []
@@ -49,7 +73,7 @@ def to_parquet(
                             name = os.path.join(target, f"part-{len(written):05d}.parquet")
                         else:
                             name = target
-                        writer = pq.ParquetWriter(name, reader.schema, store_schema=True)
+                        writer = _parquet_writer(name, reader.schema)
                         written.append(name)
                         rows_in_file = 0
                     room = batch.num_rows - offset
@@ -62,7 +86,7 @@ def to_parquet(
                     rows_in_file += room
                 bar.update(batch.num_rows)
             if writer is None:  # no rows: still write an empty file with the schema
-                writer = pq.ParquetWriter(target, reader.schema, store_schema=True)
+                writer = _parquet_writer(target, reader.schema)
                 written.append(target)
         finally:
             if writer is not None:
@@ -94,6 +118,11 @@ def to_csv(
     """
     from pyarrow import csv
 
+    _check_view(view)
+    if not hasattr(path, "write") and not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"to_csv writes to a path or an open binary file, not {type(path).__name__} {path!r}"
+        )
     sink: Any = path if hasattr(path, "write") else os.fspath(path)  # type: ignore[arg-type]
     writer: csv.CSVWriter | None = None
     with Progress(len(view), "export csv", progress) as bar:
@@ -147,9 +176,15 @@ def to_image_folder(
         ColumnNotFoundError: No such image or label column.
         SchemaError: Two rows would write the same file (export into an empty folder).
     """
+    _check_view(view)
     schema = view.schema
     if column not in schema:
         raise ColumnNotFoundError(f"no image column '{column}'; columns are {list(schema)}")
+    if not schema[column].is_media or not pa.types.is_binary(schema[column].storage_type):
+        raise SchemaError(f"column '{column}' is {schema[column]!r}, not an image column")
+    # the default filename column may be absent; a name given explicitly must exist
+    if filename_column not in (None, "filename") and filename_column not in schema:
+        raise ColumnNotFoundError(f"no filename column '{filename_column}'")
     params = schema[column].params()
     ext = {"jpeg": "jpg", "jpg": "jpg", "png": "png", "tiff": "tiff"}.get(
         str(params.get("sample_compression", "bin")), "bin"
@@ -159,6 +194,10 @@ def to_image_folder(
     if label_column is not None:
         if label_column not in schema:
             raise ColumnNotFoundError(f"no label column '{label_column}'")
+        if not isinstance(schema[label_column], ClassLabel):
+            raise SchemaError(
+                f"column '{label_column}' is {schema[label_column]!r}, not a ClassLabel column"
+            )
         class_names = list(schema[label_column].params().get("class_names") or [])
     root = os.fspath(path)
     os.makedirs(root, exist_ok=True)

@@ -21,7 +21,15 @@ import pyarrow as pa
 from lakefmt import types
 from lakefmt._progress import Progress
 from lakefmt.dataset import Dataset, create, delete
-from lakefmt.errors import DecodeError, SchemaError
+from lakefmt.errors import (
+    DecodeError,
+    FormatError,
+    InvalidArgumentError,
+    LakefmtError,
+    SchemaError,
+    SourceNotFoundError,
+    StorageError,
+)
 from lakefmt.types.extension import LakefmtExtensionType
 
 #: Rows per streamed batch.
@@ -79,6 +87,26 @@ def infer_type(arrow_type: pa.DataType, *, column: str = "?") -> types.Type:
 
 def _numpy_name(arrow_type: pa.DataType) -> str:
     return str(arrow_type.to_pandas_dtype().__name__)
+
+
+@contextlib.contextmanager
+def _reading(path: str, kind: str) -> Iterator[None]:
+    """Report a missing or unreadable source file as a lakefmt error naming it."""
+    try:
+        yield
+    except LakefmtError:
+        raise
+    except FileNotFoundError as exc:
+        raise SourceNotFoundError(errno.ENOENT, f"no such {kind} file: '{path}'", path) from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read {kind} file '{path}': {exc.strerror or exc}") from exc
+    except (pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+        raise FormatError(f"'{path}' is not a readable {kind} file: {exc}") from exc
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 def _dst(dst: str | None) -> str:
@@ -152,16 +180,18 @@ def from_parquet(
     # pre_buffer=False: with pre-buffering (pyarrow's default) iter_batches keeps every row
     # group it has read alive until the file is closed, so memory grows with the file size
     # (measured with pyarrow 26: ~1.4 GB after 200 batches of a 2 GB file, against 34 MB).
-    parquet = pq.ParquetFile(os.fspath(src), pre_buffer=False)
-    return from_batches(
-        parquet.iter_batches(batch_size=IMPORT_BATCH_ROWS),
-        parquet.schema_arrow,
-        dst,
-        creds=creds,
-        types_override=schema,
-        total_rows=parquet.metadata.num_rows,
-        progress=progress,
-    )
+    path = os.fspath(src)
+    with _reading(path, "Parquet"):
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        return from_batches(
+            parquet.iter_batches(batch_size=IMPORT_BATCH_ROWS),
+            parquet.schema_arrow,
+            dst,
+            creds=creds,
+            types_override=schema,
+            total_rows=parquet.metadata.num_rows,
+            progress=progress,
+        )
 
 
 def from_csv(
@@ -175,10 +205,12 @@ def from_csv(
     """Import a CSV file (streamed) into a new dataset at ``dst``."""
     from pyarrow import csv
 
-    reader = csv.open_csv(os.fspath(src), read_options=csv.ReadOptions(block_size=16 << 20))
-    return from_batches(
-        reader, reader.schema, dst, creds=creds, types_override=schema, progress=progress
-    )
+    path = os.fspath(src)
+    with _reading(path, "CSV"):
+        reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=16 << 20))
+        return from_batches(
+            reader, reader.schema, dst, creds=creds, types_override=schema, progress=progress
+        )
 
 
 def from_arrow(
@@ -200,6 +232,10 @@ def from_arrow(
             total_rows=table.num_rows,
             progress=progress,
         )
+    if not isinstance(table, pa.RecordBatchReader) and not hasattr(table, "__arrow_c_stream__"):
+        raise InvalidArgumentError(
+            f"from_arrow takes an Arrow table or stream, not {type(table).__name__}"
+        )
     reader = (
         table
         if isinstance(table, pa.RecordBatchReader)
@@ -219,6 +255,10 @@ def from_pandas(
     progress: bool | None = None,
 ) -> Dataset:
     """Import a pandas DataFrame (the index is dropped)."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidArgumentError(f"from_pandas takes a pandas DataFrame, not {type(df).__name__}")
     return from_arrow(
         pa.Table.from_pandas(df, preserve_index=False),
         dst,
@@ -318,9 +358,10 @@ def from_image_folder(
         SchemaError: No images, or mixed formats without ``compression``.
         DecodeError: A file with an image extension is not an image.
     """
+    _check_batch_size(batch_size)
     root = os.fspath(path)
     if not os.path.isdir(root):
-        raise FileNotFoundError(errno.ENOENT, "no such folder", root)
+        raise SourceNotFoundError(errno.ENOENT, f"no such folder: '{root}'", root)
     files = sorted(
         os.path.join(d, f)
         for d, _, names in os.walk(root)
@@ -389,14 +430,18 @@ def from_coco(
     """
     import numpy as np
 
+    _check_batch_size(batch_size)
+    where = "the annotations" if isinstance(annotations, Mapping) else os.fspath(annotations)
     if isinstance(annotations, Mapping):
         coco = dict(annotations)
     else:
-        with open(os.fspath(annotations), encoding="utf-8") as f:
+        with _reading(where, "COCO annotation"), open(where, encoding="utf-8") as f:
             try:
                 coco = json.load(f)
-            except ValueError as exc:
-                raise SchemaError(f"'{os.fspath(annotations)}' is not JSON: {exc}") from exc
+            except ValueError as exc:  # also bytes that are not UTF-8
+                raise SchemaError(f"'{where}' is not JSON: {exc}") from exc
+    if not isinstance(coco, dict):
+        raise SchemaError(f"'{where}' is not a COCO annotation file: not a JSON object")
     try:
         images = sorted(coco["images"], key=lambda im: im["id"])
         categories = sorted(coco.get("categories", []), key=lambda c: c["id"])
@@ -414,9 +459,19 @@ def from_coco(
                     f"annotation {ann.get('id')} names unknown category {ann['category_id']}"
                 )
             by_image.setdefault(ann["image_id"], []).append(ann)
-    except (KeyError, TypeError) as exc:
-        raise SchemaError(f"not a COCO annotation file: missing {exc}") from exc
+    except KeyError as exc:
+        raise SchemaError(f"'{where}' is not a COCO annotation file: missing {exc}") from exc
+    except (TypeError, AttributeError) as exc:
+        raise SchemaError(
+            f"'{where}' is not a COCO annotation file: a member of the wrong type ({exc})"
+        ) from exc
     root = os.fspath(images_dir)
+    bad = next((im for im in images if not isinstance(im.get("file_name"), str)), None)
+    if bad is not None:
+        raise SchemaError(
+            f"'{where}' is not a COCO annotation file: image {bad.get('id')!r} has file_name "
+            f"{bad.get('file_name')!r}, not a string"
+        )
     files = [os.path.join(root, im["file_name"]) for im in images]
     names = [im["file_name"] for im in images]
     compression, formats = _choose_compression(files, names, compression, root)

@@ -118,6 +118,15 @@ def open_storage(url: str | os.PathLike[str], creds: dict[str, Any] | None = Non
         StorageError: Unknown scheme or bad credentials.
         MissingDependencyError: The backend's package is not installed (says what to install).
     """
+    if not isinstance(url, (str, os.PathLike)):
+        raise StorageError(f"a dataset URL is a string or a path, not {type(url).__name__} {url!r}")
+    if creds is not None and (
+        not isinstance(creds, Mapping) or not all(isinstance(k, str) for k in creds)
+    ):
+        raise StorageError(
+            f"creds must be a dict of credential names to values, not {type(creds).__name__} "
+            f"{creds!r}"
+        )
     text = os.fspath(url)
     scheme, rest = parse_url(text)
     if scheme == "mem":

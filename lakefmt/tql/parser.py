@@ -163,7 +163,9 @@ def parse(text: str) -> ParsedQuery:
         QueryError: A syntax error (with its position), a statement other than ``SELECT``,
             a table function, or a reserved name.
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise QueryError(f"a query is a string, not {type(text).__name__} {text!r}", position=0)
+    if not text.strip():
         raise QueryError("empty query", position=0)
     lifted, vectors = lift_vectors(text)
     tokens = tokenize(lifted)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import DecodeError, LakefmtError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidTypeError, LakefmtError, TypeMismatchError
 from lakefmt.types.base import as_array, mismatch
 from lakefmt.types.scalars import NUMERIC_ARROW_TYPES
 
@@ -36,15 +36,19 @@ def normalize_dtype(dtype: Any, allowed: Iterable[str] = ARROW_NUMERIC) -> str:
     """Return the canonical numpy dtype name of ``dtype`` if it is one of ``allowed``.
 
     Raises:
-        TypeError: Not a dtype, or not one of ``allowed``.
+        InvalidTypeError: Not a dtype, or not one of ``allowed`` (also a ``TypeError``).
     """
     allowed = tuple(allowed)
     try:
         name = np.dtype(dtype).name
-    except TypeError:
-        raise TypeError(f"unknown dtype {dtype!r}; expected one of {list(allowed)}") from None
+    except (TypeError, ValueError):
+        raise InvalidTypeError(
+            f"unknown dtype {dtype!r}; expected one of {list(allowed)}"
+        ) from None
     if name not in allowed:
-        raise TypeError(f"dtype {name!r} is not allowed here; expected one of {list(allowed)}")
+        raise InvalidTypeError(
+            f"dtype {name!r} is not allowed here; expected one of {list(allowed)}"
+        )
     return name
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import TypeMismatchError
+from lakefmt.errors import InvalidTypeError, TypeMismatchError
 from lakefmt.types._helpers import (
     ARROW_NUMERIC,
     arrow_input,
@@ -69,9 +69,9 @@ class Embedding(Type):
 
     def __init__(self, size: int, dtype: str = "float32", index_type: str | None = None) -> None:
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise TypeError(f"Embedding size must be a positive integer, got {size!r}")
+            raise InvalidTypeError(f"Embedding size must be a positive integer, got {size!r}")
         if index_type not in _INDEX_TYPES:
-            raise TypeError(f"unknown Embedding index_type {index_type!r}")
+            raise InvalidTypeError(f"unknown Embedding index_type {index_type!r}")
         self.size = int(size)
         self.dtype = normalize_dtype(dtype, _EMBEDDING_DTYPES)
         self.index_type = index_type
@@ -137,7 +137,9 @@ class Array(Type):
         shape: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         if (dimensions is None) == (shape is None):
-            raise TypeError("Array takes exactly one of dimensions= (ragged) or shape= (fixed)")
+            raise InvalidTypeError(
+                "Array takes exactly one of dimensions= (ragged) or shape= (fixed)"
+            )
         self.dtype = normalize_dtype(dtype)
         self.shape: tuple[int, ...] | None = None
         self.dimensions: int | None = None
@@ -148,7 +150,9 @@ class Array(Type):
             ):
                 # Arrow cannot write fixed_size_list[0] to Parquet; use dimensions= for
                 # rows that may be empty
-                raise TypeError(f"Array shape must be a tuple of positive ints, got {shape!r}")
+                raise InvalidTypeError(
+                    f"Array shape must be a tuple of positive ints, got {shape!r}"
+                )
             self.shape = tuple(int(d) for d in dims)
         else:
             if (
@@ -156,7 +160,9 @@ class Array(Type):
                 or not isinstance(dimensions, (int, np.integer))
                 or (dimensions < 1)
             ):
-                raise TypeError(f"Array dimensions must be a positive integer, got {dimensions!r}")
+                raise InvalidTypeError(
+                    f"Array dimensions must be a positive integer, got {dimensions!r}"
+                )
             self.dimensions = int(dimensions)
 
     @property

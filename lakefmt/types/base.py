@@ -172,6 +172,8 @@ def _depth(value: Any) -> int:
     """Nesting depth of lists/tuples/arrays (a list of numbers has depth 1)."""
     depth = 0
     while isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            break  # a 0-d array is a scalar
         depth += 1
         if len(value) == 0:
             break

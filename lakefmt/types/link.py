@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from lakefmt.errors import StorageError, TypeMismatchError
+from lakefmt.errors import InvalidTypeError, StorageError, TypeMismatchError
 from lakefmt.storage.registry import (
     PROVIDERS,
     SINGLE_WRITER,
@@ -237,7 +237,7 @@ class Link(Type):
         if isinstance(inner_type, Link) or not (
             pa.types.is_binary(storage) or pa.types.is_string(storage)
         ):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"Link needs an inner type stored as bytes or text (Image, Video, Mesh, "
                 f"Bytes, Text, Dict), got {inner_type!r}"
             )

@@ -34,7 +34,7 @@ from lakefmt.codecs.video import (
     encode_video,
     probe_video,
 )
-from lakefmt.errors import DecodeError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidTypeError, TypeMismatchError
 from lakefmt.types._helpers import (
     arrow_input,
     as_extension,
@@ -81,12 +81,15 @@ class Image(Type):
     row_ndim: ClassVar[int] = 3
 
     def __init__(self, dtype: str = "uint8", sample_compression: str = "png") -> None:
-        dtype = np.dtype(dtype).name
+        try:
+            dtype = np.dtype(dtype).name
+        except (TypeError, ValueError):
+            pass  # refused below, naming what was given
         if dtype not in ("uint8", "uint16"):
-            raise TypeError(f"Image dtype must be 'uint8' or 'uint16', got {dtype!r}")
+            raise InvalidTypeError(f"Image dtype must be 'uint8' or 'uint16', got {dtype!r}")
         key = str(sample_compression).lower()
         if key not in _IMAGE_COMPRESSIONS:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"Image sample_compression must be 'jpeg', 'png' or 'tiff', got "
                 f"{sample_compression!r}"
             )
@@ -333,7 +336,7 @@ class Video(Type):
 
     def __init__(self, compression: str = "mp4") -> None:
         if str(compression).lower() != "mp4":
-            raise TypeError(f"Video compression must be 'mp4', got {compression!r}")
+            raise InvalidTypeError(f"Video compression must be 'mp4', got {compression!r}")
         self.compression = "mp4"
 
     def params(self) -> dict[str, Any]:

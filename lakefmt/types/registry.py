@@ -65,6 +65,8 @@ def resolve_type(spec: Any, *, column: str = "?") -> Type:
     """
     if isinstance(spec, Type):
         return spec
+    if spec is None:  # numpy reads None as float64: a forgotten type must not become one
+        raise SchemaError(f"column '{column}': None is not a lakefmt type")
     if isinstance(spec, type) and issubclass(spec, Type):
         try:
             return spec()

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import TypeMismatchError
+from lakefmt.errors import InvalidTypeError, TypeMismatchError
 from lakefmt.types.base import Type, as_array, as_list, mismatch
 
 NUMERIC_ARROW_TYPES: dict[str, pa.DataType] = {
@@ -118,6 +118,10 @@ def utf8_array(items: list[Any], column: str) -> pa.Array:
         raise
 
 
+#: pyarrow casts these to numbers silently, dropping the imaginary part
+_NUMPY_COMPLEX = frozenset({np.complex64, np.complex128, np.clongdouble})
+
+
 class Numeric(Type):
     """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``."""
 
@@ -125,7 +129,7 @@ class Numeric(Type):
 
     def __init__(self, dtype: str) -> None:
         if dtype not in NUMERIC_ARROW_TYPES:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"unknown numeric dtype {dtype!r}; expected one of {sorted(NUMERIC_ARROW_TYPES)}"
             )
         self.dtype = dtype
@@ -176,7 +180,7 @@ class Numeric(Type):
             if isinstance(values, np.ndarray):
                 if values.dtype == object:
                     return pa.array(values.tolist(), type=arrow_type)
-                if values.dtype.kind in "US":
+                if values.dtype.kind in "USc":
                     raise pa.ArrowTypeError("strings")
                 if self.dtype == "bool" and values.dtype.kind != "b":
                     raise pa.ArrowTypeError("not bool")
@@ -184,6 +188,9 @@ class Numeric(Type):
                     raise pa.ArrowInvalid(f"expected scalars, got an array of shape {values.shape}")
                 return pa.array(values, type=arrow_type)
             values = as_list(values)
+            if not _NUMPY_COMPLEX.isdisjoint(map(type, values)):
+                # pyarrow casts numpy complex scalars to numbers, dropping the imaginary part
+                raise pa.ArrowTypeError("complex")
             if self.dtype == "bool" and any(
                 v is not None and not isinstance(v, (bool, np.bool_)) for v in values
             ):
@@ -191,7 +198,14 @@ class Numeric(Type):
             return pa.array(values, type=arrow_type)
         except TypeMismatchError:
             raise
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            pa.ArrowNotImplementedError,  # numpy dtypes Arrow has no type for (complex)
+            TypeError,
+            ValueError,
+            OverflowError,
+        ) as exc:
             items = as_list(values)
             row, value = _first_bad(items, arrow_type)
             if self.dtype == "bool" and row is None:
@@ -230,7 +244,9 @@ class Text(Type):
 
     def __init__(self, index_type: str | None = None) -> None:
         if index_type not in (None, "inverted", "bm25", "exact"):
-            raise TypeError(f"unknown text index_type {index_type!r}; use 'inverted' or 'bm25'")
+            raise InvalidTypeError(
+                f"unknown text index_type {index_type!r}; use 'inverted' or 'bm25'"
+            )
         self.index_type = index_type
 
     def params(self) -> dict[str, Any]:

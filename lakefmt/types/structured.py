@@ -32,7 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakefmt.codecs.image import decode_image, decode_images, encode_image, sniff_image
-from lakefmt.errors import DecodeError, LakefmtError, SchemaError, TypeMismatchError
+from lakefmt.errors import (
+    DecodeError,
+    InvalidTypeError,
+    LakefmtError,
+    SchemaError,
+    TypeMismatchError,
+)
 from lakefmt.types._helpers import (
     ARROW_NUMERIC,
     INT_DTYPES,
@@ -100,16 +106,16 @@ class ClassLabel(Type):
         self.multi_label = False
         if isinstance(dtype, Array):
             if dtype.dimensions != 1:
-                raise TypeError("a multi-label ClassLabel takes Array(dtype, dimensions=1)")
+                raise InvalidTypeError("a multi-label ClassLabel takes Array(dtype, dimensions=1)")
             self.multi_label = True
             dtype = dtype.dtype
         self.dtype = normalize_dtype(dtype, INT_DTYPES)
         if class_names is not None:
             names = list(class_names)
             if not all(isinstance(n, str) for n in names):
-                raise TypeError("ClassLabel class_names must be strings")
+                raise InvalidTypeError("ClassLabel class_names must be strings")
             if len(set(names)) != len(names):
-                raise TypeError("ClassLabel class_names must be unique")
+                raise InvalidTypeError("ClassLabel class_names must be unique")
             class_names = names
         self.class_names = class_names
         self._index = {n: i for i, n in enumerate(class_names or [])}
@@ -203,7 +209,10 @@ class ClassLabel(Type):
                         + (f"known classes: {known}" if known else "it has no class_names")
                     )
                 out[k] = label
-            elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            elif isinstance(value, (int, np.integer)) and not isinstance(
+                value,
+                (bool, np.bool_, np.timedelta64),  # timedelta64 is an np.integer
+            ):
                 label = int(value)  # a Python int: no overflow before the range check
                 if not low <= label <= high:
                     raise self._out_of_range(column, row, label)
@@ -238,7 +247,11 @@ class ClassLabel(Type):
         for i, row in enumerate(items):
             if row is None:
                 rows.append(None)
-            elif isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            elif (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, "a list of labels per row", row)
             else:
                 row_items = list(row)
@@ -464,9 +477,11 @@ class BoundingBox(_PointSet):
     ) -> None:
         super().__init__(dtype)
         if format is not None and str(format).lower() not in _BBOX_FORMATS:
-            raise TypeError(f"BoundingBox format must be one of {_BBOX_FORMATS}, got {format!r}")
+            raise InvalidTypeError(
+                f"BoundingBox format must be one of {_BBOX_FORMATS}, got {format!r}"
+            )
         if bbox_type is not None and str(bbox_type).lower() not in _BBOX_TYPES:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"BoundingBox bbox_type must be one of {_BBOX_TYPES}, got {bbox_type!r}"
             )
         self.format = None if format is None else str(format).lower()
@@ -502,7 +517,9 @@ class Point(_PointSet):
     def __init__(self, dtype: str = "float32", dimensions: int = 2) -> None:
         super().__init__(dtype)
         if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
-            raise TypeError(f"Point dimensions must be a positive integer, got {dimensions!r}")
+            raise InvalidTypeError(
+                f"Point dimensions must be a positive integer, got {dimensions!r}"
+            )
         self.dimensions = dimensions
 
     @property
@@ -531,7 +548,9 @@ class Polygon(Type):
     def __init__(self, dtype: str = "float32", dimensions: int = 2) -> None:
         self.dtype = normalize_dtype(dtype)
         if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
-            raise TypeError(f"Polygon dimensions must be a positive integer, got {dimensions!r}")
+            raise InvalidTypeError(
+                f"Polygon dimensions must be a positive integer, got {dimensions!r}"
+            )
         self.dimensions = dimensions
 
     def params(self) -> dict[str, Any]:
@@ -568,7 +587,11 @@ class Polygon(Type):
             if row is None:
                 per_row.append(0)
                 continue
-            if isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            if (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, expected, row)
             for poly in row:
                 array = as_ndarray(poly, self.dtype, column=column, row=i, expected=expected)
@@ -651,7 +674,7 @@ class SegmentMask(Type):
 
     def __init__(self, dtype: str = "uint8", sample_compression: str | None = None) -> None:
         if sample_compression is not None and str(sample_compression).lower() != "png":
-            raise TypeError(
+            raise InvalidTypeError(
                 f"SegmentMask sample_compression must be None or 'png', got {sample_compression!r}"
             )
         self.sample_compression = None if sample_compression is None else "png"
@@ -759,7 +782,7 @@ class BinaryMask(Type):
 
     def __init__(self, sample_compression: str | None = None) -> None:
         if sample_compression is not None and str(sample_compression).lower() != "png":
-            raise TypeError(
+            raise InvalidTypeError(
                 f"BinaryMask sample_compression must be None or 'png', got {sample_compression!r}"
             )
         self.sample_compression = None if sample_compression is None else "png"
@@ -938,7 +961,11 @@ class Sequence(Type):
         for i, row in enumerate(items):
             if row is None:
                 continue
-            if isinstance(row, _NOT_A_ROW) or not hasattr(row, "__len__"):
+            if (
+                isinstance(row, _NOT_A_ROW)
+                or not hasattr(row, "__len__")
+                or getattr(row, "ndim", 1) == 0  # a 0-d array has __len__ but no length
+            ):
                 raise mismatch(column, i, f"a list of {self.inner!r} values per row", row)
             row_items = list(row)
             flat.extend(row_items)
@@ -989,11 +1016,11 @@ class Struct(Type):
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         if not isinstance(fields, Mapping) or not fields:
-            raise TypeError("Struct takes a non-empty {name: type} mapping")
+            raise InvalidTypeError("Struct takes a non-empty {name: type} mapping")
         self.fields: dict[str, Type] = {}
         for key, spec in fields.items():
             if not isinstance(key, str) or not key:
-                raise TypeError(f"Struct field names must be non-empty strings, got {key!r}")
+                raise InvalidTypeError(f"Struct field names must be non-empty strings, got {key!r}")
             self.fields[key] = resolve_type(spec, column=key)
         self.is_media = any(t.is_media for t in self.fields.values())  # type: ignore[misc]
 
@@ -1075,12 +1102,35 @@ class Struct(Type):
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        if isinstance(item, np.generic):  # longdouble, clongdouble: no Python equivalent
+            raise TypeError(f"{type(value).__name__} has no JSON form")
+        return item
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_NO_KEY = object()
+
+
+def _non_string_key(value: Any) -> Any:
+    """The first dict key inside ``value`` that is not a string, else ``_NO_KEY``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return key
+            found = _non_string_key(item)
+            if found is not _NO_KEY:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found = _non_string_key(item)
+            if found is not _NO_KEY:
+                return found
+    return _NO_KEY
 
 
 @register_type
@@ -1128,6 +1178,13 @@ class Dict(Type):
             if value is None:
                 out.append(None)
                 continue
+            key = _non_string_key(value)
+            if key is not _NO_KEY:
+                # JSON would turn 1 into "1": the row would read back as another dict
+                raise TypeMismatchError(
+                    f"column '{column}' expects dicts with string keys (JSON objects), got key "
+                    f"{key!r} of type {type(key).__name__} at row {i}"
+                )
             try:
                 out.append(
                     json.dumps(value, default=_json_default, allow_nan=False, ensure_ascii=False)
