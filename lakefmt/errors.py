@@ -28,6 +28,7 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     ├── UnknownAttributeError (AttributeError)
     ├── CommitConflictError
     ├── MergeConflictError
+    ├── InvalidMergeError (ValueError)
     ├── StorageError (OSError)
     ├── MissingDependencyError (ImportError)
     ├── QueryError (ValueError)
@@ -51,6 +52,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DecodeError",
     "FormatError",
+    "InvalidMergeError",
     "InvalidNameError",
     "LakefmtError",
     "MergeConflictError",
@@ -197,6 +199,10 @@ class MergeConflictError(LakefmtError):
         super().__init__(message)
         self.rows = list(rows)
         self.columns = list(columns)
+
+
+class InvalidMergeError(LakefmtError, ValueError):
+    """A merge that cannot mean anything: a branch into itself, or an unknown ``resolve``."""
 
 
 class StorageError(LakefmtError, OSError):

@@ -257,18 +257,18 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
     Raises:
         Conflict: The merge must raise ``MergeConflictError`` and change nothing.
     """
-    # 12.3: the base
-    record = target.merges.get(source.key)
+    # 12.3: only a direct parent relation merges; then the base
+    if source.parent != target.name and target.parent != source.name:
+        raise Conflict("unrelated", f"{source.name} and {target.name} have no direct fork point")
+    record = target.merges.get(source.key)  # by key: a re-created branch is another source
     if record is not None:
         source_base, target_base, base_time = record.source_base, record.target_base, record.time
     elif source.parent == target.name:
         source_base = target_base = source.fork  # type: ignore[assignment]
         base_time = source.fork_time
-    elif target.parent == source.name:
+    else:
         source_base = target_base = target.fork  # type: ignore[assignment]
         base_time = target.fork_time
-    else:
-        raise Conflict("unrelated", f"{source.name} and {target.name} have no direct fork point")
     assert source_base is not None and target_base is not None
     # 'changes up to the source's latest commit': none since the base means nothing to merge
     if source.last_commit is None or source.last_commit[1] <= base_time:
@@ -393,7 +393,9 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
             (u, {c.uid: copy.deepcopy(vals[c.uid]) if c.uid in vals else c.fill() for c in cols})
         )
     plan.result = out
-    plan.empty = same_state(src, source_base)
+    # nothing changes (the source's changes cancel out, or the target has them all): no
+    # version (spec 12.4)
+    plan.empty = same_state(src, source_base) or same_state(out, tgt)
     return plan
 
 
