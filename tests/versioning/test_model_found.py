@@ -146,3 +146,23 @@ def test_merge_arguments_that_mean_nothing_are_lakefmt_errors(tmp_path: Path) ->
     assert issubclass(InvalidMergeError, ValueError)
     assert len(lakefmt.open_read_only(ds.url).to_arrow()) == 1
     assert _ids(ds) == [1, 2]
+
+
+def test_merged_rows_of_dropped_columns_read_with_zero_columns(tmp_path: Path) -> None:
+    """Rows merged from a branch whose every column the two sides dropped: the merge maps the
+    source's field 0 to -1 in the copied fragment's ``field_ids``, which the zero-column
+    stand-in (field id -1) read as its own column ("stored as int32 ... storage type is
+    bool", a ``FormatError``). The version has 2 rows and no column (spec 8.1 step 9)."""
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32", "s": "text"})
+    ds.branch("dev")
+    ds.remove_column("a")
+    dev = lakefmt.open(ds.url, branch="dev")
+    dev.append({"a": [0, 1], "s": ["x", "y"]})
+    dev.remove_column("s")
+    dev.commit("rows, then no s")
+    assert ds.merge("dev") is not None
+    assert len(ds) == 2
+    table = ds.to_arrow()
+    assert table.num_rows == 2 and table.column_names == []
+    assert lakefmt.open_read_only(ds.url).to_arrow().num_rows == 2
+    assert len(list(ds.batches(batch_size=1))) == 2
