@@ -317,9 +317,15 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
             new_name = src_cols[c.uid].name
             t_renamed = c.uid in tbase_cols and c.name != tbase_cols[c.uid].name
             if t_renamed and c.name != new_name:
-                plan.name_clash = "both_renamed"
-                raise Conflict("both_renamed", f"{base_cols[c.uid].name} -> {new_name} / {c.name}")
-            c.name = new_name
+                # both renamed it: resolve= picks a name (spec 12.5)
+                if resolve == "error":
+                    plan.name_clash = "both_renamed"
+                    detail = f"{base_cols[c.uid].name} -> {new_name} / {c.name}"
+                    raise Conflict("both_renamed", detail)
+                if resolve == "theirs":
+                    c.name = new_name
+            else:
+                c.name = new_name
         cols.append(c)
     cols.extend(new_cols)
     names = [c.name for c in cols]
