@@ -31,6 +31,7 @@ value is a ``ValueError``, an index out of range stays an ``IndexError``).
     ├── RowIndexError (IndexError)
     ├── InvalidIndexError (TypeError)
     ├── InvalidArgumentError (ValueError)
+    │   └── InvalidMergeError
     ├── MetadataKeyError (KeyError)
     ├── CommitConflictError
     ├── MergeConflictError
@@ -61,6 +62,7 @@ __all__ = [
     "FormatError",
     "InvalidArgumentError",
     "InvalidIndexError",
+    "InvalidMergeError",
     "InvalidNameError",
     "InvalidTypeError",
     "LakefmtError",
@@ -242,6 +244,10 @@ class MergeConflictError(LakefmtError):
         super().__init__(message)
         self.rows = list(rows)
         self.columns = list(columns)
+
+
+class InvalidMergeError(InvalidArgumentError):
+    """A merge that cannot mean anything: a branch into itself, or an unknown ``resolve``."""
 
 
 class StorageError(LakefmtError, OSError):

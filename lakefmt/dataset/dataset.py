@@ -988,12 +988,15 @@ class Dataset(ReadOnlyDataset):
             The merge commit's version id, or None if there was nothing to merge.
 
         Raises:
-            MergeConflictError: Conflicting changes (see above).
+            MergeConflictError: Conflicting changes (see above), or the branches have no
+                direct fork point.
+            InvalidMergeError: ``branch`` is this branch, or ``resolve`` is unknown.
             BranchNotFoundError: No such branch.
         """
-        from lakefmt.format.merge import plan_merge
+        from lakefmt.format.merge import check_merge_arguments, plan_merge
 
         with self._lock:
+            check_merge_arguments(self._manifest.branch, branch, resolve)
             self.flush()
             self.refresh()
             op = plan_merge(self._storage, self._manifest, branch, resolve=resolve)  # type: ignore[arg-type]

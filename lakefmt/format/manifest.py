@@ -124,6 +124,10 @@ class MergeRecord(_Model):
     complete_maps: bool = False
     """True (format 2): ``fields`` names every column the merges added, same id or not.
     False (format 1): fields added under the same id are left out of ``fields``."""
+    branch_id: str | None = None
+    """The source branch's ``id`` when merged (format 2; None for ``main`` and format-1
+    branches). A record whose id is not the source's current one is of a deleted branch
+    of the same name, and is ignored."""
 
 
 class Manifest(_Model):

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import InvalidArgumentError, MergeConflictError
+from lakefmt.errors import InvalidMergeError, MergeConflictError
 from lakefmt.format import layout
 from lakefmt.format.commit import (
     AppendFragmentCopies,
@@ -122,6 +122,8 @@ class MergeBranch(Operation):
     """Apply a planned merge to the newest target manifest."""
 
     source_branch: str
+    source_branch_id: str | None
+    """The source branch's id (None for ``main`` and format-1 branches), for the record."""
     source_version: int
     target_base: Manifest
     """The target manifest the plan was made against (cell updates rebase from it)."""
@@ -208,6 +210,7 @@ class MergeBranch(Operation):
             fragments={**self.record_fragments, **appended.assigned},
             fields={**self.record_fields, **new_ids},
             complete_maps=True,
+            branch_id=self.source_branch_id,
         )
         return merged.model_copy(update={"merges": {**manifest.merges, self.source_branch: record}})
 
@@ -222,6 +225,21 @@ def _check_unique_names(fields: list[Field], source: str, target: str) -> None:
                 columns=[f.name],
             )
         seen[f.name] = f.id
+
+
+def check_merge_arguments(target_branch: str, source_branch: str, resolve: str) -> None:
+    """Refuse a merge that cannot mean anything, before anything is written.
+
+    Raises:
+        InvalidMergeError: ``resolve`` is not ``error``, ``ours`` or ``theirs``, or the
+            source is the target itself.
+    """
+    if resolve not in ("error", "ours", "theirs"):
+        raise InvalidMergeError(
+            f"merge(resolve=...) must be 'error', 'ours' or 'theirs', not {resolve!r}"
+        )
+    if source_branch == target_branch:
+        raise InvalidMergeError(f"cannot merge branch '{source_branch}' into itself")
 
 
 def _fork_point(storage: Storage, target: Manifest, source_branch: str) -> Manifest:
@@ -307,21 +325,24 @@ def plan_merge(
             renamed a column differently (with ``resolve="error"``), the merge would give
             two columns one name, or one side compacted fragments the other still needs.
         BranchNotFoundError: No such branch.
-        InvalidArgumentError: An unknown ``resolve``, or a merge of a branch into itself.
+        InvalidMergeError: An unknown ``resolve``, or a merge of a branch into itself.
     """
-    if resolve not in ("error", "ours", "theirs"):
-        raise InvalidArgumentError(f"resolve must be 'error', 'ours' or 'theirs', not {resolve!r}")
-    if source_branch == target.branch:
-        raise InvalidArgumentError(f"cannot merge branch '{source_branch}' into itself")
+    check_merge_arguments(target.branch, source_branch, resolve)
     head = read_latest(storage, source_branch)
     fork = _fork_point(storage, target, source_branch)
     source = next(iter_commits(storage, head), None)
     # Only a commit the source made itself counts: a branch that has not committed since
     # its fork reads as an older commit of its parent, which is not a change.
-    if source is None or source.branch != source_branch:
+    if source is None or source.branch != source_branch or source.branch_id != head.branch_id:
         return None
     rec_t = target.merges.get(source_branch)  # source -> target merges
     rec_s = source.merges.get(target.branch)  # target -> source merges
+    # A record of a deleted branch that had the same name (or one a fork inherited from
+    # its parent about such a branch) says nothing about this one (spec 12.3).
+    if rec_t is not None and rec_t.branch_id != head.branch_id:
+        rec_t = None
+    if rec_s is not None and rec_s.branch_id != target.branch_id:
+        rec_s = None
     if rec_t is not None and rec_s is not None:
         if rec_s.source_version >= rec_t.target_version:
             rec_t_first = True  # the target -> source merge is the newer
@@ -543,6 +564,7 @@ def _plan(
         return None
     return MergeBranch(
         source_branch=s_name,
+        source_branch_id=source.branch_id,
         source_version=source.version,
         target_base=target,
         new_fields=new_fields,

@@ -26,8 +26,19 @@ Arrays = dict[int, pa.Array]
 
 
 #: A stand-in read when no column is wanted: its nulls carry each batch's row count (a version
-#: with rows and no columns still has those rows, spec 8.1 step 9). No data file holds id -1.
+#: with rows and no columns still has those rows, spec 8.1 step 9). It is never read from a
+#: file (see :func:`_file_ids`).
 ROW_COUNT_FIELD = Field(id=-1, name="__lakefmt_rows", type={"name": "bool"})
+
+
+def _file_ids(fields: Sequence[Field]) -> set[int]:
+    """The ids of ``fields`` to look for in data and update files.
+
+    Field ids of a manifest are never negative; a negative id in a file's ``field_ids`` is a
+    column no field matches (a merge maps a source's dropped columns so, spec 12.4 step 2),
+    so :data:`ROW_COUNT_FIELD` is never looked for in files: it reads as its nulls.
+    """
+    return {f.id for f in fields if f.id >= 0}
 
 
 def batch_rows(arrays: Arrays) -> int:
@@ -150,7 +161,7 @@ class Snapshot:
         self, fragment: Fragment, fields: Sequence[Field], positions: np.ndarray
     ) -> Arrays:
         """Read the cells of ``fields`` at sorted physical ``positions`` of a fragment."""
-        wanted = {f.id for f in fields}
+        wanted = _file_ids(fields)
         out: Arrays = {}
         for data_file in reversed(fragment.files):  # the last file holding a field wins
             fids = [fid for fid in data_file.field_ids if fid in wanted and fid not in out]
@@ -277,7 +288,7 @@ class Snapshot:
     def scan_in_ram(self, fields: Sequence[Field]) -> bool:
         """Whether :meth:`iter_batches` of ``fields`` would find every row group it needs
         already decoded in the row-group cache (reading then costs no I/O and no decoding)."""
-        wanted = {f.id for f in fields}
+        wanted = _file_ids(fields)
         return self.scan_fits_cache(fields) and all(
             files.groups_cached(self.storage, data_file, fids)
             for fragment in self.manifest.fragments
@@ -300,7 +311,7 @@ class Snapshot:
     def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
         """Whether ``fields`` decoded are small enough for a scan of them to be kept in the
         row-group cache (:func:`~lakefmt.format.fragments.fits_group_cache`)."""
-        wanted = {f.id for f in fields}
+        wanted = _file_ids(fields)
         total = 0
         for fragment in self.manifest.fragments:
             for data_file, fids in self._files_of(fragment, wanted):
@@ -312,7 +323,7 @@ class Snapshot:
     def _iter_fragment(
         self, fragment: Fragment, fields: Sequence[Field], batch_size: int, *, cached: bool
     ) -> Iterator[Arrays]:
-        wanted = {f.id for f in fields}
+        wanted = _file_ids(fields)
         cursors: list[tuple[list[int], _Cursor | _GroupCursor]] = []
         for data_file, fids in self._files_of(fragment, wanted):
             self._check_types(data_file, fields, fids)

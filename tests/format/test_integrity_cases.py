@@ -545,9 +545,7 @@ KINDS = [
     "deletion",
     "update",
     "manifest",
-    # a malformed tag file raises a bare JSONDecodeError/KeyError from the tag code (issue 14,
-    # defect 9, fixed on another branch); drop this mark once that fix is merged
-    pytest.param("tag", marks=pytest.mark.xfail(reason="issue 14 defect 9: tag files")),
+    "tag",
     "branch",
     "hint",
     "format",

@@ -103,4 +103,8 @@ def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
     assert (
         layout.parse_version_id(written.pop("id")) == 7 == layout.parse_version_id(pretty.pop("id"))
     )
+    # the merge record names dev's (random) branch id
+    dev_id = json.loads((path / "_refs" / "branches" / "dev.json").read_bytes())["id"]
+    assert written["merges"]["dev"].pop("branch_id") == dev_id
+    assert layout.BRANCH_ID_RE.fullmatch(pretty["merges"]["dev"].pop("branch_id"))
     assert _strip_volatile(written) == _strip_volatile(pretty)

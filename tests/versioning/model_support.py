@@ -71,14 +71,10 @@ def type_spec(key: str) -> Any:
     return _type_spec(key)
 
 
-def values(key: str, *, safe_defaults: bool = False) -> st.SearchStrategy[Any]:
-    """Non-null values of model type ``key``, as plain Python values.
-
-    ``safe_defaults`` leaves out what defect 4 of issue 14 cannot store as a default (NaN and
-    infinities in vectors, bytes in structs, ``$``-keys in dicts); it is used only
-    while the ``D4_defaults`` guard is on.
-    """
-    f32 = st.sampled_from([v for v in F32 if math.isfinite(v)] if safe_defaults else F32)
+def values(key: str) -> st.SearchStrategy[Any]:
+    """Non-null values of model type ``key``, as plain Python values (for cells and for
+    defaults alike: NaN and infinities in vectors, bytes in structs, ``$``-keys in dicts)."""
+    f32 = st.sampled_from(F32)
     if key == "int32":
         return INT32
     if key == "int64":
@@ -98,12 +94,10 @@ def values(key: str, *, safe_defaults: bool = False) -> st.SearchStrategy[Any]:
     if key == "sequence":
         return st.lists(st.integers(-5, 5), max_size=3)
     if key == "struct":
-        q = st.none() if safe_defaults else st.binary(max_size=3)
-        return st.fixed_dictionaries({"p": INT32, "q": q})
+        return st.fixed_dictionaries({"p": INT32, "q": st.binary(max_size=3)})
     if key == "dict":
-        keys = ["k", "x"] if safe_defaults else ["k", "x", "$base64", "$float"]
         return st.dictionaries(
-            st.sampled_from(keys),
+            st.sampled_from(["k", "x", "$base64", "$float"]),
             st.one_of(st.integers(-5, 5), st.text("ab", max_size=2)),
             max_size=2,
         )
@@ -197,9 +191,9 @@ def same_state(a: State, b: State) -> bool:
 class MergeRecord:
     """What the last merge of a source into a target recorded (spec 12.4 step 5)."""
 
-    source_base: State
-    target_base: State
-    time: int  # the model clock when the merged source commit was made
+    source_state: State  # the merged source commit (the next merge's base, spec 12.3)
+    source_time: int  # the model clock when that source commit was made
+    made_time: int  # the model clock of the merge commit on the target
     made_on: str = ""  # key of the branch whose merge wrote it (a fork inherits it, spec 6.8)
 
 
@@ -218,6 +212,7 @@ class Branch:
     optimized_at: int = -1  # model clock of its latest optimize
     merges: dict[str, MergeRecord] = field(default_factory=dict)  # by source branch key
     key: str = ""  # name#incarnation: a branch deleted and made again is another branch
+    fork_version: str | None = None  # the id it read as at its fork (its parent's version)
     known_rows: set[int] = field(default_factory=set)  # every row id this branch ever had
     known_cols: set[int] = field(default_factory=set)
 
@@ -257,21 +252,30 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
     Raises:
         Conflict: The merge must raise ``MergeConflictError`` and change nothing.
     """
-    # 12.3: the base
-    record = target.merges.get(source.key)
-    if record is not None:
-        source_base, target_base, base_time = record.source_base, record.target_base, record.time
-    elif source.parent == target.name:
-        source_base = target_base = source.fork  # type: ignore[assignment]
-        base_time = source.fork_time
-    elif target.parent == source.name:
-        source_base = target_base = target.fork  # type: ignore[assignment]
-        base_time = target.fork_time
-    else:
+    # 12.3: only a direct parent relation merges; then the base
+    if source.parent != target.name and target.parent != source.name:
         raise Conflict("unrelated", f"{source.name} and {target.name} have no direct fork point")
-    assert source_base is not None and target_base is not None
+    # Records count only for the branch they were written for: keys are name#incarnation
+    # (the spec's branch_id), so a re-created branch's inherited records are absent.
+    r_t = target.merges.get(source.key)  # the last merge of source into target
+    r_s = source.merges.get(target.key)  # the last merge of target into source
+    if r_s is not None and (r_t is None or r_s.source_time >= r_t.made_time):
+        base, base_time = r_s.source_state, r_s.made_time  # the merge went target -> source
+        nothing_before = r_s.made_time  # that merge commit holds the source's own changes
+    elif r_t is not None and (r_s is None or r_t.source_time >= r_s.made_time):
+        base, base_time = r_t.source_state, r_t.source_time
+        nothing_before = r_t.source_time + 1
+    elif r_t is None and r_s is None:
+        fork = source.fork if source.parent == target.name else target.fork
+        base = fork  # type: ignore[assignment]
+        base_time = source.fork_time if source.parent == target.name else target.fork_time
+        nothing_before = base_time + 1
+    else:
+        raise Conflict("criss_cross", "each branch merged into the other concurrently")
+    assert base is not None
+    source_base = target_base = base
     # 'changes up to the source's latest commit': none since the base means nothing to merge
-    if source.last_commit is None or source.last_commit[1] <= base_time:
+    if source.last_commit is None or source.last_commit[1] < nothing_before:
         return MergePlan(result=None)
     src = source.last_commit[0]
     plan = MergePlan(result=None, source=src, source_time=source.last_commit[1])
@@ -313,9 +317,15 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
             new_name = src_cols[c.uid].name
             t_renamed = c.uid in tbase_cols and c.name != tbase_cols[c.uid].name
             if t_renamed and c.name != new_name:
-                plan.name_clash = "both_renamed"
-                raise Conflict("both_renamed", f"{base_cols[c.uid].name} -> {new_name} / {c.name}")
-            c.name = new_name
+                # both renamed it: resolve= picks a name (spec 12.5)
+                if resolve == "error":
+                    plan.name_clash = "both_renamed"
+                    detail = f"{base_cols[c.uid].name} -> {new_name} / {c.name}"
+                    raise Conflict("both_renamed", detail)
+                if resolve == "theirs":
+                    c.name = new_name
+            else:
+                c.name = new_name
         cols.append(c)
     cols.extend(new_cols)
     names = [c.name for c in cols]
@@ -393,7 +403,9 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
             (u, {c.uid: copy.deepcopy(vals[c.uid]) if c.uid in vals else c.fill() for c in cols})
         )
     plan.result = out
-    plan.empty = same_state(src, source_base)
+    # nothing changes (the source's changes cancel out, or the target has them all): no
+    # version (spec 12.4)
+    plan.empty = same_state(src, source_base) or same_state(out, tgt)
     return plan
 
 
@@ -414,40 +426,9 @@ def reference_reader() -> dict[str, Any]:
     return namespace
 
 
-def reference_table(
-    reader: dict[str, Any], root: str, branch: str, *, tolerate_float_defaults: bool = False
-) -> tuple[pa.Table, list[str]]:
-    """The head of ``branch`` read by the reference reader, and the columns it could not read.
-
-    The reader of format 1 raises ``NotImplementedError`` for the default of a non-scalar
-    column (a column some fragment holds no data for); such columns are left out and named
-    in the second item. Once the reader reads them, nothing is left out.
-
-    ``tolerate_float_defaults`` (the TEMPORARY ``D4_reader_float_default`` guard) also leaves
-    out scalar columns whose default is written as ``{"$float": ...}``, which the format-1
-    reader cannot decode.
-    """
-    manifest = reader["latest_manifest"](root, branch)
-    try:
-        return reader["read_table"](root, branch, manifest=manifest), []
-    except NotImplementedError:
-        pass
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        if not tolerate_float_defaults:
-            raise
-    scalar = set(reader.get("SCALAR_TYPES", {}))
-    skipped = []
-    for f in manifest.get("fields", []):
-        special = isinstance(f.get("default"), dict) and "$float" in f["default"]
-        if f["type"]["name"] in scalar and not (tolerate_float_defaults and special):
-            continue
-        if special or not all(
-            any(f["id"] in d["field_ids"] for d in frag["files"])
-            for frag in manifest.get("fragments", [])
-        ):
-            skipped.append(f["name"])
-    trimmed = dict(manifest, fields=[f for f in manifest["fields"] if f["name"] not in skipped])
-    return reader["read_table"](root, branch, manifest=trimmed), skipped
+def reference_table(reader: dict[str, Any], root: str, branch: str) -> pa.Table:
+    """The head of ``branch`` read by the reference reader (every column, every default)."""
+    return reader["read_table"](root, branch)
 
 
 def storage_columns(table: pa.Table) -> dict[str, list[Any]]:

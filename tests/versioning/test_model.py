@@ -47,7 +47,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from typing import Any
 
 import pytest
@@ -58,6 +57,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import lakefmt
 from lakefmt.errors import (
     BranchExistsError,
+    BranchInUseError,
     ColumnExistsError,
     ColumnNotFoundError,
     LakefmtError,
@@ -87,31 +87,6 @@ from model_support import (
     values,
 )
 
-#: TEMPORARY guards, one per known defect of issue 14 (see the module docstring). Empty
-#: means the machine runs unrestricted.
-KNOWN_DEFECTS: frozenset[str] = frozenset(
-    name.strip()
-    for name in os.environ.get(
-        "MODEL_KNOWN_DEFECTS",
-        ",".join(
-            [
-                "D1_merge_dropped_id",  # issue 14.1: a dropped column's data read as another's
-                "D2_D11_unchanged_source",  # 14.2/14.11: merge of a source with no commit
-                "D3_name_clash",  # 14.3: a merge leaves two columns of one name
-                "D4_defaults",  # 14.4: NaN/inf in vectors, bytes in structs, $-keys in dicts
-                "D4_reader_float_default",  # 14.4: Appendix B reader cannot decode $float
-                "D5_zero_columns",  # 14.5: a version with rows and no column
-                "D6_branch_delete",  # 14.6: deleting a branch with tags or forks on it
-                "D7_tag_v1",  # 14.7: tag names of the form v<n>
-                "NEW_criss_cross",  # merging back rows/columns that came from the target
-                "NEW_recreated_branch_record",  # merge record of a deleted same-named branch
-                "NEW_inherited_merge_record",  # a fork's inherited merge record
-            ]
-        ),
-    ).split(",")
-    if name.strip()
-)
-
 COLUMN_NAMES = ["a", "s", "b", "c", "z"]
 BRANCH_NAMES = ["dev", "exp", "dev2"]
 TAG_NAMES = ["v1", "v1.0", "release", "t2"]
@@ -130,7 +105,6 @@ NEEDS_COLUMNS = {"append_columns", "append_rows", "update_cell", "update_slice",
 NEEDS_ROWS = {"update_cell", "update_slice", "delete_rows"}
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 READER = reference_reader()
-_NOTED: set[str] = set()
 #: How often each kind of step ran to its end (for tuning; ``--hypothesis-show-statistics``).
 STATS: collections.Counter[str] = collections.Counter()
 
@@ -146,13 +120,6 @@ def _examples() -> int:
 def _event(name: str) -> None:
     STATS[name] += 1
     event(name)
-
-
-def _note(text: str) -> None:
-    """Warn once per process about a comparison that could not be made (reader gaps)."""
-    if text not in _NOTED:
-        _NOTED.add(text)
-        warnings.warn(text, stacklevel=2)
 
 
 class VersioningMachine(RuleBasedStateMachine):
@@ -217,6 +184,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self.dirty[self.cur] = True
 
     def _record_commit(self, version: str, message: str | None) -> None:
+        self.clock += 1  # every commit has its own time: merge bases are ordered by it
         b = self.model
         key = self._key(self.cur)
         b.commits.append((version, message, key))
@@ -224,9 +192,9 @@ class VersioningMachine(RuleBasedStateMachine):
         self.commits.append((version, key, b.state.copy()))
         self.dirty[self.cur] = False
 
-    def _compare(self, table: Any, state: State, who: str, skipped: list[str] = ()) -> None:
+    def _compare(self, table: Any, state: State, who: str) -> None:
         """``table`` (a pyarrow Table) holds exactly ``state``'s rows."""
-        want = [c for c in state.cols if c.name not in skipped]
+        want = state.cols
         names = [c.name for c in want]
         assert table.column_names == names, f"{who}: columns {table.column_names} != {names}"
         assert table.num_rows == len(state.rows), (
@@ -243,20 +211,8 @@ class VersioningMachine(RuleBasedStateMachine):
                 )
 
     def _check_reference(self, branch: str, state: State) -> None:
-        if "D5_zero_columns" in KNOWN_DEFECTS and not state.cols:
-            return  # the Appendix B reader reads no rows when there is no column (14.5)
-        table, skipped = reference_table(
-            READER,
-            self.url,
-            branch,
-            tolerate_float_defaults="D4_reader_float_default" in KNOWN_DEFECTS,
-        )
-        if skipped:
-            _note(
-                "reference reader (spec Appendix B) cannot read defaults of non-scalar "
-                "columns yet; those columns were compared with the handle only"
-            )
-        self._compare(table, state, f"reference reader of {branch!r}", skipped)
+        table = reference_table(READER, self.url, branch)
+        self._compare(table, state, f"reference reader of {branch!r}")
 
     def _check_history(self, ds: Any, branch: Branch) -> None:
         got = [(v.id, v.message) for v in ds.history]
@@ -434,8 +390,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self._tick()
         name = data.draw(st.sampled_from(COLUMN_NAMES), label="name")
         key = data.draw(st.sampled_from(TYPE_KEYS), label="type")
-        safe = "D4_defaults" in KNOWN_DEFECTS
-        default = data.draw(st.one_of(st.none(), values(key, safe_defaults=safe)), label="default")
+        default = data.draw(st.one_of(st.none(), values(key)), label="default")
         if name in self.state.names():
             self._expect_unchanged(
                 ColumnExistsError,
@@ -458,8 +413,6 @@ class VersioningMachine(RuleBasedStateMachine):
         if name not in self.state.names():
             self._expect_unchanged(ColumnNotFoundError, lambda: self.ds.remove_column(name))
             return
-        if "D5_zero_columns" in KNOWN_DEFECTS and len(self.state.cols) == 1:
-            return
         self.ds.remove_column(name)
         col = self.state.col(name)
         self.state.cols.remove(col)
@@ -481,16 +434,24 @@ class VersioningMachine(RuleBasedStateMachine):
         self._changed()
 
     # -- versions ----------
-    @precondition(lambda self: self.dirty[self.cur])  # an empty commit is left to issue 14.9
     @rule(
         message=st.one_of(
             st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
         )
     )
     def commit(self, message: str | None) -> None:
+        """A commit; with nothing changed since the last commit it makes no version and
+        returns that commit's id (issue 14.9; a fresh branch's is its fork point's)."""
         self._tick()
         version = self.ds.commit(message)
-        self._record_commit(version, message)
+        if self.dirty[self.cur]:
+            self._record_commit(version, message)
+            return
+        last = self.model.history()[-1][0]
+        assert version == last or self._names_commit(version, last), (
+            f"empty commit on {self.cur!r} returned {version}, the last commit is {last}"
+        )
+        _event("commit: nothing to commit")
 
     @rule(data=st.data())
     def flush(self, data: Any) -> None:
@@ -530,13 +491,23 @@ class VersioningMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def tag(self, data: Any) -> None:
         self._tick()
-        names = TAG_NAMES[1:] if "D7_tag_v1" in KNOWN_DEFECTS else TAG_NAMES
-        name = data.draw(st.sampled_from(names), label="tag")
+        name = data.draw(st.sampled_from(TAG_NAMES), label="tag")
         if name in self.tags:
             self._expect_unchanged(TagExistsError, lambda: self.ds.tag(name))
             return
-        self.ds.tag(name)
-        self.tags[name] = (self.state.copy(), self._key(self.cur))
+        self.ds.tag(name)  # flushes first: the tagged version is the handle's now
+        self.tags[name] = (self.state.copy(), self._stored_on(self.cur, self.ds.version))
+
+    def _stored_on(self, branch: str, version: str) -> str:
+        """Key of the branch whose folder holds ``version`` of ``branch`` (spec 6.6, 12.2).
+
+        A branch that wrote no manifest since its fork reads as its fork point (spec 8.2),
+        which is stored on its parent (recursively).
+        """
+        b = self.branches[branch]
+        while b.parent is not None and version == b.fork_version:
+            b = self.branches[b.parent]  # a branch with forks cannot be deleted (12.2)
+        return b.key
 
     @precondition(lambda self: self.tags)
     @rule(data=st.data())
@@ -560,7 +531,7 @@ class VersioningMachine(RuleBasedStateMachine):
         if name in self.branches:
             self._expect_unchanged(BranchExistsError, lambda: self.ds.branch(name))
             return
-        self.ds.branch(name)
+        self.ds.branch(name)  # flushes first: the fork point is the handle's version now
         parent = self.model
         child = Branch(
             name,
@@ -570,6 +541,7 @@ class VersioningMachine(RuleBasedStateMachine):
             fork_time=self.clock,
             inherited=parent.history(),
         )
+        child.fork_version = self.ds.version
         child.merges = copy.deepcopy(parent.merges)  # manifests carry records on (spec 6.8)
         child.known_rows = set(parent.known_rows)
         child.known_cols = set(parent.known_cols)
@@ -577,7 +549,8 @@ class VersioningMachine(RuleBasedStateMachine):
         self.alive_keys.add(self._key(name))
         child.key = self._key(name)
         self.branches[name] = child
-        self.dirty[name] = False
+        # a fork of a flush version has changes since its last commit (its parent's)
+        self.dirty[name] = self.dirty[self.cur]
 
     @precondition(lambda self: len(self.branches) > 1)
     @rule(data=st.data())
@@ -642,37 +615,16 @@ class VersioningMachine(RuleBasedStateMachine):
         try:
             plan = plan_merge(target, src, resolve, self.created)
         except Conflict as conflict:
-            if conflict.kind not in ("unrelated", "cells", "both_added", "both_renamed") and (
-                "D3_name_clash" in KNOWN_DEFECTS
-            ):
-                return
-            if conflict.kind == "cells" and "D12_deleted_row_conflict" in KNOWN_DEFECTS:
-                pass  # a real conflict stays one
             self._expect_unchanged(
                 MergeConflictError, lambda: self.ds.merge(source, resolve=resolve)
             )
             _event(f"merge conflict: {conflict.kind}")
             return
-        record = target.merges.get(src.key)
-        if (
-            record is not None
-            and record.made_on != target.key
-            and "NEW_inherited_merge_record" in KNOWN_DEFECTS
-        ):
-            return
-        stale = any(k.split("#")[0] == source and k != src.key for k in target.merges)
-        if stale and "NEW_recreated_branch_record" in KNOWN_DEFECTS:
-            return
-        if plan.result is None and "D2_D11_unchanged_source" in KNOWN_DEFECTS:
-            return
-        if plan.criss_cross and "NEW_criss_cross" in KNOWN_DEFECTS:
-            return
-        if plan.dropped_added and "D1_merge_dropped_id" in KNOWN_DEFECTS:
-            return
-        if plan.deletes_vs_updates and "D12_deleted_row_conflict" in KNOWN_DEFECTS:
-            return
-        if "D5_zero_columns" in KNOWN_DEFECTS and plan.result is not None and not plan.result.cols:
-            return
+        for flag in ("criss_cross", "dropped_added", "deletes_vs_updates"):
+            if getattr(plan, flag):
+                _event(f"merge: {flag.replace('_', ' ')}")
+        if plan.result is not None and not plan.result.cols:
+            _event("merge: zero columns")
         before = self.ds.version
         try:
             version = self.ds.merge(source, resolve=resolve)
@@ -688,6 +640,8 @@ class VersioningMachine(RuleBasedStateMachine):
             return
         if version is None:
             assert plan.empty, f"merge of {source!r} into {self.cur!r} did nothing"
+            assert self.ds.version == before
+            _event("merge: nothing changes")
             return
         assert plan.source is not None
         target_before = target.state
@@ -698,7 +652,7 @@ class VersioningMachine(RuleBasedStateMachine):
         schema_changed = [c.uid for c in plan.result.cols] != [c.uid for c in target_before.cols]
         _event("merge: applied" + (" with schema change" if schema_changed else ""))
         target.merges[src.key] = MergeRecord(
-            plan.source.copy(), plan.result.copy(), plan.source_time, made_on=target.key
+            plan.source.copy(), plan.source_time, made_time=self.clock, made_on=target.key
         )
 
     @precondition(lambda self: len(self.branches) > 1)
@@ -710,21 +664,23 @@ class VersioningMachine(RuleBasedStateMachine):
             return
         name = data.draw(st.sampled_from(choices), label="branch")
         key = self._key(name)
-        if "D6_branch_delete" in KNOWN_DEFECTS and (
-            any(b.parent == name for b in self.branches.values())
-            or any(k == key for _, k in self.tags.values())
-        ):
-            return
-        try:
-            self.ds.branches[name].delete()
-        except LakefmtError:
-            _event(
-                "delete_branch refused"
-            )  # refusing is allowed (issue 14.6): then nothing changed
+        forks = sorted(b.name for b in self.branches.values() if b.parent == name)
+        tags = sorted(t for t, (_, k) in self.tags.items() if k == key)
+        if forks or tags:  # refused: they still need its versions (spec 12.2 step 1)
+            with pytest.raises(BranchInUseError) as refused:
+                self.ds.branches[name].delete()
+            assert refused.value.branches == forks and sorted(refused.value.tags) == tags, (
+                f"deleting {name!r}: refused for {refused.value.branches} and "
+                f"{refused.value.tags}, the model has forks {forks} and tags {tags}"
+            )
+            assert name in self.ds.branches.names()
+            _event("delete_branch: refused")
         else:
+            self.ds.branches[name].delete()
             del self.branches[name]
             self.alive_keys.discard(key)
             assert name not in self.ds.branches.names()
+            _event("delete_branch: deleted")
         self._check_all_versions()
 
     def _optimize(self) -> None:

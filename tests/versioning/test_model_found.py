@@ -1,8 +1,11 @@
 """Defects found by the model-based test (``test_model.py``) that issue 14 does not list.
 
 Each test is the minimal reproduction of one failure of the state machine, written with the
-public API only; they are expected to fail until fixed (``xfail(strict=True)``), and become
-plain regression tests once the fix lands.
+public API only, kept as a regression test now that it is fixed: criss-cross merges (merge
+``dev`` into ``main``, then ``main`` into ``dev``) bring nothing back twice; a merge record
+carries the source's ``branch_id``, so a branch deleted and made again under the same name,
+or a record a fork inherited about such a branch, is not taken as the base (spec 12.3);
+merging branches with no direct fork point is refused even when a fork inherited a record.
 """
 
 from __future__ import annotations
@@ -12,18 +15,13 @@ from pathlib import Path
 import pytest
 
 import lakefmt
+from lakefmt.errors import InvalidMergeError, MergeConflictError
 
 
 def _ids(ds: lakefmt.Dataset) -> list[int]:
     return ds.to_arrow()["a"].to_pylist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: merging back a branch that received merged rows copies them again "
-    "(criss-cross merge duplicates rows; spec 12.3-12.4 take fragments of the source newer "
-    "than the base, including those the target gave it)",
-)
 def test_merge_back_does_not_duplicate_rows(tmp_path: Path) -> None:
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
     ds.append({"a": [1, 2]})
@@ -41,11 +39,6 @@ def test_merge_back_does_not_duplicate_rows(tmp_path: Path) -> None:
     assert _ids(ds) == [1, 2, 3, 4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: merge columns back: a column that came from the target is added again "
-    "and the merge fails with 'both branches have a column' (criss-cross merge)",
-)
 def test_merge_back_of_a_merged_column(tmp_path: Path) -> None:
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
     ds.append({"a": [1]})
@@ -61,11 +54,6 @@ def test_merge_back_of_a_merged_column(tmp_path: Path) -> None:
     assert dev.to_arrow().to_pydict() == {"a": [1, 2], "c": [0, 5]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: a branch deleted and made again under the same name is merged with the "
-    "old branch's merge record: its changes are silently not merged",
-)
 def test_recreated_branch_is_merged_from_its_own_fork_point(tmp_path: Path) -> None:
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
     ds.append({"a": [1, 2]})
@@ -87,13 +75,11 @@ def test_recreated_branch_is_merged_from_its_own_fork_point(tmp_path: Path) -> N
     assert _ids(ds) == [12, 21]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: a fork inherits its parent's merge records (spec 6.8), whose "
-    "target_version names the parent's version: merging that source into the fork raises "
-    "VersionNotFoundError (spec 12.3 resolves it on the fork)",
-)
-def test_merge_with_an_inherited_merge_record(tmp_path: Path) -> None:
+def test_merge_with_an_inherited_merge_record_of_an_unrelated_branch(tmp_path: Path) -> None:
+    """A fork carries its parent's record of ``dev2`` (spec 6.8), but ``dev`` and ``dev2``
+    have no direct fork point: the merge is refused (spec 12.3) instead of resolving the
+    record's ``target_version`` on ``dev`` (which raised ``VersionNotFoundError``), and
+    going through ``main`` brings only what is new."""
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
     ds.append({"a": [1, 2]})
     ds.commit("c1")
@@ -108,5 +94,75 @@ def test_merge_with_an_inherited_merge_record(tmp_path: Path) -> None:
     dev2.append({"a": [5]})
     dev2.commit("d2b")
     dev = lakefmt.open(ds.url, branch="dev")
-    dev.merge("dev2")  # from the inherited record: only row 5 is new
+    before = dev.version
+    with pytest.raises(MergeConflictError, match="no direct fork point"):
+        dev.merge("dev2")
+    assert dev.version == before and _ids(dev) == [1, 2, 3, 4]
+    assert ds.merge("dev2") is not None  # from main's own record: only row 5 is new
+    assert _ids(ds) == [1, 2, 3, 4, 5]
+    assert dev.merge("main") is not None
     assert _ids(dev) == [1, 2, 3, 4, 5]
+
+
+def test_inherited_merge_record_of_a_deleted_namesake_is_ignored(tmp_path: Path) -> None:
+    """``exp`` inherits main's record of the first ``dev``; a new ``dev`` forked from ``exp``
+    is another branch (another ``branch_id``): merging it into ``exp`` starts from its fork
+    point, not from the old record (which named a version the new branch also has)."""
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
+    ds.append({"a": [1, 2]})
+    ds.commit("c1")
+    ds.branch("dev")
+    dev = lakefmt.open(ds.url, branch="dev")
+    for value in (10, 11, 12, 13, 14):
+        dev["a"][0] = value
+        dev.commit(f"d{value}")
+    assert ds.merge("dev") is not None  # main: merges["dev"] names the old dev's version
+    ds.branch("exp")
+    ds.branches["dev"].delete()
+    exp = lakefmt.open(ds.url, branch="exp")
+    exp.branch("dev")
+    dev = lakefmt.open(ds.url, branch="dev")
+    for value in (20, 21, 22):
+        dev["a"][1] = value
+        dev.commit(f"e{value}")
+    assert exp.merge("dev") is not None, "the new dev's changes were not merged"
+    assert _ids(exp) == [14, 22]
+    record = exp._manifest.merges["dev"]
+    assert record.branch_id == dev._manifest.branch_id is not None
+
+
+def test_merge_arguments_that_mean_nothing_are_lakefmt_errors(tmp_path: Path) -> None:
+    """``resolve=`` other than error/ours/theirs, and a branch merged into itself, raise
+    :class:`InvalidMergeError` (a ``ValueError`` too) before anything is written."""
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
+    ds.append({"a": [1]})
+    ds.commit("c1")
+    ds.branch("dev")
+    ds.append({"a": [2]})  # buffered: a refused merge must not flush it
+    with pytest.raises(InvalidMergeError, match="'mine'"):
+        ds.merge("dev", resolve="mine")
+    with pytest.raises(InvalidMergeError, match="into itself"):
+        ds.merge("main")
+    assert issubclass(InvalidMergeError, ValueError)
+    assert len(lakefmt.open_read_only(ds.url).to_arrow()) == 1
+    assert _ids(ds) == [1, 2]
+
+
+def test_merged_rows_of_dropped_columns_read_with_zero_columns(tmp_path: Path) -> None:
+    """Rows merged from a branch whose every column the two sides dropped: the merge maps the
+    source's field 0 to -1 in the copied fragment's ``field_ids``, which the zero-column
+    stand-in (field id -1) read as its own column ("stored as int32 ... storage type is
+    bool", a ``FormatError``). The version has 2 rows and no column (spec 8.1 step 9)."""
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32", "s": "text"})
+    ds.branch("dev")
+    ds.remove_column("a")
+    dev = lakefmt.open(ds.url, branch="dev")
+    dev.append({"a": [0, 1], "s": ["x", "y"]})
+    dev.remove_column("s")
+    dev.commit("rows, then no s")
+    assert ds.merge("dev") is not None
+    assert len(ds) == 2
+    table = ds.to_arrow()
+    assert table.num_rows == 2 and table.column_names == []
+    assert lakefmt.open_read_only(ds.url).to_arrow().num_rows == 2
+    assert len(list(ds.batches(batch_size=1))) == 2
