@@ -531,7 +531,13 @@ class RelationBuilder:
                 and classify(None, types[fid].storage_type).kind == "vector"
             ]
             if root is not None and not vectors:
-                # DuckDB's own Parquet reader: projection and filter pushdown, parallel
+                # DuckDB's own Parquet reader: projection and filter pushdown, parallel. It
+                # does not check page CRCs, so each column chunk is checked here the first
+                # time this process reads it (a flipped byte must fail, not return values).
+                for _, data_files in members:
+                    files.verify_column_chunks(
+                        snap.storage, data_files[r], [pname for _, pname in role]
+                    )
                 part_sql.append(
                     _parquet_part(root, members, r, role, identity=need_ids and not part_sql)
                 )

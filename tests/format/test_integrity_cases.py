@@ -212,6 +212,23 @@ def test_flipped_byte_in_a_float_page_is_a_format_error_not_wrong_floats(tmp_pat
     assert any(path.name in p for p in reader.verify())
 
 
+def test_flipped_byte_in_a_float_page_fails_a_query_too(tmp_path: Path) -> None:
+    # TQL reads data files with DuckDB's Parquet reader, which does not check page CRCs
+    root = tmp_path / "ds"
+    values = RNG.random(20_000)
+    ds = lakefmt.create(str(root), schema={"x": "float64", "i": "int64"})
+    ds.append({"x": values, "i": np.arange(len(values))})
+    ds.commit()
+    path = _data_file(root, _manifest(root), "x")
+    _flip(path, _pages_of(path)[0] - 1000)
+    _cold()
+    reader = lakefmt.open_read_only(str(root))
+    with pytest.raises(FormatError, match=path.name):
+        reader.query("SELECT x WHERE x > 0.5").to_arrow()
+    with pytest.raises(FormatError, match=path.name):
+        reader.query("SELECT SUM(x) AS s").to_arrow()
+
+
 def _pages_of(path: Path) -> list[int]:
     """Offsets of bytes inside page data of a Parquet file (between the magic and footer)."""
     import pyarrow.parquet as pq
