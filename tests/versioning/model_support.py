@@ -238,6 +238,7 @@ class MergePlan:
     source_time: int = -1
     empty: bool = False  # the source committed, but its changes cancel out (None or commit)
     may_conflict: bool = False  # compaction may make it a MergeConflictError (spec 12.5)
+    base: str = "fork"  # where the base came from: 'fork', 'merge here', 'merge back'
     criss_cross: bool = False  # the source brings rows/columns the target already had
     dropped_added: bool = False  # the source added and dropped a column since the base
     name_clash: str | None = None  # 'both_added', 'both_renamed' or 'other' (see Conflict)
@@ -262,14 +263,17 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
     if r_s is not None and (r_t is None or r_s.source_time >= r_t.made_time):
         base, base_time = r_s.source_state, r_s.made_time  # the merge went target -> source
         nothing_before = r_s.made_time  # that merge commit holds the source's own changes
+        base_kind = "merge back"
     elif r_t is not None and (r_s is None or r_t.source_time >= r_s.made_time):
         base, base_time = r_t.source_state, r_t.source_time
         nothing_before = r_t.source_time + 1
+        base_kind = "merge here"
     elif r_t is None and r_s is None:
         fork = source.fork if source.parent == target.name else target.fork
         base = fork  # type: ignore[assignment]
         base_time = source.fork_time if source.parent == target.name else target.fork_time
         nothing_before = base_time + 1
+        base_kind = "fork"
     else:
         raise Conflict("criss_cross", "each branch merged into the other concurrently")
     assert base is not None
@@ -278,7 +282,7 @@ def plan_merge(target: Branch, source: Branch, resolve: str, created: dict[int, 
     if source.last_commit is None or source.last_commit[1] < nothing_before:
         return MergePlan(result=None)
     src = source.last_commit[0]
-    plan = MergePlan(result=None, source=src, source_time=source.last_commit[1])
+    plan = MergePlan(result=None, source=src, source_time=source.last_commit[1], base=base_kind)
     # Compaction rewrites fragments the two branches share from their fork on (spec 12.5):
     # any optimize since the fork may turn the merge into a conflict.
     if source.parent == target.name:

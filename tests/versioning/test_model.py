@@ -16,27 +16,33 @@ cell, NaN-aware, bytes exact), ``len(ds)`` matches, ``history`` lists the model'
 that branch, and the spec's Appendix B reference reader reads the same rows from disk.
 
 Merge semantics are those of spec/format.md section 12, computed on the model's states:
-three-way from the merge base (fork point or last merge record); the source's changes up to
-its latest commit (none since the base: nothing to merge); deletions never conflict; a cell
-both sides changed to different values raises ``MergeConflictError`` unless ``resolve=``;
-column name clashes always raise it (issue 14, defect 3). Compaction may turn a merge into
-a ``MergeConflictError`` (spec 12.5); the machine accepts that outcome only when a side ran
-``optimize`` since the base, and turns automatic compaction off on its handles so that this
-stays predictable.
+only branches with a direct fork point merge; three-way from the merge base (the fork point,
+or the source commit of the newest merge between the two branches, in either direction,
+12.3); merge records count only for the branch incarnation that wrote them (a branch deleted
+and made again is another source); the source's changes up to its latest commit (none since
+the base: nothing to merge; changes that leave the target as it is: no version); deletions
+never conflict; a cell both sides changed to different values, or a column both renamed
+differently, raises ``MergeConflictError`` unless ``resolve=``; column name clashes always
+raise it. Compaction may turn a merge into a ``MergeConflictError`` (spec 12.5); the machine
+accepts that outcome only when a side ran ``optimize`` since their fork, and turns automatic
+compaction off on its handles so that this stays predictable. Deleting a branch that tags or
+forks still need raises ``BranchInUseError`` (naming them) and changes nothing; an empty
+commit makes no version and returns the last commit's id; version ids are opaque.
 
-Budget: the CI run (any ``HYPOTHESIS_PROFILE`` but ``model-long``) runs 200 sequences of up to
-25 steps (about two minutes on a 2-core machine). Locally, 3,000 sequences:
+Every sequence starts with ``work_then_merge`` (changes on both branches, maybe one cell set
+on both, then a merge in either direction). ``--hypothesis-show-statistics`` lists how many
+sequences merged and changed the schema, and which merge outcomes occurred.
 
-    HYPOTHESIS_PROFILE=model-long python -m pytest tests/versioning/test_model.py
+Budget: the CI run (any ``HYPOTHESIS_PROFILE`` but ``model-long``) runs 350 sequences of up to
+25 steps: 90 s on the 2-core dev machine when quiet (December 2026); about 61% of the
+sequences (about 240) apply a merge and change the schema, about 29% apply a merge that
+itself changes the schema. Locally, 3,000 sequences (1,000 took 290 s on that machine)::
 
-(``MODEL_EXAMPLES=N`` overrides the count in either profile.)
+    HYPOTHESIS_PROFILE=model-long python -m pytest tests/versioning/test_model.py \
+        --hypothesis-show-statistics -o timeout=3600
 
-``KNOWN_DEFECTS`` is a TEMPORARY switch: each name in it keeps the machine away from one
-defect of issue 14 that is being fixed in parallel, so that it can explore past it. Remove a
-name once its fix has landed; the machine is correct by the spec without any of them.
-``MODEL_KNOWN_DEFECTS=`` (empty) runs it with no guard; ``MODEL_KNOWN_DEFECTS=D3_name_clash``
-with only that one. The minimal reproductions of the NEW defects are in
-``test_model_found.py``.
+(``MODEL_EXAMPLES=N`` overrides the count in either profile.) The minimal reproductions of
+the defects this machine found are in ``test_model_found.py``.
 """
 
 from __future__ import annotations
@@ -52,7 +58,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 import lakefmt
 from lakefmt.errors import (
@@ -114,7 +126,7 @@ def _examples() -> int:
         return int(os.environ["MODEL_EXAMPLES"])
     if os.environ.get("HYPOTHESIS_PROFILE") == "model-long":
         return settings().max_examples
-    return 200
+    return 350
 
 
 def _event(name: str) -> None:
@@ -149,9 +161,16 @@ class VersioningMachine(RuleBasedStateMachine):
         self.commits: list[tuple[str, str, State]] = [(self.ds.version, "main#0", state.copy())]
         self.tags: dict[str, tuple[State, str]] = {}
         self.disk: State | None = None  # what the reader must see when the handle buffers
+        self.did: set[str] = set()  # what this sequence did, for the statistics
 
     def teardown(self) -> None:
-        """Drop the handle and the dataset's folder."""
+        """Count what the sequence did (``--hypothesis-show-statistics``), drop the handle
+        and the dataset's folder."""
+        if {"merge", "schema change"} <= self.did:
+            _event("sequence: merged and changed the schema")
+        if "merge with schema change" in self.did:
+            _event("sequence: a merge changed the schema")
+        STATS["sequences"] += 1
         self.ds = None  # type: ignore[assignment]
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -388,7 +407,10 @@ class VersioningMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def add_column(self, data: Any) -> None:
         self._tick()
-        name = data.draw(st.sampled_from(COLUMN_NAMES), label="name")
+        free = [n for n in COLUMN_NAMES if n not in self.state.names()]
+        # mostly a free name (a taken one only checks ColumnExistsError)
+        names = free if free and data.draw(st.integers(0, 4), label="free name") else COLUMN_NAMES
+        name = data.draw(st.sampled_from(names), label="name")
         key = data.draw(st.sampled_from(TYPE_KEYS), label="type")
         default = data.draw(st.one_of(st.none(), values(key)), label="default")
         if name in self.state.names():
@@ -404,6 +426,7 @@ class VersioningMachine(RuleBasedStateMachine):
         for _, vals in self.state.rows:
             vals[col.uid] = col.fill()
         self.model.known_cols.add(col.uid)
+        self.did.add("schema change")
         self._changed()
 
     @rule(data=st.data())
@@ -418,6 +441,7 @@ class VersioningMachine(RuleBasedStateMachine):
         self.state.cols.remove(col)
         for _, vals in self.state.rows:
             del vals[col.uid]
+        self.did.add("schema change")
         self._changed()
 
     @precondition(lambda self: self.state.cols)
@@ -431,6 +455,7 @@ class VersioningMachine(RuleBasedStateMachine):
             return
         self.ds.rename_column(old, new)
         self.state.col(old).name = new
+        self.did.add("schema change")
         self._changed()
 
     # -- versions ----------
@@ -574,24 +599,25 @@ class VersioningMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def work_then_merge(self, data: Any) -> None:
-        """Change and commit another branch (made here if there is none), then merge it
-        here, or this branch into it: the sequences that give merges with changes on both
-        sides."""
+        """Change this branch (maybe), change and commit another branch (made here if there
+        is none), then merge it here, or this branch into it: the sequences that give merges
+        with changes on both sides, including one cell both sides set (a conflict unless
+        ``resolve=``, or not one if they set the same value)."""
         self._tick()
         home = self.cur
         if len(self.branches) == 1:
             self.branch(data)
         other = data.draw(st.sampled_from(sorted(set(self.branches) - {home})), label="other")
+        for _ in range(data.draw(st.integers(0, 2), label="changes here first")):
+            self._mutate(data)
+        cell = self._same_cell(data, other)
+        if self.dirty[self.cur] and data.draw(st.booleans(), label="commit here first"):
+            self._record_commit(self.ds.commit("here"), "here")
         self._switch(other)
+        if cell is not None:
+            self._set_cell(data, *cell)
         for _ in range(data.draw(st.integers(1, 3), label="changes")):
-            op = data.draw(st.sampled_from(MUTATIONS), label="change")
-            if op in NEEDS_COLUMNS and not self.state.cols:
-                op = "add_column"
-            if op in NEEDS_ROWS and not self.state.rows:
-                op = "append_rows" if self.state.cols else "add_column"
-            getattr(self, op)(data)
-            self.ds.flush()
-            self.disk = None
+            self._mutate(data)
         if self.dirty[self.cur]:
             self._record_commit(self.ds.commit("work"), "work")
         resolve = data.draw(st.sampled_from(RESOLVES), label="resolve")
@@ -601,9 +627,57 @@ class VersioningMachine(RuleBasedStateMachine):
             self._switch(home)
             self._merge(other, resolve)
 
+    def _mutate(self, data: Any) -> None:
+        """One change of the current branch, flushed."""
+        op = data.draw(st.sampled_from(MUTATIONS), label="change")
+        if op in NEEDS_COLUMNS and not self.state.cols:
+            op = "add_column"
+        if op in NEEDS_ROWS and not self.state.rows:
+            op = "append_rows" if self.state.cols else "add_column"
+        getattr(self, op)(data)
+        self.ds.flush()
+        self.disk = None
+
+    def _same_cell(self, data: Any, other: str) -> tuple[int, int, Any] | None:
+        """Maybe set a cell here that ``other`` also has; (row id, column id, value) set."""
+        there = self.branches[other].state
+        rows, cols = {u for u, _ in there.rows}, {c.uid for c in there.cols}
+        cells = [
+            (u, c.uid)
+            for u, _ in self.state.rows
+            for c in self.state.cols
+            if u in rows and c.uid in cols
+        ]
+        if not cells or not data.draw(st.booleans(), label="both sides set one cell"):
+            return None
+        row, col = data.draw(st.sampled_from(cells), label="cell")
+        value = self._set_cell(data, row, col, None)
+        return row, col, value
+
+    def _set_cell(self, data: Any, row: int, col: int, other_value: Any) -> Any:
+        """Set the cell (row id, column id) on this branch to a drawn value (maybe the value
+        the other side set) and flush."""
+        c = next(c for c in self.state.cols if c.uid == col)
+        i = next(k for k, (u, _) in enumerate(self.state.rows) if u == row)
+        if other_value is not None and data.draw(st.booleans(), label="the same value"):
+            value = copy.deepcopy(other_value)
+        else:
+            value = data.draw(values(c.key), label="value")
+        self.ds[c.name][i] = value
+        self.state.rows[i][1][col] = copy.deepcopy(value)
+        self._changed()
+        self.ds.flush()
+        return value
+
     @rule(data=st.data())
     def work_then_merge_again(self, data: Any) -> None:
-        """The same as ``work_then_merge`` (a second rule, so merges are drawn more often)."""
+        """The same as ``work_then_merge`` (more rules, so merges are drawn more often)."""
+        self.work_then_merge(data)
+
+    @initialize(data=st.data())
+    def start_with_a_merge(self, data: Any) -> None:
+        """Every sequence starts with ``work_then_merge`` (so most have merges with schema
+        changes; the random steps that follow may merge again)."""
         self.work_then_merge(data)
 
     def _switch(self, name: str) -> None:
@@ -651,6 +725,8 @@ class VersioningMachine(RuleBasedStateMachine):
         self._record_commit(version, f"merge {source}")
         schema_changed = [c.uid for c in plan.result.cols] != [c.uid for c in target_before.cols]
         _event("merge: applied" + (" with schema change" if schema_changed else ""))
+        self.did.update({"merge", "merge with schema change"} if schema_changed else {"merge"})
+        _event(f"merge: applied, base from the {plan.base}")
         target.merges[src.key] = MergeRecord(
             plan.source.copy(), plan.source_time, made_time=self.clock, made_on=target.key
         )
