@@ -27,9 +27,15 @@ NUMERIC_ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+#: pyarrow casts these to numbers silently, dropping the imaginary part
+_NUMPY_COMPLEX = frozenset({np.complex64, np.complex128, np.clongdouble})
+
+
 def _first_bad(values: list[Any], arrow_type: pa.DataType) -> tuple[int | None, Any]:
     """Find the row that makes a bulk conversion fail (only run on the error path)."""
     for i, value in enumerate(values):
+        if isinstance(value, complex) or type(value) in _NUMPY_COMPLEX:
+            return i, value  # Arrow would take it, dropping the imaginary part
         try:
             pa.array([value], type=arrow_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
@@ -116,10 +122,6 @@ def utf8_array(items: list[Any], column: str) -> pa.Array:
             if isinstance(v, str):
                 check_unicode(v, column, i)
         raise
-
-
-#: pyarrow casts these to numbers silently, dropping the imaginary part
-_NUMPY_COMPLEX = frozenset({np.complex64, np.complex128, np.clongdouble})
 
 
 class Numeric(Type):
