@@ -164,14 +164,20 @@ def _on_branch(storage: Storage, ref: VersionRef, name: str, branch_id: str | No
 
 
 def branch_dependents(storage: Storage, name: str) -> tuple[list[str], list[str]]:
-    """Tags and other branches that need versions of branch ``name``: (tags, branches)."""
+    """Tags and other branches that need versions of branch ``name``: (tags, branches).
+
+    Raises:
+        FormatError: A tag or branch file is damaged (whether it needs ``name`` is unknown).
+    """
     info = branch_file(storage, name)
     tags = []
     for tag_name in list_tag_names(storage):
         try:
             tag = read_tag(storage, tag_name)
-        except (TagNotFoundError, FormatError):
-            continue
+        except TagNotFoundError:
+            continue  # deleted since the listing
+        # a damaged tag or branch file (FormatError) is raised: it may name this branch,
+        # and deleting the versions it needs would lose them (cleanup refuses alike)
         if _on_branch(storage, tag.ref, name, info.id):
             tags.append(tag_name)
     children = []
@@ -180,8 +186,8 @@ def branch_dependents(storage: Storage, name: str) -> tuple[list[str], list[str]
             continue
         try:
             other_info = branch_file(storage, other)
-        except (BranchNotFoundError, FormatError):
-            continue
+        except BranchNotFoundError:
+            continue  # deleted since the listing
         if _on_branch(storage, other_info.parent, name, info.id):
             children.append(other)
     return tags, children
@@ -198,6 +204,8 @@ def delete_branch(storage: Storage, name: str) -> None:
         BranchInUseError: Tags or branches need its versions (named in the message), or
             ``name`` is ``main``.
         CommitConflictError: Writers kept committing to it while it was being deleted.
+        FormatError: A tag or branch file is damaged, so whether it needs this branch is
+            unknown; nothing is deleted.
     """
     if name == layout.MAIN_BRANCH:
         raise BranchInUseError("the main branch cannot be deleted")

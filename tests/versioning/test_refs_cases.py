@@ -182,6 +182,19 @@ def test_a_branch_with_tags_or_forks_cannot_be_deleted(tmp_path: Path) -> None:
         ds.branches["main"].delete()
 
 
+def test_a_damaged_tag_file_refuses_a_branch_deletion(tmp_path: Path) -> None:
+    # the damaged tag may name the branch: deleting it could lose the versions the tag needs
+    url = str(tmp_path / "ds")
+    ds, dev, _ = _with_dev(url)
+    dev.tag("exp-1")
+    tag_file = tmp_path / "ds" / layout.tag_path("exp-1")
+    tag_file.write_bytes(tag_file.read_bytes()[:-5])
+    with pytest.raises(FormatError, match="exp-1"):
+        ds.branches["dev"].delete()
+    assert "dev" in ds.branches.names()
+    assert lakefmt.open_read_only(url, branch="dev")["a"][:].tolist() == [1, 2]
+
+
 def test_a_tag_made_on_a_fresh_branch_does_not_hold_the_branch(tmp_path: Path) -> None:
     url = str(tmp_path / "ds")
     ds = lakefmt.create(url, schema={"a": "int64"})
