@@ -68,6 +68,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
                 site_dir = posixpath.dirname(src_uri) or "."
                 return f"[{text}]({posixpath.relpath(repo_path, site_dir)}{anchor})"
             return match.group(0)
+        if repo_path in text:
+            return f"{text} (in the repository)"
         return f"{text} (`{repo_path}` in the repository)"
 
     return _LINK.sub(rewrite, markdown)
