@@ -7,6 +7,9 @@ files the way a reader of the clone follows them (``../spec/format.md``, which r
 disk; ``tests/test_repo_hygiene.py`` checks it does); this hook points such links at the file's
 place in the site. A link to a repository file the site does not serve (``README.md``,
 ``examples/...``) becomes its text and the path, since there is nothing to link to.
+
+Docstrings use Sphinx roles here and there (``:meth:`query```); the API reference shows them as
+the code they name instead of the raw role.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ MOUNTED = (
     "CHANGELOG.md",
     "LICENSE",
 )
+
+# a Sphinx cross-reference role left in a docstring (":meth:`query`"), as mkdocstrings renders it
+_ROLE = re.compile(r":(?:py:)?(?:meth|class|func|mod|data|attr|exc|obj):<code>~?([^<]*)</code>")
 
 _LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s#]+)(#[^)\s]*)?\)")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:")
@@ -73,3 +79,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         return f"{text} (`{repo_path}` in the repository)"
 
     return _LINK.sub(rewrite, markdown)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """Show Sphinx roles of docstrings (``:func:`open```) as the code they name."""
+    return _ROLE.sub(lambda m: f"<code>{m.group(1)}</code>", html)
