@@ -55,12 +55,12 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from lakefmt._pool import shared_pool
 from lakefmt.errors import StorageError
 from lakefmt.storage.base import Capabilities, Storage
 
@@ -92,9 +92,6 @@ _PROBE_LOCK = threading.Lock()
 _SIZES: OrderedDict[tuple[str, str], int] = OrderedDict()
 _SIZES_MAX = 1 << 16
 _SIZES_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-_POOL_PID = 0
 
 # errno values of OSErrors that retrying cannot fix
 _PERMANENT_ERRNOS = frozenset(
@@ -130,16 +127,6 @@ _TRANSIENT_NAMES = frozenset(
     }
 )
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process-wide I/O pool for parallel transfers (re-created after a fork)."""
-    global _POOL, _POOL_PID
-    with _POOL_LOCK:
-        if _POOL is None or os.getpid() != _POOL_PID:
-            _POOL = ThreadPoolExecutor(MAX_CONCURRENCY * 2, thread_name_prefix="lakefmt-io")
-            _POOL_PID = os.getpid()
-        return _POOL
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -450,7 +437,7 @@ class _AzureOps(_Ops):
             with contextlib.suppress(FileNotFoundError):
                 self.delete(full)
 
-        list(_pool().map(one, fulls))
+        list(shared_pool("io").map(one, fulls))
 
 
 _OPS: dict[str, type[_Ops]] = {"s3": _S3Ops, "gs": _GCSOps, "az": _AzureOps}
@@ -706,7 +693,7 @@ class ObjectStoreStorage(Storage):
         if total <= PART_BYTES:
             return first
         bounds = [(s, min(s + PART_BYTES, total)) for s in range(PART_BYTES, total, PART_BYTES)]
-        parts = _pool().map(
+        parts = shared_pool("io").map(
             lambda b: self._retry("read", path, self._ops.get, full, b[0], b[1]), bounds
         )
         return b"".join([first, *parts])
