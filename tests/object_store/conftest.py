@@ -434,19 +434,19 @@ def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Loc
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make retry backoff negligible (tests of failures need not wait)."""
-    from lakefmt.storage import object_store as module
+    from lakefmt.storage import retry
 
-    monkeypatch.setattr(module, "BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr(retry, "BACKOFF_SECONDS", 0.001)
 
 
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
     """Shrink part and spool sizes so parallel transfers run on small test data."""
-    from lakefmt.storage import object_store as module
+    from lakefmt.storage import transfer
 
     part = 256 << 10
-    monkeypatch.setattr(module, "PART_BYTES", part)
-    monkeypatch.setattr(module, "SPOOL_BYTES", 2 * part)
+    monkeypatch.setattr(transfer, "PART_BYTES", part)
+    monkeypatch.setattr(transfer, "SPOOL_BYTES", 2 * part)
     return part
 
 
