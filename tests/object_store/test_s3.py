@@ -22,8 +22,8 @@ from lakefmt.storage import object_store as object_store_module
 from lakefmt.storage import open_storage, retry
 from lakefmt.storage.object_store import ObjectStoreStorage
 from lakefmt.storage.providers import S3Ops
-from tests.object_store.conftest import Request, S3Server
 from tests.object_store.helpers import Flaky
+from tests.object_store.servers import Request, S3Server
 
 MANIFEST = re.compile(r"/_versions/(\d{20})\.json$")
 
