@@ -17,6 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+# the storage servers (moto, Azurite, fake-gcs-server), shared by tests/storage and
+# tests/object_store: one of each per session
+pytest_plugins = ("tests.object_store.servers",)
+
 settings.register_profile(
     "ci",
     max_examples=25,

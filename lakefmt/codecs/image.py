@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import importlib
 import io
-import os
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lakefmt._pool import pool_size, shared_pool
 from lakefmt.codecs._deps import require
 from lakefmt.errors import DecodeError, TypeMismatchError
 
@@ -604,24 +604,12 @@ def _convert_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
     return array.astype(np.uint16) * np.uint16(257)
 
 
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-_POOL_PID = -1
-_POOL_WORKERS = 1
 _INLINE_BELOW = 4
 
 
 def _shared_pool() -> ThreadPoolExecutor:
-    global _POOL, _POOL_PID, _POOL_WORKERS
-    with _POOL_LOCK:
-        # a pool inherited through fork() has no live threads; it would hang forever
-        if _POOL is None or os.getpid() != _POOL_PID:
-            _POOL_WORKERS = max(1, os.cpu_count() or 1)
-            _POOL = ThreadPoolExecutor(
-                max_workers=_POOL_WORKERS, thread_name_prefix="lakefmt-decode"
-            )
-            _POOL_PID = os.getpid()
-        return _POOL
+    """The shared ``image`` pool (``lakefmt._pool``: one thread per core, fork-safe)."""
+    return shared_pool("image")
 
 
 def decode_images(
@@ -664,7 +652,7 @@ def decode_images(
             decode_one(i)
         return results
     pool = _shared_pool()
-    workers = min(len(todo), _POOL_WORKERS, threads or len(todo))
+    workers = min(len(todo), pool_size("image"), threads or len(todo))
     _run_shared(pool, todo, decode_one, workers)
     return results
 

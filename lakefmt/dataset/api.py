@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lakefmt._pool import new_pool
 from lakefmt._progress import Progress
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
 from lakefmt.dataset.futures import Future, submit
@@ -203,7 +203,7 @@ def copy(
         target.write(path, source.read(path))
         bar.update(1)
 
-    with ThreadPoolExecutor(16) as pool, Progress(len(paths), "copy", progress, "files") as bar:
+    with new_pool("copy") as pool, Progress(len(paths), "copy", progress, "files") as bar:
         for _, group in sorted(groups.items()):
             list(pool.map(copy_one, group))
     target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))

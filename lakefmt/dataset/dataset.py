@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lakefmt._pool import shared_pool
 from lakefmt._progress import Progress
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
@@ -87,19 +88,12 @@ FRAGMENT_MAX_BYTES = 256 << 20
 
 #: Full append buffers being written behind at most (each holds ``FLUSH_BYTES`` in memory).
 WRITE_BEHIND_DEPTH = 2
-#: Threads writing the data files of full append buffers while the caller keeps appending.
-_WRITE_BEHIND: tuple[int, ThreadPoolExecutor] | None = None
-_WRITE_BEHIND_LOCK = threading.Lock()
 
 
 def _write_behind_pool() -> ThreadPoolExecutor:
-    """The process's pool for write-behind (made anew after a fork, which keeps no threads)."""
-    global _WRITE_BEHIND
-    with _WRITE_BEHIND_LOCK:
-        if _WRITE_BEHIND is None or _WRITE_BEHIND[0] != os.getpid():
-            pool = ThreadPoolExecutor(2, thread_name_prefix="lakefmt-write")
-            _WRITE_BEHIND = (os.getpid(), pool)
-        return _WRITE_BEHIND[1]
+    """The pool writing the data files of full append buffers while the caller keeps
+    appending (``lakefmt._pool``'s ``write-behind``: fork-safe)."""
+    return shared_pool("write-behind")
 
 
 def _write_fragments(

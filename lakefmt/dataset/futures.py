@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
-import threading
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+from lakefmt._pool import shared_pool
+
 T = TypeVar("T")
-
-#: Threads of the async pool: I/O-bound work, so more than the cores.
-MAX_WORKERS = min(32, (os.cpu_count() or 1) * 4)
-
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_pid = -1
-_lock = threading.Lock()
 
 
 class Future(concurrent.futures.Future):  # type: ignore[type-arg]
@@ -31,14 +24,8 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
 
 
 def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool, _pool_pid
-    with _lock:
-        if _pool is None or _pool_pid != os.getpid():
-            _pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=MAX_WORKERS, thread_name_prefix="lakefmt-async"
-            )
-            _pool_pid = os.getpid()
-        return _pool
+    # lakefmt._pool's "async" pool: I/O-bound work, so more threads than cores
+    return shared_pool("async")
 
 
 def submit(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future:

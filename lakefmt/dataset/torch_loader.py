@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from lakefmt._pool import new_pool
 from lakefmt.errors import MissingDependencyError
 
 #: Rows read per step; media in a chunk decode in parallel.
@@ -189,7 +189,7 @@ def _prefetch(
     """Read and decode the next piece on a background thread while this one is consumed."""
     if not pieces:
         return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakefmt-torch")
+    pool = new_pool("torch-prefetch")  # one thread: pieces arrive in order
     try:
         pending = pool.submit(_read_piece, view, names, pieces[0])
         for i in range(len(pieces)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakefmt._pool import pool_size, shared_pool
 from lakefmt.errors import FormatError, StorageError
 from lakefmt.format import layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
@@ -640,20 +640,10 @@ def _iter_groups(
             future.cancel()  # a consumer that stops early leaves nothing queued
 
 
-_DECODE_POOL: tuple[int, ThreadPoolExecutor, int] | None = None
-_DECODE_POOL_LOCK = threading.Lock()
-
-
 def _decode_pool() -> tuple[ThreadPoolExecutor, int]:
-    """The process's pool for decoding row groups and its size, one thread per core (made
-    anew after a fork, which keeps no threads)."""
-    global _DECODE_POOL
-    with _DECODE_POOL_LOCK:
-        if _DECODE_POOL is None or _DECODE_POOL[0] != os.getpid():
-            workers = max(2, os.cpu_count() or 1)
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="lakefmt-decode")
-            _DECODE_POOL = (os.getpid(), pool, workers)
-        return _DECODE_POOL[1], _DECODE_POOL[2]
+    """The process's pool for decoding row groups and its size (``lakefmt._pool``:
+    one thread per core, made anew after a fork)."""
+    return shared_pool("decode"), pool_size("decode")
 
 
 def iter_data_file_caching(

@@ -30,11 +30,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TypeVar
 
 import pyarrow as pa
 
+from lakefmt._pool import shared_pool
 from lakefmt.errors import StorageError
 from lakefmt.storage.base import Capabilities, Storage
 
@@ -153,7 +154,6 @@ class _OwedSyncs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owed: dict[str, Future[None] | None] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     def add(self, *paths: str) -> None:
         """Owe a sync of each of ``paths``."""
@@ -169,8 +169,6 @@ class _OwedSyncs:
                 retried meaningfully, so the caller must not publish).
         """
         with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(8, thread_name_prefix="lakefmt-fsync")
             waiting: dict[str, Future[None]] = {}
             for path, future in self._owed.items():
                 if future is None:
@@ -202,9 +200,8 @@ class _OwedSyncs:
     def _submit(self, path: str) -> Future[None]:
         """Sync ``path`` on the pool, or here once the interpreter is shutting down (exit
         handlers may still commit) and the pool takes no more work."""
-        assert self._pool is not None
         try:
-            return self._pool.submit(_fsync_path, path)
+            return shared_pool("fsync").submit(_fsync_path, path)
         except RuntimeError:
             done: Future[None] = Future()
             try:
@@ -219,9 +216,9 @@ class _OwedSyncs:
             return len(self._owed)
 
     def _after_fork(self) -> None:
-        """In a forked child: the parent's threads and lock state did not come along."""
+        """In a forked child: the parent's threads and lock state did not come along (the
+        ``fsync`` pool is made anew by ``lakefmt._pool``)."""
         self._lock = threading.Lock()
-        self._pool = None
         self._owed = dict.fromkeys(self._owed)  # in-flight syncs are the child's to redo
 
 

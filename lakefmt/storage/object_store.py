@@ -1,6 +1,12 @@
 """``s3://``, ``gs://`` and ``az://`` through fsspec (s3fs, gcsfs, adlfs).
 
-What a dataset needs from an object store, and how this module gets it:
+:class:`ObjectStoreStorage` is the :class:`~lakefmt.storage.base.Storage` of a bucket
+prefix; the requests it makes are each provider's adapter (:mod:`lakefmt.storage.providers`),
+retried by :mod:`lakefmt.storage.retry`, split and staged by :mod:`lakefmt.storage.transfer`;
+pyarrow reads through :class:`lakefmt.storage.ranged.RangedFile`. This module keeps the
+commit protocol: conditional creates, single-writer mode and the probe.
+
+What a dataset needs from an object store, and how it gets it:
 
 * **Atomic commits.** A manifest is created with a conditional PUT: ``If-None-Match: *`` on S3
   and Azure (s3fs ``pipe_file(mode="create")``, adlfs ``upload_blob(overwrite=False)``),
@@ -43,45 +49,26 @@ What a dataset needs from an object store, and how this module gets it:
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
-import io
 import logging
-import os
-import random
-import tempfile
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from lakefmt._pool import shared_pool
 from lakefmt.errors import StorageError
+from lakefmt.storage import transfer
 from lakefmt.storage.base import Capabilities, Storage
+from lakefmt.storage.providers import Ops, ops_for
+from lakefmt.storage.ranged import RangedFile
+from lakefmt.storage.retry import is_transient, with_retries
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
-
-#: Attempts per operation before a transient failure becomes a :class:`StorageError`.
-RETRIES = 5
-#: First backoff delay in seconds; doubled after each failed attempt (with jitter).
-BACKOFF_SECONDS = 0.1
-#: Cap on a single backoff delay.
-MAX_BACKOFF_SECONDS = 5.0
-#: Part size for parallel ranged downloads and multipart uploads.
-PART_BYTES = 8 << 20
-#: Concurrent requests of one parallel transfer.
-MAX_CONCURRENCY = 8
-#: S3 refuses multipart parts below 5 MiB (all but the last).
-S3_MIN_PART_BYTES = 5 << 20
-#: Data files up to this size are uploaded from memory in one PUT; larger ones are spooled
-#: to a temporary file and uploaded in parallel parts.
-SPOOL_BYTES = 2 * PART_BYTES
 
 _PROBE_DIR = "_tmp"
 # (store identity, bucket) -> whether conditional creates are honoured
@@ -92,371 +79,9 @@ _PROBE_LOCK = threading.Lock()
 _SIZES: OrderedDict[tuple[str, str], int] = OrderedDict()
 _SIZES_MAX = 1 << 16
 _SIZES_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-_POOL_PID = 0
 
-# errno values of OSErrors that retrying cannot fix
-_PERMANENT_ERRNOS = frozenset(
-    {
-        errno.EINVAL,
-        errno.ENOSYS,
-        errno.EPERM,
-        errno.EACCES,
-        errno.ENOENT,
-        errno.EEXIST,
-        errno.EROFS,
-        errno.ENAMETOOLONG,
-        getattr(errno, "EREMCHG", -1),  # s3fs: 301/307, a bucket in another region
-    }
-)
-# exception class names (anywhere in the MRO) of network-level failures worth a retry
-_TRANSIENT_NAMES = frozenset(
-    {
-        "ServiceRequestError",  # azure-core: the request never got a response
-        "ServiceResponseError",  # azure-core: the response was cut
-        "IncompleteReadError",
-        "ClientConnectionError",  # aiohttp
-        "ClientPayloadError",
-        "ServerDisconnectedError",
-        "ServerTimeoutError",
-        "EndpointConnectionError",  # botocore
-        "ConnectionClosedError",
-        "ReadTimeoutError",
-        "ConnectTimeoutError",
-        "ResponseStreamingError",
-        "ProxyError",
-        "ChunkedEncodingError",
-    }
-)
-_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
-
-def _pool() -> ThreadPoolExecutor:
-    """The process-wide I/O pool for parallel transfers (re-created after a fork)."""
-    global _POOL, _POOL_PID
-    with _POOL_LOCK:
-        if _POOL is None or os.getpid() != _POOL_PID:
-            _POOL = ThreadPoolExecutor(MAX_CONCURRENCY * 2, thread_name_prefix="lakefmt-io")
-            _POOL_PID = os.getpid()
-        return _POOL
-
-
-def _status_of(exc: BaseException) -> int | None:
-    for attr in ("status_code", "status", "code"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
-    return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Return whether retrying the operation that raised ``exc`` may succeed.
-
-    Connection errors, timeouts, throttling (408, 429) and server errors (5xx) are
-    transient; missing or existing objects, denied access and bad requests are not. A bare
-    :class:`OSError` without an errno (what a dropped connection often becomes after the
-    client library wrapped it) counts as transient.
-    """
-    if isinstance(
-        exc,
-        FileNotFoundError
-        | FileExistsError
-        | PermissionError
-        | IsADirectoryError
-        | NotADirectoryError
-        | StorageError,
-    ):
-        return False
-    status = _status_of(exc)
-    if status is not None:
-        return status in _TRANSIENT_STATUS
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    if _TRANSIENT_NAMES & {cls.__name__ for cls in type(exc).__mro__}:
-        return True
-    if isinstance(exc, OSError):
-        if str(exc).startswith("Forbidden"):  # gcsfs: 403 as a bare OSError
-            return False
-        return exc.errno not in _PERMANENT_ERRNOS
-    return False
-
-
-def _azure_error(exc: BaseException) -> BaseException:
-    """Map azure-core exceptions to the builtins the rest of this module speaks."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "ResourceNotFoundError" in names:
-        return FileNotFoundError(errno.ENOENT, first_line)
-    if "ResourceExistsError" in names or "ResourceModifiedError" in names:
-        return FileExistsError(errno.EEXIST, first_line)
-    if "ClientAuthenticationError" in names:
-        return PermissionError(errno.EACCES, first_line)
-    return exc
-
-
-def _timestamp(value: Any) -> float:
-    if value is None:
-        return time.time()
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return float(value)
-
-
-class _Ops:
-    """The single-request primitives of one backend, over an fsspec file system.
-
-    Every method is synchronous, does one request (or one request per page or part), and
-    raises builtins: ``FileNotFoundError``, ``FileExistsError`` (a refused conditional
-    create), ``PermissionError``, or whatever the transport raised (classified by
-    :func:`is_transient`). This generic version uses fsspec's public API; the subclasses
-    use each client's direct calls to avoid fsspec's extra directory probes.
-    """
-
-    def __init__(self, fs: Any) -> None:
-        self.fs = fs
-
-    def _sync(self, coro_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from fsspec.asyn import sync
-
-        return sync(self.fs.loop, coro_fn, *args, **kwargs)
-
-    def head(self, full: str) -> tuple[int, float]:
-        """Return ``(size, modified)`` of an object."""
-        info = self.fs.info(full)
-        if info.get("type") != "file":
-            raise FileNotFoundError(errno.ENOENT, "not a file", full)
-        for key in ("LastModified", "last_modified", "updated", "mtime"):
-            if info.get(key) is not None:
-                return int(info["size"]), _timestamp(info[key])
-        return int(info["size"]), time.time()
-
-    def list(self, prefix: str) -> list[str]:
-        """Return the full names of every object whose name starts with ``prefix``."""
-        base = prefix.rstrip("/")
-        return [p for p in self.fs.find(base) if p.startswith(prefix)]
-
-    def get(self, full: str, start: int | None = None, end: int | None = None) -> bytes:
-        """Return the object's bytes (``[start, end)`` with a ranged GET when given)."""
-        return bytes(self.fs.cat_file(full, start=start, end=end))
-
-    def put(self, full: str, data: bytes, *, create: bool) -> None:
-        """PUT ``data``; with ``create`` only if no object exists (else FileExistsError)."""
-        self.fs.pipe_file(full, data, mode="create" if create else "overwrite")
-
-    def upload(self, local: str, full: str) -> None:
-        """Upload a local file (in parallel parts where the client supports it)."""
-        self.fs.put_file(local, full)
-
-    def delete(self, full: str) -> None:
-        """Remove one object (a missing one may or may not raise FileNotFoundError)."""
-        self.fs.rm_file(full)
-
-    def delete_many(self, fulls: Sequence[str]) -> None:
-        """Remove many objects (missing ones are ignored)."""
-        for full in fulls:
-            with contextlib.suppress(FileNotFoundError):
-                self.delete(full)
-
-
-class _S3Ops(_Ops):
-    """S3 through s3fs's botocore client: ``HEAD``, ``ListObjectsV2``, ``DeleteObjects``."""
-
-    def head(self, full: str) -> tuple[int, float]:
-        """One ``HeadObject``."""
-        bucket, _, key = full.partition("/")
-        out = self._sync(self.fs._call_s3, "head_object", Bucket=bucket, Key=key)
-        return int(out["ContentLength"]), _timestamp(out.get("LastModified"))
-
-    def list(self, prefix: str) -> list[str]:
-        """``ListObjectsV2`` pages of 1000 keys."""
-        bucket, _, key = prefix.partition("/")
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            extra = {"ContinuationToken": token} if token else {}
-            page = self._sync(
-                self.fs._call_s3, "list_objects_v2", Bucket=bucket, Prefix=key, **extra
-            )
-            names.extend(f"{bucket}/{obj['Key']}" for obj in page.get("Contents", []))
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return names
-
-    def get(self, full: str, start: int | None = None, end: int | None = None) -> bytes:
-        """One ``GetObject`` (``max_concurrency=1``: s3fs would otherwise ``HEAD`` first)."""
-        return bytes(self._sync(self.fs._cat_file, full, start=start, end=end, max_concurrency=1))
-
-    def put(self, full: str, data: bytes, *, create: bool) -> None:
-        """One ``PutObject``, with ``If-None-Match: *`` when ``create``."""
-        try:
-            self._sync(self.fs._pipe_file, full, data, mode="create" if create else "overwrite")
-        except OSError as exc:
-            cause = getattr(exc, "__cause__", None)
-            code = getattr(cause, "response", {}).get("Error", {}).get("Code")
-            if create and code in ("PreconditionFailed", "412"):
-                raise FileExistsError(errno.EEXIST, "conditional create refused", full) from exc
-            raise
-
-    def upload(self, local: str, full: str) -> None:
-        """A multipart upload of ``PART_BYTES`` parts, ``MAX_CONCURRENCY`` at a time."""
-        self._sync(
-            self.fs._put_file,
-            local,
-            full,
-            chunksize=max(PART_BYTES, S3_MIN_PART_BYTES),
-            max_concurrency=MAX_CONCURRENCY,
-        )
-
-    def delete(self, full: str) -> None:
-        """One ``DeleteObject``."""
-        self._sync(self.fs._rm_file, full)
-
-    def delete_many(self, fulls: Sequence[str]) -> None:
-        """``DeleteObjects`` batches of 1000 keys."""
-        for i in range(0, len(fulls), 1000):
-            self._sync(self.fs._bulk_delete, list(fulls[i : i + 1000]))
-
-
-class _GCSOps(_Ops):
-    """GCS through gcsfs's JSON API calls."""
-
-    def _sync(self, coro_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super()._sync(coro_fn, *args, **kwargs)
-        except OSError as exc:
-            if str(exc).startswith("Forbidden") and not isinstance(exc, PermissionError):
-                raise PermissionError(errno.EACCES, str(exc).splitlines()[0]) from exc
-            raise
-        except Exception as exc:
-            if _status_of(exc) == 401:
-                raise PermissionError(errno.EACCES, str(exc).splitlines()[0]) from exc
-            raise
-
-    def head(self, full: str) -> tuple[int, float]:
-        """One object metadata ``GET``."""
-        info = self._sync(self.fs._get_object, full)
-        return int(info["size"]), _timestamp(info.get("updated") or info.get("mtime"))
-
-    def list(self, prefix: str) -> list[str]:
-        """Object list pages of 1000 names."""
-        bucket, _, key = prefix.partition("/")
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            extra = {"pageToken": token} if token else {}
-            page = self._sync(
-                self.fs._call,
-                "GET",
-                "b/{}/o",
-                bucket,
-                json_out=True,
-                prefix=key,
-                maxResults=1000,
-                **extra,
-            )
-            names.extend(f"{bucket}/{item['name']}" for item in page.get("items", []))
-            token = page.get("nextPageToken")
-            if not token:
-                return names
-
-    def get(self, full: str, start: int | None = None, end: int | None = None) -> bytes:
-        """One (ranged) media ``GET``."""
-        return bytes(self._sync(self.fs._cat_file, full, start=start, end=end))
-
-    def put(self, full: str, data: bytes, *, create: bool) -> None:
-        """One upload, with ``ifGenerationMatch=0`` when ``create``."""
-        self._sync(self.fs._pipe_file, full, data, mode="create" if create else "overwrite")
-
-    def upload(self, local: str, full: str) -> None:
-        """A resumable upload in ``PART_BYTES`` chunks (GCS takes them in order)."""
-        self._sync(self.fs._put_file, local, full, chunksize=PART_BYTES)
-
-    def delete(self, full: str) -> None:
-        """One object ``DELETE``."""
-        self._sync(self.fs._rm_file, full)
-
-
-class _AzureOps(_Ops):
-    """Azure Blob Storage through adlfs's azure-storage-blob async clients."""
-
-    def _call(self, coro_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self._sync(coro_fn, *args, **kwargs)
-        except Exception as exc:
-            mapped = _azure_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-
-    def _split(self, full: str) -> tuple[str, str]:
-        container, _, blob = full.partition("/")
-        return container, blob
-
-    def head(self, full: str) -> tuple[int, float]:
-        """One ``Get Blob Properties``."""
-        container, blob = self._split(full)
-
-        async def head() -> tuple[int, float]:
-            async with self.fs.service_client.get_blob_client(container, blob) as client:
-                props = await client.get_blob_properties()
-            return int(props.size), _timestamp(props.last_modified)
-
-        result: tuple[int, float] = self._call(head)
-        return result
-
-    def list(self, prefix: str) -> list[str]:
-        """``List Blobs`` pages."""
-        container, key = self._split(prefix)
-
-        async def listing() -> list[str]:
-            async with self.fs.service_client.get_container_client(container) as client:
-                return [
-                    f"{container}/{blob.name}"
-                    async for blob in client.list_blobs(name_starts_with=key)
-                ]
-
-        names: list[str] = self._call(listing)
-        return names
-
-    def get(self, full: str, start: int | None = None, end: int | None = None) -> bytes:
-        """One (ranged) ``Get Blob``."""
-        return bytes(self._call(self.fs._cat_file, full, start=start, end=end))
-
-    def put(self, full: str, data: bytes, *, create: bool) -> None:
-        """One ``Put Blob``; ``overwrite=False`` sends ``If-None-Match: *`` when ``create``."""
-        self._call(self.fs._pipe_file, full, data, overwrite=not create)
-
-    def upload(self, local: str, full: str) -> None:
-        """A block upload, ``MAX_CONCURRENCY`` blocks at a time."""
-        self._call(self.fs._put_file, local, full, overwrite=True, max_concurrency=MAX_CONCURRENCY)
-
-    def delete(self, full: str) -> None:
-        """One ``Delete Blob``."""
-        container, blob = self._split(full)
-
-        async def delete() -> None:
-            async with self.fs.service_client.get_blob_client(container, blob) as client:
-                await client.delete_blob()
-
-        self._call(delete)
-
-    def delete_many(self, fulls: Sequence[str]) -> None:
-        """Concurrent ``Delete Blob`` calls."""
-
-        def one(full: str) -> None:
-            with contextlib.suppress(FileNotFoundError):
-                self.delete(full)
-
-        list(_pool().map(one, fulls))
-
-
-_OPS: dict[str, type[_Ops]] = {"s3": _S3Ops, "gs": _GCSOps, "az": _AzureOps}
-
-
-class _ProbedCapabilities(Capabilities):
+class ProbedCapabilities(Capabilities):
     """Capabilities whose ``atomic_create`` is found out by a probe on first use.
 
     ``local`` is known at once, so code that only asks whether a root is on local disk
@@ -465,143 +90,19 @@ class _ProbedCapabilities(Capabilities):
     """
 
     __slots__ = ("_probe",)
+    _probe: Callable[[], bool]
 
     def __init__(self, probe: Callable[[], bool]) -> None:
         object.__setattr__(self, "local", False)
         object.__setattr__(self, "cheap_probes", False)
         object.__setattr__(self, "_probe", probe)
 
+    # a property in place of the frozen dataclass field: mypy objects to both the
+    # decorated override and its signature, which is exactly the point here
     @property  # type: ignore[misc]
     def atomic_create(self) -> bool:  # type: ignore[override]
         """Whether the store refused a second conditional create of one object."""
         return bool(self._probe())
-
-
-class _RangedFile(io.RawIOBase):
-    """A read-only, seekable file whose every read is one ranged GET of exactly that range.
-
-    pyarrow reads Parquet footers and column chunks with positioned reads; fsspec's buffered
-    files would round each up to a read-ahead block (5 MiB in s3fs), and download far more
-    than a single-row read needs.
-    """
-
-    def __init__(self, storage: ObjectStoreStorage, path: str, size: int | None) -> None:
-        super().__init__()
-        self._storage = storage
-        self._path = path
-        self._size = size
-        self._pos = 0
-
-    def _get_size(self) -> int:
-        if self._size is None:
-            self._size = self._storage._immutable_size(self._path)
-        return self._size
-
-    def size(self) -> int:
-        """Return the object's size (one HEAD the first time)."""
-        return self._get_size()
-
-    def readable(self) -> bool:
-        """Return True."""
-        return True
-
-    def seekable(self) -> bool:
-        """Return True."""
-        return True
-
-    def tell(self) -> int:
-        """Return the current position."""
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Move the position (no request)."""
-        if whence == io.SEEK_SET:
-            self._pos = offset
-        elif whence == io.SEEK_CUR:
-            self._pos += offset
-        elif whence == io.SEEK_END:
-            self._pos = self._get_size() + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if self._pos < 0:
-            raise ValueError("negative seek position")
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Read ``size`` bytes from the position with one ranged GET (all if -1)."""
-        total = self._get_size()
-        end = total if size is None or size < 0 else min(total, self._pos + size)
-        if end <= self._pos:
-            return b""
-        data = self._storage.read(self._path, start=self._pos, end=end)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        """Read from the position to the end."""
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        """Read into ``buffer``; returns the number of bytes read."""
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
-class _Spool(io.RawIOBase):
-    """A write sink kept in memory up to ``limit`` bytes, then on a temporary file."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-        self._memory: io.BytesIO | None = io.BytesIO()
-        self._file: Any = None
-        self.size = 0
-
-    def writable(self) -> bool:
-        """Return True."""
-        return True
-
-    def write(self, data: Any) -> int:
-        """Append ``data``."""
-        view = memoryview(data).cast("B")
-        if self._memory is not None and self.size + len(view) > self._limit:
-            # closed by finish()/discard(), after the upload reads it by name
-            self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115
-                prefix="lakefmt-upload-", delete=False
-            )
-            self._file.write(self._memory.getbuffer())
-            self._memory = None
-        (self._memory if self._memory is not None else self._file).write(view)
-        self.size += len(view)
-        return len(view)
-
-    def tell(self) -> int:
-        """Return the number of bytes written."""
-        return self.size
-
-    @property
-    def spilled(self) -> str | None:
-        """The temporary file's name once the data outgrew memory, else None."""
-        return None if self._file is None else str(self._file.name)
-
-    def getvalue(self) -> bytes:
-        """Return the data kept in memory."""
-        assert self._memory is not None
-        return self._memory.getvalue()
-
-    def finish(self) -> None:
-        """Flush and close the temporary file (if any), keeping it on disk."""
-        if self._file is not None:
-            self._file.close()
-
-    def discard(self) -> None:
-        """Remove the temporary file (if any)."""
-        if self._file is not None:
-            self._file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._file.name)
 
 
 class ObjectStoreStorage(Storage):
@@ -639,35 +140,16 @@ class ObjectStoreStorage(Storage):
         self.single_writer = single_writer
         self.bucket = self.root.split("/", 1)[0]
         self._store_id = store_id
-        self._ops: _Ops = _OPS.get(scheme, _Ops)(fs)
-        self.capabilities = _ProbedCapabilities(self._atomic_create)
+        self._ops: Ops = ops_for(scheme, fs)
+        self.capabilities = ProbedCapabilities(self._atomic_create)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
     def _retry(self, what: str, path: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn``; retry transient failures with backoff; map the rest to our errors."""
-        delay = BACKOFF_SECONDS
-        for attempt in range(1, RETRIES + 1):
-            try:
-                return fn(*args, **kwargs)
-            except (FileNotFoundError, FileExistsError):
-                raise
-            except PermissionError as exc:
-                raise StorageError(f"{self.url}: access denied to {what} '{path}': {exc}") from exc
-            except Exception as exc:
-                if not is_transient(exc):
-                    if isinstance(exc, StorageError):
-                        raise
-                    raise StorageError(f"{self.url}: {what} '{path}' failed: {exc!r}") from exc
-                if attempt == RETRIES:
-                    raise StorageError(
-                        f"{self.url}: {what} '{path}' failed after {RETRIES} attempts: {exc!r}"
-                    ) from exc
-                time.sleep(min(delay, MAX_BACKOFF_SECONDS) * (0.5 + random.random()))
-                delay *= 2
-        raise AssertionError("unreachable")
+        """Run ``fn`` with :func:`~lakefmt.storage.retry.with_retries` (messages name our URL)."""
+        return with_retries(self.url, what, path, fn, *args, **kwargs)
 
     def _missing_bucket(self, exc: FileNotFoundError, path: str) -> StorageError:
         return StorageError(
@@ -693,20 +175,21 @@ class ObjectStoreStorage(Storage):
                 return b""
             return self._retry("read", path, self._ops.get, full, start, end)
         try:
-            first = self._retry("read", path, self._ops.get, full, 0, PART_BYTES)
+            first = self._retry("read", path, self._ops.get, full, 0, transfer.PART_BYTES)
         except StorageError as exc:
             cause = exc.__cause__
             if cause is None or is_transient(cause) or isinstance(cause, PermissionError):
                 raise
             # some stores answer a range on an empty object with 416: ask without one
             return self._retry("read", path, self._ops.get, full)
-        if len(first) < PART_BYTES:
+        if len(first) < transfer.PART_BYTES:
             return first
         total = self.size(path)
-        if total <= PART_BYTES:
+        if total <= transfer.PART_BYTES:
             return first
-        bounds = [(s, min(s + PART_BYTES, total)) for s in range(PART_BYTES, total, PART_BYTES)]
-        parts = _pool().map(
+        part = transfer.PART_BYTES
+        bounds = [(s, min(s + part, total)) for s in range(part, total, part)]
+        parts = shared_pool("io").map(
             lambda b: self._retry("read", path, self._ops.get, full, b[0], b[1]), bounds
         )
         return b"".join([first, *parts])
@@ -762,7 +245,7 @@ class ObjectStoreStorage(Storage):
         """
         if size is not None:
             self._remember_size(path, size)
-        return pa.PythonFile(_RangedFile(self, path, size), mode="r")
+        return pa.PythonFile(RangedFile(self, path, size), mode="r")
 
     def _size_key(self, path: str) -> tuple[str, str]:
         return (self._store_id or self.scheme, self._full(path))
@@ -774,7 +257,8 @@ class ObjectStoreStorage(Storage):
             while len(_SIZES) > _SIZES_MAX:
                 _SIZES.popitem(last=False)
 
-    def _immutable_size(self, path: str) -> int:
+    def immutable_size(self, path: str) -> int:
+        """Return the size of ``path``, an object never rewritten (cached for the process)."""
         with _SIZES_LOCK:
             known = _SIZES.get(self._size_key(path))
         if known is None:
@@ -884,7 +368,7 @@ class ObjectStoreStorage(Storage):
         Returns:
             The number of bytes written.
         """
-        spool = _Spool(SPOOL_BYTES)
+        spool = transfer.Spool(transfer.SPOOL_BYTES)
         try:
             sink = pa.PythonFile(spool, mode="w")
             write(sink)

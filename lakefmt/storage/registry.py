@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from lakefmt.errors import MissingDependencyError, StorageError
 from lakefmt.storage.base import Storage
+from lakefmt.storage.credentials import SINGLE_WRITER, provider_of, storage_options
 from lakefmt.storage.local import LocalStorage
 from lakefmt.storage.memory import MemoryStorage
 
@@ -26,33 +27,6 @@ _OBJECT_STORES = {
     "s3": ("s3fs", "S3FileSystem", "s3"),
     "gs": ("gcsfs", "GCSFileSystem", "gcs"),
     "az": ("adlfs", "AzureBlobFileSystem", "azure"),
-}
-_SCHEME_ALIASES = {"gcs": "gs", "azure": "az", "abfs": "az"}
-
-#: A `creds` key every object store accepts: the user promises a single writer process, so
-#: commits work on stores without conditional creates (see ``lakefmt.storage.object_store``).
-SINGLE_WRITER = "single_writer"
-
-# Accepted `creds` keys per provider and the fsspec keyword each maps to.
-_CREDS = {
-    "s3": {
-        "aws_access_key_id": "key",
-        "aws_secret_access_key": "secret",
-        "aws_session_token": "token",
-        "endpoint_url": "endpoint_url",
-        "region": "region",
-        "profile": "profile",
-        "anon": "anon",
-    },
-    "gs": {"token": "token", "project": "project", "endpoint_url": "endpoint_url", "anon": "anon"},
-    "az": {
-        "account_name": "account_name",
-        "account_key": "account_key",
-        "sas_token": "sas_token",
-        "connection_string": "connection_string",
-        "endpoint_url": "endpoint_url",
-        "anon": "anon",
-    },
 }
 
 # Environment variables that change what a provider's default credential chain finds: part
@@ -83,13 +57,12 @@ def parse_url(url: str | os.PathLike[str]) -> tuple[str, str]:
     if not match:
         return "file", text
     scheme, rest = match.group(1).lower(), match.group(2)
-    scheme = _SCHEME_ALIASES.get(scheme, scheme)
     if scheme not in SCHEMES:
         raise StorageError(
             f"unknown storage scheme '{scheme}://' in '{text}'; lakefmt serves mem://, tmp://, "
             "file:// (or a plain path), s3://, gs:// and az://"
         )
-    return scheme, rest
+    return provider_of(scheme) or scheme, rest
 
 
 def _tmp_base() -> str:
@@ -191,82 +164,3 @@ def _open_object_store(scheme: str, rest: str, url: str, creds: dict[str, Any] |
     return ObjectStoreStorage(
         fs, rest, url=url, creds=creds, scheme=scheme, single_writer=single_writer, store_id=ident
     )
-
-
-#: The object store providers credentials are given for.
-PROVIDERS = tuple(_CREDS)
-
-
-def provider_of(scheme: str) -> str | None:
-    """The provider (``"s3"``, ``"gs"``, ``"az"``) of a URL scheme (``gcs``, ``abfs``...)."""
-    scheme = _SCHEME_ALIASES.get(scheme.lower(), scheme.lower())
-    return scheme if scheme in _CREDS else None
-
-
-def credential_keys(provider: str) -> frozenset[str]:
-    """The ``creds`` keys provider ``provider`` takes (:data:`SINGLE_WRITER` aside)."""
-    return frozenset(_CREDS[provider])
-
-
-def storage_options(scheme: str, creds: Mapping[str, Any]) -> dict[str, Any]:
-    """Map lakefmt's credential keys to the fsspec file system's keyword arguments.
-
-    The one mapping of credentials: datasets on object stores and ``Link`` columns both use
-    it. ``scheme`` is a provider (``"s3"``, ``"gs"``, ``"az"``, or an alias such as
-    ``gcs``); ``creds`` holds that provider's keys (see the README): ``region`` becomes the
-    S3 client's ``region_name``, and an Azure ``endpoint_url`` becomes a connection string
-    with that ``BlobEndpoint`` (an emulator or private endpoint).
-
-    Raises:
-        StorageError: A key the provider does not take, or an Azure ``endpoint_url`` with a
-            ``connection_string``.
-    """
-    if not creds:
-        return {}
-    provider = provider_of(scheme)
-    if provider is None:
-        raise StorageError(f"credentials are for s3://, gs:// and az://, not {scheme}://")
-    scheme = provider
-    allowed = _CREDS[scheme]
-    unknown = sorted(set(creds) - set(allowed))
-    if unknown:
-        raise StorageError(
-            f"unknown credential key(s) {unknown} for {scheme}://; expected some of "
-            f"{sorted([*allowed, SINGLE_WRITER])}"
-        )
-    kwargs: dict[str, Any] = {}
-    client_kwargs: dict[str, Any] = {}
-    for key, value in creds.items():
-        target = allowed[key]
-        if scheme == "s3" and target == "region":
-            client_kwargs["region_name"] = value
-        else:
-            kwargs[target] = value
-    if client_kwargs:
-        kwargs["client_kwargs"] = client_kwargs
-    if scheme == "az" and "endpoint_url" in kwargs:
-        kwargs = _azure_endpoint_kwargs(kwargs)
-    return kwargs
-
-
-def _azure_endpoint_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Turn ``endpoint_url`` + account name/key (or SAS) into a connection string.
-
-    adlfs builds ``https://<account_host>`` from ``account_name``; an emulator such as Azurite
-    or a private endpoint (``http://127.0.0.1:10000/devstoreaccount1``) needs a connection
-    string with ``BlobEndpoint`` instead.
-    """
-    endpoint = str(kwargs.pop("endpoint_url")).rstrip("/")
-    if "connection_string" in kwargs:
-        raise StorageError("give either connection_string or endpoint_url for az://, not both")
-    protocol = "http" if endpoint.startswith("http://") else "https"
-    parts = [f"DefaultEndpointsProtocol={protocol}"]
-    if "account_name" in kwargs:
-        parts.append(f"AccountName={kwargs.pop('account_name')}")
-    if "account_key" in kwargs:
-        parts.append(f"AccountKey={kwargs.pop('account_key')}")
-    if "sas_token" in kwargs:
-        parts.append(f"SharedAccessSignature={str(kwargs.pop('sas_token')).lstrip('?')}")
-    parts.append(f"BlobEndpoint={endpoint}")
-    kwargs["connection_string"] = ";".join(parts) + ";"
-    return kwargs

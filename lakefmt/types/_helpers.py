@@ -7,16 +7,14 @@ Nothing here is public; the types in :mod:`lakefmt.types.media`, :mod:`~lakefmt.
 from __future__ import annotations
 
 import math
-import os
 import sys
-import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
+from lakefmt._pool import shared_pool
 from lakefmt.errors import DecodeError, InvalidTypeError, LakefmtError, TypeMismatchError
 from lakefmt.types.base import as_array, mismatch
 from lakefmt.types.scalars import NUMERIC_ARROW_TYPES
@@ -353,28 +351,12 @@ def ragged_from_arrow(array: Any, ndim: int) -> list[np.ndarray | None]:
 
 # -- a shared thread pool ------------------------------------------------------------------------
 
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-_POOL_PID = -1
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL, _POOL_PID
-    with _POOL_LOCK:
-        if _POOL is None or os.getpid() != _POOL_PID:  # a forked child has no pool threads
-            _POOL = ThreadPoolExecutor(
-                max_workers=max(4, min(32, 4 * (os.cpu_count() or 1))),
-                thread_name_prefix="lakefmt-types",
-            )
-            _POOL_PID = os.getpid()
-        return _POOL
-
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, inline_below: int = 4) -> list[R]:
-    """``[fn(x) for x in items]`` on a shared thread pool (for I/O or GIL-releasing work).
+    """``[fn(x) for x in items]`` on the shared ``types`` pool (for I/O or GIL-releasing work).
 
     The first exception (in item order) is re-raised.
     """
     if len(items) < inline_below:
         return [fn(x) for x in items]
-    return list(_pool().map(fn, items))
+    return list(shared_pool("types").map(fn, items))

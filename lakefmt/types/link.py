@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from lakefmt.errors import InvalidTypeError, StorageError, TypeMismatchError
-from lakefmt.storage.registry import (
-    PROVIDERS,
-    SINGLE_WRITER,
-    credential_keys,
+from lakefmt.storage.credentials import (
+    CREDENTIAL_SCHEMES,
+    provider_credentials,
+    provider_of,
     storage_options,
 )
 from lakefmt.types._helpers import arrow_input, as_extension, parallel_map, storage_of, to_items
@@ -38,19 +38,8 @@ _LINK_CREDS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Cont
 )
 
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-# link scheme -> provider of lakefmt creds (lakefmt.storage.registry.PROVIDERS)
-_PROVIDER = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gs",
-    "gcs": "gs",
-    "az": "az",
-    "abfs": "az",
-    "abfss": "az",
-    "azure": "az",
-}
 _FSSPEC_PROTOCOL = {"gcs": "gs", "azure": "az", "s3a": "s3"}
-_SCHEMES = frozenset([*_PROVIDER, "file", "http", "https", "memory"])
+_SCHEMES = frozenset([*CREDENTIAL_SCHEMES, "file", "http", "https", "memory"])
 
 
 @contextlib.contextmanager
@@ -87,7 +76,7 @@ def _scheme(url: str) -> str:
 def link_storage_options(url: str, creds: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The fsspec storage options to fetch ``url`` with (credentials mapped to fsspec keys).
 
-    Credentials are mapped by :func:`lakefmt.storage.registry.storage_options`, the mapping
+    Credentials are mapped by :func:`lakefmt.storage.credentials.storage_options`, the mapping
     datasets use, so a link reads an object with the options a dataset at that URL would
     have (an Azure ``endpoint_url`` becomes a connection string, ``region`` the S3 client's
     ``region_name``).
@@ -107,48 +96,11 @@ def link_storage_options(url: str, creds: Mapping[str, Any] | None = None) -> di
     """
     if creds is None:
         creds = _LINK_CREDS.get()
-    provider = _PROVIDER.get(_scheme(url))
+    provider = provider_of(_scheme(url))
     if not creds or provider is None:
         return {}
-    chosen = _provider_creds(creds, provider)
+    chosen = provider_credentials(creds, provider)
     return storage_options(provider, chosen) if chosen else {}
-
-
-def _provider_creds(creds: Mapping[str, Any], provider: str) -> dict[str, Any] | None:
-    """The credentials ``creds`` gives for ``provider``; None if they are for others only."""
-    keys = set(creds) - {SINGLE_WRITER}  # a promise about dataset writes, not a credential
-    named = keys & set(PROVIDERS)
-    if named:  # {"s3": {...}, "gs": {...}}
-        if named != keys:
-            raise StorageError(
-                f"link credentials mix provider entries {sorted(named)} with credential keys "
-                f"{sorted(keys - named)}; give either one provider's keys or "
-                '{"s3": {...}, "gs": {...}, "az": {...}}'
-            )
-        entry = creds.get(provider)
-        if entry is None:
-            return None
-        if not isinstance(entry, Mapping):
-            raise StorageError(
-                f"link credentials for '{provider}' must be a dict of its keys, got "
-                f"{type(entry).__name__}"
-            )
-        return {k: v for k, v in entry.items() if k != SINGLE_WRITER}
-    if keys <= credential_keys(provider):
-        return {k: creds[k] for k in keys}
-    known = set().union(*(credential_keys(p) for p in PROVIDERS))
-    unknown = sorted(keys - known)
-    if unknown:
-        raise StorageError(
-            f"unknown credential key(s) {unknown}; {provider}:// takes some of "
-            f"{sorted(credential_keys(provider))}"
-        )
-    if any(keys <= credential_keys(p) for p in PROVIDERS):
-        return None  # another provider's credentials (a dataset on S3 linking to GCS)
-    raise StorageError(
-        f"credential keys {sorted(keys)} belong to no single provider; give "
-        '{"s3": {...}, "gs": {...}, "az": {...}} for links to several providers'
-    )
 
 
 def fetch_link(url: str, creds: Mapping[str, Any] | None = None) -> bytes:

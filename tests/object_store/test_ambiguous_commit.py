@@ -18,7 +18,7 @@ import pytest
 import lakefmt
 from lakefmt.errors import StorageError
 from lakefmt.storage import open_storage
-from tests.object_store.conftest import S3Server
+from tests.object_store.servers import S3Server
 
 MANIFEST = re.compile(r"/_versions/\d{20}\.json$")
 

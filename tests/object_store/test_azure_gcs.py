@@ -11,7 +11,7 @@ import pytest
 import lakefmt
 from lakefmt.errors import StorageError
 from lakefmt.storage import open_storage
-from tests.object_store.conftest import AZURITE_ACCOUNT, AZURITE_KEY, AzureServer, GCSServer
+from tests.object_store.servers import AZURITE_ACCOUNT, AZURITE_KEY, AzureServer, GCSServer
 
 
 def _round_trip(url: str, creds: dict[str, Any] | None) -> None:

@@ -21,7 +21,7 @@ from lakefmt.errors import (
     ReadOnlyError,
     TagExistsError,
 )
-from tests.object_store.conftest import Location
+from tests.object_store.servers import Location
 
 
 def _rows(ds: lakefmt.ReadOnlyDataset) -> list[tuple[int, str]]:

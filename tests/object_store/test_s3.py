@@ -19,10 +19,11 @@ from lakefmt import types
 from lakefmt.errors import StorageError
 from lakefmt.format import fragments
 from lakefmt.storage import object_store as object_store_module
-from lakefmt.storage import open_storage
-from lakefmt.storage.object_store import ObjectStoreStorage, _S3Ops
-from tests.object_store.conftest import Request, S3Server
+from lakefmt.storage import open_storage, retry
+from lakefmt.storage.object_store import ObjectStoreStorage
+from lakefmt.storage.providers import S3Ops
 from tests.object_store.helpers import Flaky
+from tests.object_store.servers import Request, S3Server
 
 MANIFEST = re.compile(r"/_versions/(\d{20})\.json$")
 
@@ -249,7 +250,7 @@ def test_retries_give_up_with_a_storage_error(s3_server: S3Server, fast_retries:
     storage._ops = Flaky(storage._ops, 100, lambda: TimeoutError("read timed out"))  # type: ignore[assignment]
     with pytest.raises(StorageError, match=r"after 5 attempts"):
         storage.write("x.bin", b"1")
-    assert storage._ops.failed == object_store_module.RETRIES  # type: ignore[attr-defined]
+    assert storage._ops.failed == retry.RETRIES  # type: ignore[attr-defined]
     # permanent errors are not retried
     storage._ops = Flaky(storage._ops._ops, 100, lambda: PermissionError("403 Forbidden"))  # type: ignore[attr-defined]
     with pytest.raises(StorageError, match="access denied"):
@@ -314,12 +315,12 @@ def test_default_credential_chain_from_environment(
 
 def _ignore_conditions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every S3 PUT unconditional, as a store that ignores If-None-Match behaves."""
-    real_put = _S3Ops.put
+    real_put = S3Ops.put
 
-    def put(self: _S3Ops, full: str, data: bytes, *, create: bool) -> None:
+    def put(self: S3Ops, full: str, data: bytes, *, create: bool) -> None:
         real_put(self, full, data, create=False)
 
-    monkeypatch.setattr(_S3Ops, "put", put)
+    monkeypatch.setattr(S3Ops, "put", put)
     monkeypatch.setattr(object_store_module, "_PROBED", {})  # forget earlier probes
 
 

@@ -1,4 +1,5 @@
-"""The Storage contract, on every local backend (memory, plain path, file://, tmp://)."""
+"""Local backends and URL resolution: what the shared contract
+(``tests/storage/test_contract.py``) does not cover."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,31 +15,11 @@ import pytest
 
 import lakefmt
 from lakefmt.errors import MissingDependencyError, StorageError
-from lakefmt.storage import Storage, open_storage, parse_url
+from lakefmt.storage import open_storage, parse_url
 from lakefmt.storage.local import LocalStorage
 from lakefmt.storage.memory import MemoryStorage
 
-_EXPECTED_CLASS = {
-    "mem": MemoryStorage,
-    "file": LocalStorage,
-    "file_url": LocalStorage,
-    "tmp": LocalStorage,
-}
-
-
-@pytest.fixture
-def storage(dataset_url: str) -> Storage:
-    return open_storage(dataset_url)
-
-
 # -- URL resolution -------------------------------------------------------------------------------
-
-
-def test_url_resolves_to_expected_backend(dataset_url: str, storage_backend: str) -> None:
-    storage = open_storage(dataset_url)
-    assert type(storage) is _EXPECTED_CLASS[storage_backend]
-    assert storage.capabilities.atomic_create
-    assert storage.capabilities.local == (storage_backend != "mem")
 
 
 def test_file_url_and_plain_path_are_the_same_root(tmp_path: Path) -> None:
@@ -60,131 +40,7 @@ def test_parse_url() -> None:
     assert parse_url("azure://c/p") == ("az", "c/p")
 
 
-# -- the contract ---------------------------------------------------------------------------------
-
-
-def test_write_and_read(storage: Storage) -> None:
-    payload = bytes(range(256)) * 3
-    storage.write("a/b/c.bin", payload)
-    assert storage.read("a/b/c.bin") == payload
-    assert storage.exists("a/b/c.bin")
-    assert storage.size("a/b/c.bin") == len(payload)
-
-
-def test_write_replaces(storage: Storage) -> None:
-    storage.write("f.bin", b"first version, long")
-    storage.write("f.bin", b"second")
-    assert storage.read("f.bin") == b"second"
-    assert storage.size("f.bin") == 6
-
-
-def test_ranged_read(storage: Storage) -> None:
-    payload = b"0123456789abcdef"
-    storage.write("r.bin", payload)
-    assert storage.read("r.bin", start=2, end=5) == b"234"
-    assert storage.read("r.bin", start=10) == b"abcdef"
-    assert storage.read("r.bin", end=4) == b"0123"
-    assert storage.read("r.bin", start=0, end=len(payload)) == payload
-    assert storage.read("r.bin", start=7, end=7) == b""
-    assert storage.read("r.bin", start=15, end=16) == b"f"
-
-
-def test_missing_file(storage: Storage) -> None:
-    assert not storage.exists("nope.bin")
-    with pytest.raises(FileNotFoundError):
-        storage.read("nope.bin")
-    with pytest.raises(FileNotFoundError):
-        storage.read("nope.bin", start=0, end=1)
-    with pytest.raises(FileNotFoundError):
-        storage.size("nope.bin")
-    storage.delete("nope.bin")  # deleting a missing file is not an error
-
-
-def test_list(storage: Storage, dataset_url: str) -> None:
-    assert list(storage.list()) == []
-    files = {
-        "top.json": b"1",
-        "data/x.parquet": b"22",
-        "data/sub/y.parquet": b"333",
-        "_refs/t.json": b"4",
-    }
-    for path, data in files.items():
-        storage.write(path, data)
-    # a sibling root whose name starts with ours must not leak into our listing
-    sibling = open_storage(dataset_url.rstrip("/") + "-sibling")
-    sibling.write("data/other.parquet", b"x")
-    try:
-        assert sorted(storage.list()) == sorted(files)
-        assert sorted(storage.list("data")) == ["data/sub/y.parquet", "data/x.parquet"]
-        assert sorted(storage.list("data/")) == ["data/sub/y.parquet", "data/x.parquet"]
-        assert sorted(storage.list("data/sub")) == ["data/sub/y.parquet"]
-        assert list(storage.list("missing")) == []
-        # "da" is not a directory of ours: a prefix is a directory, not a string prefix
-        assert list(storage.list("da")) == []
-    finally:
-        sibling.delete_all()
-
-
-def test_delete(storage: Storage) -> None:
-    storage.write("keep.bin", b"k")
-    storage.write("dir/gone.bin", b"g")
-    storage.delete("dir/gone.bin")
-    assert not storage.exists("dir/gone.bin")
-    assert storage.exists("keep.bin")
-    assert list(storage.list()) == ["keep.bin"]
-    with pytest.raises(FileNotFoundError):
-        storage.read("dir/gone.bin")
-
-
-def test_delete_all(storage: Storage, dataset_url: str) -> None:
-    storage.write("a.bin", b"a")
-    storage.write("d/e/f.bin", b"f")
-    storage.delete_all()
-    assert list(storage.list()) == []
-    assert not storage.exists("a.bin")
-    # the root can be used again afterwards
-    storage.write("a.bin", b"again")
-    assert open_storage(dataset_url).read("a.bin") == b"again"
-
-
-def test_modified(storage: Storage) -> None:
-    import time
-
-    before = time.time() - 5
-    storage.write("m.bin", b"m")
-    assert before <= storage.modified("m.bin") <= time.time() + 5
-    with pytest.raises(FileNotFoundError):
-        storage.modified("missing.bin")
-
-
-def test_write_stream(storage: Storage) -> None:
-    chunks = [b"abc", b"", b"defg" * 1000, b"h"]
-
-    def write(sink: pa.NativeFile) -> None:
-        for chunk in chunks:
-            sink.write(chunk)
-
-    size = storage.write_stream("stream/s.bin", write)
-    expected = b"".join(chunks)
-    assert size == len(expected)
-    assert storage.read("stream/s.bin") == expected
-    assert storage.size("stream/s.bin") == len(expected)
-    assert storage.read("stream/s.bin", start=3, end=7) == b"defg"
-
-
-@pytest.mark.parametrize("hint", [1, 100, 4004, 4005, 10_000, 1 << 20])
-def test_write_stream_with_a_size_hint(storage: Storage, hint: int) -> None:
-    calls = []
-
-    def write(sink: pa.NativeFile) -> None:
-        calls.append(1)
-        sink.write(b"abcd" * 1000)
-        sink.write(b"x" * 5)
-
-    assert storage.write_stream("stream/h.bin", write, size_hint=hint) == 4005
-    assert storage.read("stream/h.bin") == b"abcd" * 1000 + b"x" * 5
-    assert storage.size("stream/h.bin") == 4005
-    assert len(calls) <= 2  # once more at most, when the output outgrew a reservation
+# -- backend-specific ----------------------------------------------------------------------------
 
 
 def test_memory_write_stream_reserves_the_hint_and_retries_when_outgrown() -> None:
@@ -217,63 +73,6 @@ def test_memory_write_stream_raises_what_write_raises() -> None:
     with pytest.raises(FileNotFoundError, match="vanished"):
         storage.write_stream("e.bin", write, size_hint=100)
     assert not storage.exists("e.bin")
-
-
-def test_open_input_random_access(storage: Storage) -> None:
-    storage.write("in.bin", b"0123456789")
-    f = storage.open_input("in.bin")
-    try:
-        f.seek(4)
-        assert f.read(3) == b"456"
-        assert f.size() == 10
-    finally:
-        f.close()
-
-
-def test_put_if_absent(storage: Storage) -> None:
-    assert storage.put_if_absent("_versions/1.json", b"first") is True
-    assert storage.put_if_absent("_versions/1.json", b"second") is False
-    assert storage.read("_versions/1.json") == b"first"
-    assert storage.put_if_absent("_versions/2.json", b"other") is True
-    # an existing file written by write() also blocks put_if_absent
-    storage.write("plain.bin", b"p")
-    assert storage.put_if_absent("plain.bin", b"q") is False
-    assert storage.read("plain.bin") == b"p"
-    # put_if_absent leaves no temporary files behind in listings
-    assert sorted(storage.list()) == ["_versions/1.json", "_versions/2.json", "plain.bin"]
-
-
-def test_put_if_absent_thread_race(storage: Storage) -> None:
-    threads_n = 16
-    for round_ in range(5):
-        path = f"_versions/{round_:020d}.json"
-        barrier = threading.Barrier(threads_n, timeout=30)
-        results: dict[int, bool] = {}
-        errors: list[BaseException] = []
-
-        def race(
-            i: int,
-            path: str = path,
-            barrier: threading.Barrier = barrier,
-            results: dict[int, bool] = results,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            try:
-                barrier.wait()
-                results[i] = storage.put_if_absent(path, f"writer-{i}".encode() * 50)
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=race, args=(i,)) for i in range(threads_n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
-        winners = [i for i, won in results.items() if won]
-        assert len(results) == threads_n
-        assert len(winners) == 1, f"round {round_}: winners {winners}"
-        assert storage.read(path) == f"writer-{winners[0]}".encode() * 50
 
 
 def _process_race(root: str, path: str, i: int, barrier: object, results: object) -> None:

@@ -259,10 +259,10 @@ AZURITE = {
 def test_link_credentials_are_mapped_as_for_datasets(url: str, creds: dict[str, Any]) -> None:
     """Defect 9: an Azure ``endpoint_url`` reached adlfs raw from a Link (a dataset turns it
     into a connection string)."""
-    from lakefmt.storage.registry import provider_of, storage_options
+    from lakefmt.storage.credentials import provider_of, storage_options
     from lakefmt.types.link import link_storage_options
 
-    provider = provider_of(url.split("://")[0].replace("abfs", "az"))
+    provider = provider_of(url.split("://")[0])
     assert provider is not None
     assert link_storage_options(url, creds) == storage_options(provider, creds)
     if provider == "az" and "endpoint_url" in creds:
