@@ -34,16 +34,8 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.tql import engine, parser
 from lakefmt.tql.cache import VECTORS
-from lakefmt.tql.sources import (
-    FRAG,
-    POS,
-    VROW,
-    DatasetSource,
-    Registry,
-    RelationBuilder,
-    Source,
-    TableSource,
-)
+from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
+from lakefmt.tql.relations import RelationBuilder, TableRegistry
 from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner, unique_name
 
 __all__ = [
@@ -131,7 +123,7 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
         assert resolve is not None
         return resolve(spec)
 
-    builder = RelationBuilder(Registry(), load)
+    builder = RelationBuilder(TableRegistry(), load)
     plan = Planner(parsed, default, tracked if resolve is not None else None, builder).plan()
     if key is not None and not resolved and (plan.row_source in (None, default)):
         size = len(plan.sql) + sum(t.nbytes for _, t in plan.tables)

@@ -28,7 +28,7 @@ from lakefmt.errors import QueryError
 from lakefmt.tql import parser
 from lakefmt.tql.columns import NUMBER, UNKNOWN, ColumnKind, duck_type, sql_literal, storage_of
 from lakefmt.tql.engine import IMAGE_SHAPE_UDF
-from lakefmt.tql.sources import (
+from lakefmt.tql.models import (
     ROW,
     SIMILARITY_COLUMN,
     Bm25Request,

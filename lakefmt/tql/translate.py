@@ -34,16 +34,16 @@ from lakefmt.errors import LakefmtError, QueryError
 from lakefmt.tql import parser
 from lakefmt.tql.columns import ColumnKind
 from lakefmt.tql.functions import FunctionTranslator
-from lakefmt.tql.sources import (
+from lakefmt.tql.models import (
     FRAG,
     POS,
     Bm25Request,
     DatasetSource,
-    RelationBuilder,
     SimilarityRequest,
     Source,
     Visible,
 )
+from lakefmt.tql.relations import RelationBuilder, readable_dirs
 
 IMPLICIT = "__lf_implicit"
 WEIGHT = "__lf_weight"
@@ -250,8 +250,6 @@ class Planner(FunctionTranslator):
         sql = tree.sql(dialect=parser.DIALECT)
         sql = self._substitute(sql)
         directories: list[str] = []
-        from lakefmt.tql.sources import readable_dirs
-
         for occ in self.occurrences:
             if isinstance(occ.source, DatasetSource):
                 directories.extend(readable_dirs(occ.source.snapshot.storage))
