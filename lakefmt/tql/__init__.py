@@ -23,7 +23,6 @@ attribute as soon as it is imported (it is imported lazily, to keep ``import lak
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.tql import engine, parser
 from lakefmt.tql.cache import VECTORS
+from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
 from lakefmt.tql.relations import RelationBuilder, TableRegistry
 from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner, unique_name
@@ -152,8 +152,8 @@ def execute(
     db = engine.database(plan.directories)
     try:
         table = db.run(plan.sql, plan.tables)
-    except engine.DuckDBError as exc:
-        raise _query_error(exc, tql, plan, default) from None
+    except DuckDBError as exc:
+        raise query_error(exc, tql) from None
     assert isinstance(table, pa.Table)
     if plan.sample is not None:
         replace, limit = plan.sample
@@ -209,8 +209,8 @@ def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None
     db = engine.database(plan.directories)
     try:
         text = db.run(plan.sql, plan.tables, explain=True)
-    except engine.DuckDBError as exc:
-        raise _query_error(exc, tql, plan, default) from None
+    except DuckDBError as exc:
+        raise query_error(exc, tql) from None
     kind = "row references" if plan.row_source is not None else "computed table"
     return f"TQL:\n{tql}\n\nResult: {kind}\n\nDuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
 
@@ -270,29 +270,3 @@ def weighted_sample(
     top = np.argpartition(-keys, count - 1)[:count]
     top = top[np.argsort(-keys[top], kind="stable")]
     return positive[top].astype(np.int64)
-
-
-_UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
-_UNKNOWN_FUNCTION = re.compile(
-    r"(?:Scalar|Aggregate|Table) Function with name \"?([\w.]+)\"? does not exist"
-)
-
-
-def _query_error(exc: BaseException, tql: str, plan: Plan, default: Source | None) -> QueryError:
-    """Turn a DuckDB error into a QueryError in TQL terms."""
-    text = engine.error_text(exc)
-    match = _UNKNOWN_COLUMN.search(str(exc))
-    if match:
-        name = match.group(1)
-        position = parser.find_token(tql, name)
-        where = f" at position {position}" if position is not None else ""
-        return QueryError(f"unknown column '{name}'{where}", position=position)
-    match = _UNKNOWN_FUNCTION.search(str(exc))
-    if match:
-        name = match.group(1)
-        position = parser.find_token(tql, name)
-        where = f" at position {position}" if position is not None else ""
-        return QueryError(f"unknown function '{name}'{where}", position=position)
-    if isinstance(exc, engine.duckdb.PermissionException):
-        return QueryError(f"the query tried to reach something outside the dataset: {text}")
-    return QueryError(f"query failed: {text}")

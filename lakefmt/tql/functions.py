@@ -27,7 +27,6 @@ from sqlglot import exp
 from lakefmt.errors import QueryError
 from lakefmt.tql import parser
 from lakefmt.tql.columns import NUMBER, UNKNOWN, ColumnKind, duck_type, sql_literal, storage_of
-from lakefmt.tql.engine import IMAGE_SHAPE_UDF
 from lakefmt.tql.models import (
     ROW,
     SIMILARITY_COLUMN,
@@ -38,6 +37,7 @@ from lakefmt.tql.models import (
     TableSource,
     Visible,
 )
+from lakefmt.tql.udfs import IMAGE_SHAPE_UDF
 
 if TYPE_CHECKING:
     from lakefmt.tql.translate import _Occurrence, _Origin
