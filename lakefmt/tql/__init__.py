@@ -36,7 +36,8 @@ from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
 from lakefmt.tql.relations import RelationBuilder, TableRegistry
-from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner, unique_name
+from lakefmt.tql.sqltree import unique_name
+from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
 
 __all__ = [
     "DatasetSource",
