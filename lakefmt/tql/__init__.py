@@ -9,11 +9,20 @@ objects of :mod:`lakefmt.dataset`. A query reads *sources* (:class:`DatasetSourc
   ``SAMPLE BY``); media and vector columns of those rows are not read by the query;
 * a computed table otherwise (aggregates, ``DISTINCT``, joins).
 
-Modules: :mod:`~lakefmt.tql.parser` (TQL text -> checked tree), :mod:`~lakefmt.tql.translate`
-(tree -> DuckDB SQL and the meaning of the result), :mod:`~lakefmt.tql.functions` (TQL
-functions and conventions), :mod:`~lakefmt.tql.sources` (relations over fragments),
-:mod:`~lakefmt.tql.engine` (the sandboxed DuckDB), :mod:`~lakefmt.tql.columns`,
-:mod:`~lakefmt.tql.cache` (vector columns kept in RAM).
+Modules, from the top (an import-linter contract in ``pyproject.toml`` keeps this order):
+
+* :mod:`~lakefmt.tql.translate` (clause planning: sources, scopes, the result's meaning),
+  :mod:`~lakefmt.tql.engine` (the sandboxed DuckDB), :mod:`~lakefmt.tql.duckdb_errors`
+  (DuckDB exceptions -> ``QueryError``);
+* :mod:`~lakefmt.tql.expressions` (type inference, TQL's operator conventions);
+* :mod:`~lakefmt.tql.functions` (the registry of TQL functions: one entry each);
+* :mod:`~lakefmt.tql.context` (planning state shared with the functions),
+  :mod:`~lakefmt.tql.relations` (SQL of the relations reading sources);
+* :mod:`~lakefmt.tql.similarity` (numpy vector scoring), :mod:`~lakefmt.tql.sqltree`
+  (sqlglot tree helpers), :mod:`~lakefmt.tql.udfs` (Python functions inside DuckDB);
+* :mod:`~lakefmt.tql.models` (sources and the columns they show);
+* :mod:`~lakefmt.tql.parser` (TQL text -> checked tree), :mod:`~lakefmt.tql.columns`
+  (column kinds, DuckDB types), :mod:`~lakefmt.tql.cache` (vector columns kept in RAM).
 
 The package is named ``tql`` rather than ``query`` because ``lakefmt.query`` is the public
 *function* ``lakefmt.query(tql)``: a subpackage of the same name would replace that

@@ -30,6 +30,12 @@ from lakefmt.tql.sqltree import bracket1, cast, element_type, int_literal, one_b
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
+_OPERATORS: dict[type[exp.Expression], str] = {
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+}
 
 
 class ExpressionTranslator:
@@ -218,7 +224,7 @@ class ExpressionTranslator:
 
     # arrays ---------------------------------------------------------------------------------------
     def _elementwise(self, node: exp.Expression) -> exp.Expression:
-        op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(node)]
+        op = _OPERATORS[type(node)]
         left, right = node.this, node.expression
         lk, rk = self.infer(left), self.infer(right)
         v, j = "__lf_v", "__lf_j"
@@ -229,7 +235,7 @@ class ExpressionTranslator:
                 if rk.arrayish
                 else self.translate(right)
             )
-            body = exp.maybe_parse(f"{v} {op} x", dialect=parser.DIALECT)
+            body: exp.Expr = exp.maybe_parse(f"{v} {op} x", dialect=parser.DIALECT)
             body.set("expression", other)
         else:
             base = array_sql(self, right)

@@ -313,7 +313,7 @@ def _norm(which: str) -> Translation:
         values = array_sql(tr, arg)
         v = "__lf_v"
         if which == "l2_norm":
-            body = exp.maybe_parse(f"{v} * {v}", dialect=parser.DIALECT)
+            body: exp.Expr = exp.maybe_parse(f"{v} * {v}", dialect=parser.DIALECT)
             lam = exp.Lambda(this=body, expressions=[exp.to_identifier(v)])
             total = exp.Anonymous(
                 this="list_sum",

@@ -91,8 +91,8 @@ class DatasetSource:
             out.append(Visible(name, classify(t.to_json(), t.storage_type), t.arrow_type, f, t))
         if self.extra is not None:
             for name, col in zip(self.extra.column_names, self.extra.columns, strict=True):
-                t = self.extra_types.get(name)
-                out.append(Visible(name, _kind_of(t, col.type), col.type, None, t))
+                known = self.extra_types.get(name)
+                out.append(Visible(name, _kind_of(known, col.type), col.type, None, known))
         return out
 
 

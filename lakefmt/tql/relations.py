@@ -168,7 +168,8 @@ class RelationBuilder:
         """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
-        for req in [*bm25, *similarity]:
+        requests: list[Bm25Request | SimilarityRequest] = [*bm25, *similarity]
+        for req in requests:
             if req.column not in needed:
                 needed.append(req.column)
         if similarity and (
@@ -306,9 +307,9 @@ class RelationBuilder:
                 provider[fid] = index  # the last file holding a field wins
         by_file: dict[int, list[int]] = {}
         for _, f in wanted:
-            index = provider.get(f.id)
-            if index is not None and f.id not in by_file.get(index, []):
-                by_file.setdefault(index, []).append(f.id)
+            holder = provider.get(f.id)
+            if holder is not None and f.id not in by_file.get(holder, []):
+                by_file.setdefault(holder, []).append(f.id)
         if not by_file and frag.files:
             by_file[0] = []  # nothing wanted: still scan one file for the row identities
         roles = []

@@ -28,7 +28,7 @@ def grouped(select: exp.Select) -> bool:
 
 def cte(select: exp.Select, name: str) -> exp.Expression | None:
     """The query of the CTE ``name`` visible from ``select``."""
-    node: exp.Expression | None = select
+    node: exp.Expr | None = select
     while node is not None:
         with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
         for cte in with_.expressions if with_ is not None else []:
@@ -156,7 +156,7 @@ def has_aggregate(select: exp.Select) -> bool:
     return False
 
 
-def leaf_selects(node: exp.Expression) -> list[exp.Select]:
+def leaf_selects(node: exp.Expr) -> list[exp.Select]:
     """The SELECTs of a query or set operation (its branches, left to right)."""
     if isinstance(node, exp.Select):
         return [node]

@@ -14,10 +14,12 @@ The planner works on the sqlglot tree of a checked query (:mod:`lakefmt.tql.pars
    projection returns the hidden identity columns, the cheap columns (numbers, text) and the
    computed ones; media, vectors and other large columns are not read at all, the result
    view reads them lazily by row. Otherwise the result is a computed table.
-4. TQL's functions and conventions are translated to DuckDB (:mod:`lakefmt.tql.functions`):
-   vector similarity and norms, ``CONTAINS``, BM25, ``SHAPE``, ``DATA``, ``ANY``/``ALL`` over
-   arrays, 0-based indexing and slicing, JSON paths, class names, ``*``/``?`` wildcards,
-   ``ROW_NUMBER()`` as the row index.
+4. Expressions are translated to DuckDB by :mod:`lakefmt.tql.expressions` (TQL's operator
+   conventions) and the function registry :mod:`lakefmt.tql.functions` (vector similarity
+   and norms, ``CONTAINS``, BM25, ``SHAPE``, ``DATA``, ``ANY``/``ALL`` over arrays,
+   ``ROW_NUMBER()`` as the row index), reading and adding to the query's
+   :class:`~lakefmt.tql.context.PlanningContext`.
+5. The relations of the sources (:mod:`lakefmt.tql.relations`) replace their placeholders.
 """
 
 from __future__ import annotations
@@ -444,7 +446,7 @@ class Planner:
         if is_root and not row_kind:
             self._name_root_items(node)
         outputs: list[tuple[str, Origin]] = []
-        new_items: list[exp.Expression] = []
+        new_items: list[exp.Expr] = []
         seen: dict[str, int] = {}
         changed = False
         for item in node.expressions:
@@ -509,7 +511,7 @@ class Planner:
 
     def _name_root_items(self, select: exp.Select) -> None:
         """Give unnamed computed result columns their TQL text as name (``COUNT(*)``)."""
-        items = []
+        items: list[exp.Expr] = []
         for item in select.expressions:
             if isinstance(item, (exp.Alias, exp.Column, exp.Star)):
                 items.append(item)
@@ -616,7 +618,7 @@ class Planner:
         info = self._info[id(select)]
         scope_sources = self._from_columns(select)
         alias = info.source_alias
-        items: list[exp.Expression] = [
+        items: list[exp.Expr] = [
             exp.alias_(
                 exp.column(c, table=exp.to_identifier(alias) if alias else None), c, copy=False
             )

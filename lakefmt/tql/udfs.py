@@ -7,6 +7,7 @@ The function library (:mod:`lakefmt.tql.functions`) writes calls to these names;
 from __future__ import annotations
 
 import duckdb
+import duckdb.func
 import pyarrow as pa
 
 from lakefmt.codecs.image import image_shape
@@ -32,4 +33,10 @@ def image_shape_udf(column: pa.Array) -> pa.Array:
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """Register every UDF on a DuckDB connection."""
-    con.create_function(IMAGE_SHAPE_UDF, image_shape_udf, ["BLOB"], "BIGINT[]", type="arrow")
+    con.create_function(
+        IMAGE_SHAPE_UDF,
+        image_shape_udf,
+        [duckdb.sqltype("BLOB")],
+        duckdb.sqltype("BIGINT[]"),
+        type=duckdb.func.ARROW,
+    )
