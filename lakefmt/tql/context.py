@@ -79,7 +79,6 @@ class PlanningContext:
     """What the planner knows of one query while translating it.
 
     Args:
-        text: The query text (positions in messages).
         vectors: Long numeric array literals lifted out of the text: placeholder -> values.
 
     Attributes:
@@ -93,8 +92,7 @@ class PlanningContext:
         by_placeholder: Placeholder table name -> the occurrence it stands for.
     """
 
-    def __init__(self, text: str, vectors: dict[str, list[float]]) -> None:
-        self.text = text
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
         self.origins: dict[int, Origin] = {}
         self.vector_sizes = {name: len(values) for name, values in vectors.items()}
         self.vector_values = vectors

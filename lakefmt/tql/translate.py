@@ -137,7 +137,7 @@ class Planner:
         self.resolve = resolve
         self.builder = builder
         self.occurrences: list[Occurrence] = []
-        self.ctx = PlanningContext(parsed.text, parsed.vectors)
+        self.ctx = PlanningContext(parsed.vectors)
         # lifted vector literals go back into the SQL text at the end
         self.ctx.snippets.update({n: double_list(v) for n, v in parsed.vectors.items()})
         self.expressions = ExpressionTranslator(self.ctx)

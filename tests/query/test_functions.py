@@ -267,7 +267,7 @@ def test_every_tql_function_is_one_registry_entry() -> None:
     from lakefmt.tql.context import PlanningContext
     from lakefmt.tql.functions import FUNCTIONS
 
-    ctx = PlanningContext("", {})
+    ctx = PlanningContext({})
     recognised = set()
     for fn in FUNCTIONS:
         assert fn.doc.upper().startswith(f"{fn.names[0].upper()}("), fn.doc
