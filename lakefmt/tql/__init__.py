@@ -9,11 +9,20 @@ objects of :mod:`lakefmt.dataset`. A query reads *sources* (:class:`DatasetSourc
   ``SAMPLE BY``); media and vector columns of those rows are not read by the query;
 * a computed table otherwise (aggregates, ``DISTINCT``, joins).
 
-Modules: :mod:`~lakefmt.tql.parser` (TQL text -> checked tree), :mod:`~lakefmt.tql.translate`
-(tree -> DuckDB SQL and the meaning of the result), :mod:`~lakefmt.tql.functions` (TQL
-functions and conventions), :mod:`~lakefmt.tql.sources` (relations over fragments),
-:mod:`~lakefmt.tql.engine` (the sandboxed DuckDB), :mod:`~lakefmt.tql.columns`,
-:mod:`~lakefmt.tql.cache` (vector columns kept in RAM).
+Modules, from the top (an import-linter contract in ``pyproject.toml`` keeps this order):
+
+* :mod:`~lakefmt.tql.translate` (clause planning: sources, scopes, the result's meaning),
+  :mod:`~lakefmt.tql.engine` (the sandboxed DuckDB), :mod:`~lakefmt.tql.duckdb_errors`
+  (DuckDB exceptions -> ``QueryError``);
+* :mod:`~lakefmt.tql.expressions` (type inference, TQL's operator conventions);
+* :mod:`~lakefmt.tql.functions` (the registry of TQL functions: one entry each);
+* :mod:`~lakefmt.tql.context` (planning state shared with the functions),
+  :mod:`~lakefmt.tql.relations` (SQL of the relations reading sources);
+* :mod:`~lakefmt.tql.similarity` (numpy vector scoring), :mod:`~lakefmt.tql.sqltree`
+  (sqlglot tree helpers), :mod:`~lakefmt.tql.udfs` (Python functions inside DuckDB);
+* :mod:`~lakefmt.tql.models` (sources and the columns they show);
+* :mod:`~lakefmt.tql.parser` (TQL text -> checked tree), :mod:`~lakefmt.tql.columns`
+  (column kinds, DuckDB types), :mod:`~lakefmt.tql.cache` (vector columns kept in RAM).
 
 The package is named ``tql`` rather than ``query`` because ``lakefmt.query`` is the public
 *function* ``lakefmt.query(tql)``: a subpackage of the same name would replace that
@@ -23,7 +32,6 @@ attribute as soon as it is imported (it is imported lazily, to keep ``import lak
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,17 +42,11 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.tql import engine, parser
 from lakefmt.tql.cache import VECTORS
-from lakefmt.tql.sources import (
-    FRAG,
-    POS,
-    VROW,
-    DatasetSource,
-    Registry,
-    RelationBuilder,
-    Source,
-    TableSource,
-)
-from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner, unique_name
+from lakefmt.tql.duckdb_errors import DuckDBError, query_error
+from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
+from lakefmt.tql.relations import RelationBuilder, TableRegistry
+from lakefmt.tql.sqltree import unique_name
+from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
 
 __all__ = [
     "DatasetSource",
@@ -131,7 +133,7 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
         assert resolve is not None
         return resolve(spec)
 
-    builder = RelationBuilder(Registry(), load)
+    builder = RelationBuilder(TableRegistry(), load)
     plan = Planner(parsed, default, tracked if resolve is not None else None, builder).plan()
     if key is not None and not resolved and (plan.row_source in (None, default)):
         size = len(plan.sql) + sum(t.nbytes for _, t in plan.tables)
@@ -160,8 +162,8 @@ def execute(
     db = engine.database(plan.directories)
     try:
         table = db.run(plan.sql, plan.tables)
-    except engine.DuckDBError as exc:
-        raise _query_error(exc, tql, plan, default) from None
+    except DuckDBError as exc:
+        raise query_error(exc, tql) from None
     assert isinstance(table, pa.Table)
     if plan.sample is not None:
         replace, limit = plan.sample
@@ -217,8 +219,8 @@ def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None
     db = engine.database(plan.directories)
     try:
         text = db.run(plan.sql, plan.tables, explain=True)
-    except engine.DuckDBError as exc:
-        raise _query_error(exc, tql, plan, default) from None
+    except DuckDBError as exc:
+        raise query_error(exc, tql) from None
     kind = "row references" if plan.row_source is not None else "computed table"
     return f"TQL:\n{tql}\n\nResult: {kind}\n\nDuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
 
@@ -278,29 +280,3 @@ def weighted_sample(
     top = np.argpartition(-keys, count - 1)[:count]
     top = top[np.argsort(-keys[top], kind="stable")]
     return positive[top].astype(np.int64)
-
-
-_UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
-_UNKNOWN_FUNCTION = re.compile(
-    r"(?:Scalar|Aggregate|Table) Function with name \"?([\w.]+)\"? does not exist"
-)
-
-
-def _query_error(exc: BaseException, tql: str, plan: Plan, default: Source | None) -> QueryError:
-    """Turn a DuckDB error into a QueryError in TQL terms."""
-    text = engine.error_text(exc)
-    match = _UNKNOWN_COLUMN.search(str(exc))
-    if match:
-        name = match.group(1)
-        position = parser.find_token(tql, name)
-        where = f" at position {position}" if position is not None else ""
-        return QueryError(f"unknown column '{name}'{where}", position=position)
-    match = _UNKNOWN_FUNCTION.search(str(exc))
-    if match:
-        name = match.group(1)
-        position = parser.find_token(tql, name)
-        where = f" at position {position}" if position is not None else ""
-        return QueryError(f"unknown function '{name}'{where}", position=position)
-    if isinstance(exc, engine.duckdb.PermissionException):
-        return QueryError(f"the query tried to reach something outside the dataset: {text}")
-    return QueryError(f"query failed: {text}")

@@ -34,13 +34,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lakefmt.tql import udfs
 from lakefmt.tql.columns import duck_type, quote_ident, quote_str
 from lakefmt.types import as_array
 
 #: Databases kept per process (each serves a set of dataset roots).
 MAX_DATABASES = 8
-#: Name of the UDF giving an encoded image's (height, width, channels) from its header.
-IMAGE_SHAPE_UDF = "__lf_image_shape"
 
 _lock = threading.Lock()
 _databases: OrderedDict[tuple[str, ...], Database] = OrderedDict()
@@ -48,23 +47,6 @@ _pid = os.getpid()
 _spill_dir: str | None = None
 #: Databases of a parent process, kept referenced so their destructors never run in a child.
 _abandoned: list[Any] = []
-
-
-def _image_shape(column: pa.Array) -> pa.Array:
-    """Arrow UDF: ``[h, w, c]`` of each encoded image, read from the header only."""
-    from lakefmt.codecs.image import image_shape
-    from lakefmt.errors import LakefmtError
-
-    out: list[list[int] | None] = []
-    for value in column.to_pylist():
-        if value is None:
-            out.append(None)
-            continue
-        try:
-            out.append(list(image_shape(value)))
-        except (LakefmtError, ValueError, ImportError):
-            out.append(None)
-    return pa.array(out, type=pa.list_(pa.int64()))
 
 
 def _private_spill_dir() -> str:
@@ -92,7 +74,7 @@ class Database:
                 "autoload_known_extensions": False,
             },
         )
-        con.create_function(IMAGE_SHAPE_UDF, _image_shape, ["BLOB"], "BIGINT[]", type="arrow")
+        udfs.register(con)
         spill = _private_spill_dir()
         con.execute(f"SET temp_directory = {quote_str(spill)}")
         allowed = [*self.directories, spill.rstrip("/") + "/"]
@@ -186,25 +168,3 @@ def database(directories: Sequence[str]) -> Database:
         while len(_databases) > MAX_DATABASES:
             _databases.popitem(last=False)
         return db
-
-
-def error_text(exc: BaseException) -> str:
-    """The useful first part of a DuckDB error message."""
-    text = str(exc).strip()
-    for prefix in (
-        "Binder Error: ",
-        "Catalog Error: ",
-        "Parser Error: ",
-        "Conversion Error: ",
-        "Invalid Input Error: ",
-        "Out of Range Error: ",
-        "Permission Error: ",
-        "Not implemented Error: ",
-        "Invalid Error: ",
-        "Constraint Error: ",
-    ):
-        text = text.replace(prefix, "")
-    return text.split("\nLINE ")[0].split("\n\nLINE")[0].strip()
-
-
-DuckDBError = duckdb.Error

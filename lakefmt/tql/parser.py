@@ -91,7 +91,7 @@ class SampleClause:
         position: Offset of ``SAMPLE`` in the query text.
     """
 
-    weight: exp.Expression
+    weight: exp.Expr
     replace: bool
     position: int
 
@@ -201,6 +201,7 @@ def parse(text: str) -> ParsedQuery:
         tree = inner
     check(tree, text, allowed=set(vectors))
     _check_aliases(tree, tokens)
+    assert isinstance(tree, exp.Expression)  # check() admits only a SELECT or set operation
     return ParsedQuery(text=text, tree=tree, sample=sample, vectors=vectors)
 
 
@@ -386,7 +387,7 @@ RESERVED_KEYWORDS = frozenset(
 )
 
 
-def _check_aliases(tree: exp.Expression, tokens: list[Token]) -> None:
+def _check_aliases(tree: exp.Expr, tokens: list[Token]) -> None:
     """Refuse an unquoted reserved keyword used as an alias without ``AS``, and an alias on
     a star.
 
@@ -497,10 +498,10 @@ def _cut_sample(text: str, tokens: list[Token]) -> tuple[SampleClause | None, li
     ]
 
 
-def _parse_piece(text: str, start: int, end: int) -> exp.Expression:
+def _parse_piece(text: str, start: int, end: int) -> exp.Expr:
     piece = text[start:end]
     try:
-        return sqlglot.parse_one(piece, read=DIALECT, into=exp.Condition)  # type: ignore[arg-type]
+        return sqlglot.parse_one(piece, read=DIALECT, into=exp.Condition)
     except (ParseError, TokenError):
         pass
     try:
@@ -509,7 +510,7 @@ def _parse_piece(text: str, start: int, end: int) -> exp.Expression:
         raise syntax_error(piece, exc, base=start) from None
 
 
-def _weight_expression(text: str, tokens: list[Token]) -> exp.Expression:
+def _weight_expression(text: str, tokens: list[Token]) -> exp.Expr:
     """Parse ``expr`` or ``MAX_WEIGHT(cond: w, ...)`` / ``SUM_WEIGHT(...)``."""
     head = tokens[0].text.upper()
     if (
@@ -575,7 +576,7 @@ def _position(node: exp.Expression, text: str) -> int | None:
     return None
 
 
-def function_name(node: exp.Expression) -> str:
+def function_name(node: exp.Expr) -> str:
     """The lower-case SQL name of a function node (``""`` if it is not a function)."""
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
@@ -597,7 +598,7 @@ def find_token(text: str, word: str, *, after: int = 0) -> int | None:
     return None
 
 
-def check(tree: exp.Expression, text: str, *, allowed: set[str] | None = None) -> None:
+def check(tree: exp.Expr, text: str, *, allowed: set[str] | None = None) -> None:
     """Refuse everything but a read-only query over datasets.
 
     Raises:

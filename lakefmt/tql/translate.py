@@ -14,10 +14,12 @@ The planner works on the sqlglot tree of a checked query (:mod:`lakefmt.tql.pars
    projection returns the hidden identity columns, the cheap columns (numbers, text) and the
    computed ones; media, vectors and other large columns are not read at all, the result
    view reads them lazily by row. Otherwise the result is a computed table.
-4. TQL's functions and conventions are translated to DuckDB (:mod:`lakefmt.tql.functions`):
-   vector similarity and norms, ``CONTAINS``, BM25, ``SHAPE``, ``DATA``, ``ANY``/``ALL`` over
-   arrays, 0-based indexing and slicing, JSON paths, class names, ``*``/``?`` wildcards,
-   ``ROW_NUMBER()`` as the row index.
+4. Expressions are translated to DuckDB by :mod:`lakefmt.tql.expressions` (TQL's operator
+   conventions) and the function registry :mod:`lakefmt.tql.functions` (vector similarity
+   and norms, ``CONTAINS``, BM25, ``SHAPE``, ``DATA``, ``ANY``/``ALL`` over arrays,
+   ``ROW_NUMBER()`` as the row index), reading and adding to the query's
+   :class:`~lakefmt.tql.context.PlanningContext`.
+5. The relations of the sources (:mod:`lakefmt.tql.relations`) replace their placeholders.
 """
 
 from __future__ import annotations
@@ -33,16 +35,25 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from lakefmt.errors import LakefmtError, QueryError
 from lakefmt.tql import parser
 from lakefmt.tql.columns import ColumnKind
-from lakefmt.tql.functions import FunctionTranslator
-from lakefmt.tql.sources import (
+from lakefmt.tql.context import Occurrence, Origin, PlanningContext
+from lakefmt.tql.expressions import ExpressionTranslator
+from lakefmt.tql.functions import FUNCTIONS
+from lakefmt.tql.models import (
     FRAG,
     POS,
-    Bm25Request,
     DatasetSource,
-    RelationBuilder,
-    SimilarityRequest,
     Source,
-    Visible,
+)
+from lakefmt.tql.relations import RelationBuilder, readable_dirs
+from lakefmt.tql.sqltree import (
+    auto_name,
+    double_list,
+    has_aggregate,
+    leaf_selects,
+    star_excluded,
+    star_target,
+    unique_name,
+    walk_scope,
 )
 
 IMPLICIT = "__lf_implicit"
@@ -96,48 +107,14 @@ class Plan:
     natural_order: bool
 
 
-@dataclasses.dataclass(eq=False)
-class _Occurrence:
-    """One place a query reads a source."""
-
-    index: int
-    source: Source
-    alias: str
-    spec: str
-    needed: list[str] = dataclasses.field(default_factory=list)
-    want_row: bool = False
-    bm25: list[Bm25Request] = dataclasses.field(default_factory=list)
-    similarity: list[SimilarityRequest] = dataclasses.field(default_factory=list)
-    visible: dict[str, Visible] = dataclasses.field(default_factory=dict)
-
-    def need(self, name: str) -> None:
-        if name not in self.needed:
-            self.needed.append(name)
-
-
-@dataclasses.dataclass
-class _Origin:
-    """Where a column of a scope comes from."""
-
-    kind: ColumnKind
-    occurrence: _Occurrence | None = None
-    name: str | None = None  # the visible column of the occurrence
-
-    @property
-    def visible(self) -> Visible | None:
-        if self.occurrence is None or self.name is None:
-            return None
-        return self.occurrence.visible.get(self.name)
-
-
 @dataclasses.dataclass
 class _ScopeInfo:
-    outputs: list[tuple[str, _Origin]]
-    preserving: _Occurrence | None  # the occurrence whose rows each result row stands for
+    outputs: list[tuple[str, Origin]]
+    preserving: Occurrence | None  # the occurrence whose rows each result row stands for
     source_alias: str | None = None  # alias of the single FROM source (row-preserving selects)
 
 
-class Planner(FunctionTranslator):
+class Planner:
     """Translates one parsed query.
 
     Args:
@@ -159,43 +136,16 @@ class Planner(FunctionTranslator):
         self.default = default
         self.resolve = resolve
         self.builder = builder
-        self.occurrences: list[_Occurrence] = []
-        self._by_placeholder: dict[str, _Occurrence] = {}
+        self.occurrences: list[Occurrence] = []
+        self.ctx = PlanningContext(parsed.vectors)
+        # lifted vector literals go back into the SQL text at the end
+        self.ctx.snippets.update({n: double_list(v) for n, v in parsed.vectors.items()})
+        self.expressions = ExpressionTranslator(self.ctx)
         self._sources: dict[str, Source] = {}
         self._info: dict[int, _ScopeInfo] = {}
-        self._origins: dict[int, _Origin] = {}  # id(Column) -> origin
-        self._select_source: dict[int, tuple[str, _Occurrence | None]] = {}
         self._aliases: set[str] = set()
-        self._from_cols: dict[int, dict[str, list[tuple[str, _Origin]]]] = {}
+        self._from_cols: dict[int, dict[str, list[tuple[str, Origin]]]] = {}
         self._root_branches: set[int] = set()
-        self._counter = 0
-        #: placeholder name -> SQL text substituted into the final SQL (lifted literals)
-        self._snippets: dict[str, str] = {
-            name: _double_list(values) for name, values in parsed.vectors.items()
-        }
-        self._vector_sizes = {name: len(values) for name, values in parsed.vectors.items()}
-        self._vector_values = parsed.vectors
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _fresh(self, stem: str) -> str:
-        self._counter += 1
-        return f"__lf_{stem}{self._counter}"
-
-    def _pos(self, node: exp.Expression | None) -> int | None:
-        if node is None:
-            return None
-        for ident in [node, *node.find_all(exp.Identifier)]:
-            meta = ident._meta or {}
-            if "start" in meta:
-                return int(meta["start"])
-        return None
-
-    def _error(
-        self, message: str, node: exp.Expression | None = None, *, position: int | None = None
-    ) -> QueryError:
-        pos = position if position is not None else self._pos(node)
-        where = f" at position {pos}" if pos is not None else ""
-        return QueryError(f"{message}{where}", position=pos)
 
     # -- entry point -------------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -219,7 +169,7 @@ class Planner(FunctionTranslator):
             and root_scope is not None
             and isinstance(root_scope.expression, exp.SetOperation)
         ):
-            self._root_branches = {id(s) for s in _leaf_selects(root_scope.expression)}
+            self._root_branches = {id(s) for s in leaf_selects(root_scope.expression)}
         for scope in scopes:
             self._resolve_scope(scope, row_kind=row_kind, is_root=scope is root_scope)
         columns: list[OutputColumn] = []
@@ -235,7 +185,7 @@ class Planner(FunctionTranslator):
         else:
             columns = self._table_columns(root_scope)
         self._order_limited_subqueries(tree, root_scope)
-        tree = self._translate(tree)
+        tree = self.expressions.translate_tree(tree)
         natural = False
         if row_kind:
             has_order = tree.args.get("order") is not None
@@ -250,8 +200,6 @@ class Planner(FunctionTranslator):
         sql = tree.sql(dialect=parser.DIALECT)
         sql = self._substitute(sql)
         directories: list[str] = []
-        from lakefmt.tql.sources import readable_dirs
-
         for occ in self.occurrences:
             if isinstance(occ.source, DatasetSource):
                 directories.extend(readable_dirs(occ.source.snapshot.storage))
@@ -299,15 +247,17 @@ class Planner(FunctionTranslator):
             if not (
                 isinstance(value, exp.Literal) and not value.is_string and str(value.this).isdigit()
             ):
-                raise self._error(
+                raise self.ctx.error(
                     "SAMPLE BY ... LIMIT takes a whole number", position=sample.position
                 )
             limit = int(value.this)
             tree.set("limit", None)
         if tree.args.get("offset") is not None:
-            raise self._error("SAMPLE BY cannot be combined with OFFSET", position=sample.position)
+            raise self.ctx.error(
+                "SAMPLE BY cannot be combined with OFFSET", position=sample.position
+            )
         if tree.args.get("order") is not None:
-            raise self._error(
+            raise self.ctx.error(
                 "SAMPLE BY cannot be combined with ORDER BY", position=sample.position
             )
         weight = exp.Alias(this=exp.Paren(this=sample.weight), alias=exp.to_identifier(WEIGHT))
@@ -335,15 +285,13 @@ class Planner(FunctionTranslator):
             if select.args.get("from_") is not None:
                 continue
             uses_rows = False
-            for node in _walk_scope(select):
-                if isinstance(node, exp.Column) and node.name in self._snippets:
+            for node in walk_scope(select):
+                if isinstance(node, exp.Column) and node.name in self.ctx.snippets:
                     continue
+                function = FUNCTIONS.lookup(node)
                 if isinstance(node, (exp.Column, exp.Star)) or (
-                    isinstance(node, exp.RowNumber) and not isinstance(node.parent, exp.Window)
+                    function is not None and function.reads_rows
                 ):
-                    uses_rows = True
-                    break
-                if isinstance(node, exp.Anonymous) and node.name.lower() == "bm25_similarity":
                     uses_rows = True
                     break
             if not uses_rows:
@@ -371,31 +319,31 @@ class Planner(FunctionTranslator):
                 spec = name
                 if source is None:
                     if self.resolve is None:
-                        raise self._error(f"cannot open dataset {name!r} here", table)
+                        raise self.ctx.error(f"cannot open dataset {name!r} here", table)
                     try:
                         source = self.resolve(name)
                     except QueryError as exc:
                         if exc.position is not None:
                             raise
-                        raise self._error(str(exc), table) from None
+                        raise self.ctx.error(str(exc), table) from None
                     except LakefmtError as exc:
-                        raise self._error(f"cannot open dataset {name!r}: {exc}", table) from exc
+                        raise self.ctx.error(f"cannot open dataset {name!r}: {exc}", table) from exc
                     except (OSError, ValueError) as exc:
-                        raise self._error(f"cannot open dataset {name!r}: {exc}", table) from exc
+                        raise self.ctx.error(f"cannot open dataset {name!r}: {exc}", table) from exc
                     self._sources[name] = source
             assert source is not None
             k = len(self.occurrences)
             alias = table.alias or f"__lf_s{k}"
-            occ = _Occurrence(k, source, alias, spec)
+            occ = Occurrence(k, source, alias, spec)
             occ.visible = {v.name: v for v in source.visible()}
             self.occurrences.append(occ)
             placeholder = f"{_REL}{k}"
-            self._by_placeholder[placeholder] = occ
+            self.ctx.by_placeholder[placeholder] = occ
             table.set("this", exp.to_identifier(placeholder, quoted=True))
             table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
 
-    def _occurrence_of(self, table: exp.Table) -> _Occurrence | None:
-        return self._by_placeholder.get(table.name)
+    def _occurrence_of(self, table: exp.Table) -> Occurrence | None:
+        return self.ctx.by_placeholder.get(table.name)
 
     # -- scope analysis ----------------------------------------------------------------------------
     def _preserving_pass(self, scopes: list[Scope]) -> None:
@@ -425,7 +373,7 @@ class Planner(FunctionTranslator):
                 and not node.args.get("distinct")
                 and not node.args.get("group")
                 and not node.args.get("having")
-                and not _has_aggregate(node)
+                and not has_aggregate(node)
             ):
                 target = from_.this
                 alias = target.alias_or_name
@@ -450,15 +398,15 @@ class Planner(FunctionTranslator):
                 and not node.args.get("joins")
             ):
                 occ = self._occurrence_of(from_.this)
-                self._select_source[id(node)] = (from_.this.alias_or_name, occ)
+                self.ctx.select_source[id(node)] = (from_.this.alias_or_name, occ)
 
-    def _source_columns(self, scope: Scope, name: str, source: Any) -> list[tuple[str, _Origin]]:
+    def _source_columns(self, scope: Scope, name: str, source: Any) -> list[tuple[str, Origin]]:
         """The columns a FROM item of ``scope`` shows (its name ``name``)."""
         if isinstance(source, exp.Table):
             occ = self._occurrence_of(source)
             if occ is None:
                 return []
-            return [(v.name, _Origin(v.kind, occ, v.name)) for v in occ.visible.values()]
+            return [(v.name, Origin(v.kind, occ, v.name)) for v in occ.visible.values()]
         if isinstance(source, Scope):
             info = self._info.get(id(source.expression))
             return list(info.outputs) if info else []
@@ -475,7 +423,7 @@ class Planner(FunctionTranslator):
             )
             info.outputs = list(first.outputs) if first else []
             if info.preserving is not None and (scope.is_derived_table or scope.is_cte):
-                for branch in _leaf_selects(node):
+                for branch in leaf_selects(node):
                     self._add_identity(branch, info.preserving)
             return
         if not isinstance(node, exp.Select):
@@ -497,15 +445,15 @@ class Planner(FunctionTranslator):
         expand = not root_like and not scope.is_subquery
         if is_root and not row_kind:
             self._name_root_items(node)
-        outputs: list[tuple[str, _Origin]] = []
-        new_items: list[exp.Expression] = []
+        outputs: list[tuple[str, Origin]] = []
+        new_items: list[exp.Expr] = []
         seen: dict[str, int] = {}
         changed = False
         for item in node.expressions:
-            star_of = _star_target(item)
+            star_of = star_target(item)
             if star_of is not None and expand:
                 changed = True
-                excluded = _star_excluded(item)
+                excluded = star_excluded(item)
                 for src_name, cols in columns_of.items():
                     if star_of and src_name != star_of:
                         continue
@@ -524,7 +472,7 @@ class Planner(FunctionTranslator):
                             exp.to_identifier(name, quoted=True),
                             table=exp.to_identifier(src_name) if src_name else None,
                         )
-                        self._origins[id(ref)] = origin
+                        self.ctx.origins[id(ref)] = origin
                         new_items.append(
                             ref if out == name else exp.alias_(ref, out, quoted=True, copy=False)
                         )
@@ -550,10 +498,10 @@ class Planner(FunctionTranslator):
             new_items.append(item)
             inner = item.this if isinstance(item, exp.Alias) else item
             name = item.alias_or_name
-            if isinstance(inner, exp.Column) and id(inner) in self._origins:
-                origin = self._origins[id(inner)]
+            if isinstance(inner, exp.Column) and id(inner) in self.ctx.origins:
+                origin = self.ctx.origins[id(inner)]
             else:
-                origin = _Origin(self._infer(inner))
+                origin = Origin(self.expressions.infer(inner))
             outputs.append((unique_name(name, seen), origin))
         if changed:
             node.set("expressions", new_items)
@@ -563,18 +511,18 @@ class Planner(FunctionTranslator):
 
     def _name_root_items(self, select: exp.Select) -> None:
         """Give unnamed computed result columns their TQL text as name (``COUNT(*)``)."""
-        items = []
+        items: list[exp.Expr] = []
         for item in select.expressions:
             if isinstance(item, (exp.Alias, exp.Column, exp.Star)):
                 items.append(item)
             else:
-                items.append(exp.alias_(item, _auto_name(item), quoted=True, copy=False))
+                items.append(exp.alias_(item, auto_name(item), quoted=True, copy=False))
         select.set("expressions", items)
 
     def _named_anywhere(self, name: str) -> bool:
         return any(c.name == name for c in self.parsed.tree.find_all(exp.Column))
 
-    def _add_identity(self, select: exp.Select, occ: _Occurrence) -> None:
+    def _add_identity(self, select: exp.Select, occ: Occurrence) -> None:
         info = self._info.get(id(select))
         alias = info.source_alias if info else None
         present = {e.alias_or_name for e in select.expressions}
@@ -588,7 +536,7 @@ class Planner(FunctionTranslator):
         self,
         scope: Scope,
         col: exp.Column,
-        columns_of: dict[str, list[tuple[str, _Origin]]],
+        columns_of: dict[str, list[tuple[str, Origin]]],
         select_aliases: set[str],
     ) -> None:
         name = col.name
@@ -643,7 +591,7 @@ class Planner(FunctionTranslator):
         raise self._unknown_column(col, available)
 
     def _unknown_column(self, col: exp.Column, available: list[str]) -> QueryError:
-        pos = self._pos(col)
+        pos = self.ctx.position(col)
         where = f" at position {pos}" if pos is not None else ""
         return QueryError(
             f"unknown column '{col.sql(dialect=parser.DIALECT).replace(chr(34), '')}'{where}; "
@@ -651,8 +599,8 @@ class Planner(FunctionTranslator):
             position=pos,
         )
 
-    def _set_origin(self, col: exp.Column, origin: _Origin) -> None:
-        self._origins[id(col)] = origin
+    def _set_origin(self, col: exp.Column, origin: Origin) -> None:
+        self.ctx.origins[id(col)] = origin
         if origin.occurrence is not None and origin.name is not None:
             origin.occurrence.need(origin.name)
 
@@ -660,7 +608,7 @@ class Planner(FunctionTranslator):
     def _rewrite_root(self, root: Scope, identity: tuple[str, ...]) -> list[OutputColumn]:
         node = root.expression
         columns: list[OutputColumn] | None = None
-        for select in _leaf_selects(node):
+        for select in leaf_selects(node):
             cols = self._rewrite_select(select, identity)
             if columns is None:
                 columns = cols
@@ -670,7 +618,7 @@ class Planner(FunctionTranslator):
         info = self._info[id(select)]
         scope_sources = self._from_columns(select)
         alias = info.source_alias
-        items: list[exp.Expression] = [
+        items: list[exp.Expr] = [
             exp.alias_(
                 exp.column(c, table=exp.to_identifier(alias) if alias else None), c, copy=False
             )
@@ -679,7 +627,7 @@ class Planner(FunctionTranslator):
         columns: list[OutputColumn] = []
         seen: dict[str, int] = {}
 
-        def add_passthrough(name: str, ref: exp.Expression, origin: _Origin) -> None:
+        def add_passthrough(name: str, ref: exp.Expression, origin: Origin) -> None:
             out = unique_name(name, seen)
             visible = origin.visible
             lazy = not origin.kind.eager and visible is not None and visible.field is not None
@@ -696,9 +644,9 @@ class Planner(FunctionTranslator):
                 items.append(exp.alias_(ref, out, quoted=True, copy=False))
 
         for item in select.expressions:
-            star_of = _star_target(item)
+            star_of = star_target(item)
             if star_of is not None:
-                excluded = _star_excluded(item)
+                excluded = star_excluded(item)
                 for name, origin in scope_sources:
                     if name in excluded or name.startswith(parser.RESERVED_PREFIX):
                         continue
@@ -721,21 +669,21 @@ class Planner(FunctionTranslator):
             name = (
                 item.alias_or_name
                 if isinstance(item, exp.Alias) or isinstance(inner, exp.Column)
-                else _auto_name(inner)
+                else auto_name(inner)
             )
-            if isinstance(inner, exp.Column) and id(inner) in self._origins:
-                add_passthrough(name, inner, self._origins[id(inner)])
+            if isinstance(inner, exp.Column) and id(inner) in self.ctx.origins:
+                add_passthrough(name, inner, self.ctx.origins[id(inner)])
                 continue
             out = unique_name(name, seen)
-            columns.append(OutputColumn(out, self._infer(inner)))
+            columns.append(OutputColumn(out, self.expressions.infer(inner)))
             items.append(exp.alias_(inner, out, quoted=True, copy=False))
         select.set("expressions", items)
         return columns
 
-    def _from_columns(self, select: exp.Select) -> list[tuple[str, _Origin]]:
+    def _from_columns(self, select: exp.Select) -> list[tuple[str, Origin]]:
         """The columns of the single FROM source of ``select``."""
         columns_of = self._from_cols.get(id(select), {})
-        out: list[tuple[str, _Origin]] = []
+        out: list[tuple[str, Origin]] = []
         for cols in columns_of.values():
             out.extend((n, o) for n, o in cols if not n.startswith(parser.RESERVED_PREFIX))
         return out
@@ -778,96 +726,6 @@ class Planner(FunctionTranslator):
             if placeholder not in sql:
                 raise QueryError(f"internal error: lost the relation of {occ.spec}")
             sql = sql.replace(placeholder, f"({relation})", 1)
-        for name in sorted(self._snippets, key=len, reverse=True):
-            sql = sql.replace(name, self._snippets[name])
+        for name in sorted(self.ctx.snippets, key=len, reverse=True):
+            sql = sql.replace(name, self.ctx.snippets[name])
         return sql
-
-
-def _double_list(values: list[float]) -> str:
-    """A DuckDB ``DOUBLE[]`` literal (exponent notation keeps DuckDB from reading DECIMALs)."""
-    parts = []
-    for v in values:
-        text = repr(float(v))
-        if "e" not in text and "n" not in text:
-            text += "e0"
-        elif text in ("nan", "inf", "-inf"):
-            text = {
-                "nan": "'NaN'::DOUBLE",
-                "inf": "'Infinity'::DOUBLE",
-                "-inf": "'-Infinity'::DOUBLE",
-            }[text]
-        parts.append(text)
-    return "[" + ", ".join(parts) + "]"
-
-
-def _walk_scope(select: exp.Select) -> Any:
-    """Nodes of ``select`` outside nested SELECTs."""
-    stack = [select]
-    while stack:
-        node = stack.pop()
-        for child in node.iter_expressions():
-            if isinstance(child, (exp.Select, exp.Subquery, exp.SetOperation)):
-                continue
-            yield child
-            stack.append(child)
-
-
-def _has_aggregate(select: exp.Select) -> bool:
-    """Whether ``select`` aggregates (an aggregate function outside any window)."""
-    for item in [*select.expressions, select.args.get("having"), select.args.get("order")]:
-        if item is None:
-            continue
-        for node in item.walk():
-            if (
-                isinstance(node, exp.AggFunc)
-                and node.find_ancestor(exp.Window) is None
-                and node.find_ancestor(exp.Select) in (None, select)
-            ):
-                return True
-    return False
-
-
-def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
-    if isinstance(node, exp.Select):
-        return [node]
-    if isinstance(node, exp.Subquery):
-        return _leaf_selects(node.this)
-    if isinstance(node, exp.SetOperation):
-        return _leaf_selects(node.this) + _leaf_selects(node.expression)
-    return []
-
-
-def _star_target(item: exp.Expression) -> str | None:
-    """``""`` for ``*``, ``"t"`` for ``t.*``, None for other select items."""
-    if isinstance(item, exp.Star):
-        return ""
-    if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
-        return item.table
-    return None
-
-
-def _star_excluded(item: exp.Expression) -> set[str]:
-    star = item if isinstance(item, exp.Star) else item.this
-    names = set()
-    for key in ("except", "except_", "exclude"):
-        for e in star.args.get(key) or []:
-            names.add(e.name if isinstance(e, exp.Expression) else str(e))
-    return names
-
-
-def unique_name(name: str, seen: dict[str, int]) -> str:
-    """``name``, or ``name_1``, ``name_2``... if ``seen`` has it; records the result in ``seen``."""
-    if name not in seen:
-        seen[name] = 0
-        return name
-    seen[name] += 1
-    candidate = f"{name}_{seen[name]}"
-    while candidate in seen:
-        seen[name] += 1
-        candidate = f"{name}_{seen[name]}"
-    seen[candidate] = 0
-    return candidate
-
-
-def _auto_name(node: exp.Expression) -> str:
-    return node.sql(dialect=parser.DIALECT)

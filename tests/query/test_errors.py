@@ -74,3 +74,22 @@ def test_type_errors_are_query_errors(rich_mem: Built) -> None:
         rich_mem.ds.query("SELECT COSINE_SIMILARITY(emb, ARRAY[1, 2])")
     with pytest.raises(QueryError, match="empty query"):
         rich_mem.ds.query("   ")
+
+
+def test_duckdb_errors_are_told_apart_by_class_first() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from lakefmt.tql.duckdb_errors import query_error
+
+    tql = "SELECT nosuch FROM t"
+    binder = query_error(duckdb.BinderException('Referenced column "nosuch" not found'), tql)
+    assert str(binder) == "unknown column 'nosuch' at position 7" and binder.position == 7
+    catalog = query_error(
+        duckdb.CatalogException("Catalog Error: Scalar Function with name nosuch does not exist!"),
+        tql,
+    )
+    assert str(catalog).startswith("unknown function 'nosuch'")
+    # the same words in an error of another class are that error's text, not a name
+    other = query_error(duckdb.InvalidInputException('Referenced column "nosuch" not found'), tql)
+    assert str(other) == 'query failed: Referenced column "nosuch" not found'
+    denied = query_error(duckdb.PermissionException("Permission Error: no"), tql)
+    assert str(denied) == "the query tried to reach something outside the dataset: no"

@@ -257,3 +257,47 @@ def test_multi_label_class_labels(make_mem: object) -> None:
     ds.flush()
     assert ids(ds.query("SELECT * WHERE labels = 'b'")) == [0]
     assert ids(ds.query("SELECT * WHERE CONTAINS(labels, 'c')")) == [1]
+
+
+def test_every_tql_function_is_one_registry_entry() -> None:
+    """Adding a TQL function is one entry in lakefmt.tql.functions.FUNCTIONS: this test
+    registers nothing, it checks each entry is complete and that the names the parser gives
+    the entries' example calls are exactly the registry's names."""
+    from lakefmt.tql import parser
+    from lakefmt.tql.context import PlanningContext
+    from lakefmt.tql.functions import FUNCTIONS
+
+    ctx = PlanningContext({})
+    recognised = set()
+    for fn in FUNCTIONS:
+        assert fn.doc.upper().startswith(f"{fn.names[0].upper()}("), fn.doc
+        assert fn.arity >= 0 and callable(fn.returns) and callable(fn.translate)
+        node = parser.parse(f"SELECT * WHERE {fn.example}").tree.args["where"].this
+        assert FUNCTIONS.lookup(node) is fn, fn.example
+        assert len(fn.arguments(ctx, node)) == fn.arity, fn.example
+        recognised.add(parser.function_name(node) or type(node).__name__.lower())
+    assert recognised == FUNCTIONS.names()
+
+
+def test_a_name_registered_twice_is_refused() -> None:
+    from lakefmt.tql.functions import FUNCTIONS, FunctionRegistry
+
+    entry = next(iter(FUNCTIONS))
+    with pytest.raises(ValueError, match="registered twice"):
+        FunctionRegistry([entry, entry])
+
+
+@pytest.mark.parametrize(
+    ("tql", "message"),
+    [
+        ("SELECT COSINE_SIMILARITY(emb)", "COSINE_SIMILARITY takes 2 arguments, got 1"),
+        ("SELECT L2_NORM(emb, emb)", "L2_NORM takes 1 argument, got 2"),
+        ("SELECT SHAPE()", "SHAPE takes 1 argument, got 0"),
+        ("SELECT * WHERE ALL_STRICT(tags > 5, 1)", "ALL_STRICT takes one argument"),
+        ("SELECT * WHERE ALL(tags, 1)", "ALL takes one argument"),
+        ("SELECT * WHERE ANY(score > 1)", "ANY() needs an array column in its argument"),
+    ],
+)
+def test_wrong_arguments_name_the_function(rich: Built, tql: str, message: str) -> None:
+    with pytest.raises(QueryError, match=re.escape(message)):
+        rich.ds.query(tql)

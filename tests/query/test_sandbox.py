@@ -87,7 +87,7 @@ def test_queries_cannot_reach_python_variables(local_ds: lakefmt.Dataset) -> Non
 
 def test_the_connection_itself_is_locked_down(local_ds: lakefmt.Dataset, tmp_path: Path) -> None:
     """Defence in depth: even SQL that got past the checks cannot leave the dataset."""
-    from lakefmt.tql.sources import readable_dirs
+    from lakefmt.tql.relations import readable_dirs
 
     db = engine.database(readable_dirs(local_ds._storage))
     (tmp_path / "secret.csv").write_text("password\nhunter2\n")

@@ -1,14 +1,8 @@
-"""What a query reads (sources) and the DuckDB relations that read them.
+"""The DuckDB relations that read a query's sources (:mod:`lakefmt.tql.models`).
 
-A *source* is a dataset version (a :class:`~lakefmt.format.snapshot.Snapshot`), optionally
-restricted to some rows in some order (a view), or a plain Arrow table (the result of an
-aggregate query, queried again). Each place a query names a source becomes one relation:
-a DuckDB subquery with the columns the query uses, plus hidden identity columns that map
-result rows back to source rows:
-
-* ``__lf_frag``, ``__lf_pos``: fragment index (manifest order) and physical position of the
-  row in its fragment, for a whole dataset version;
-* ``__lf_vrow``: the row's position in the view or table, for views and tables.
+Each place a query names a source becomes one relation: a DuckDB subquery with the columns
+the query uses, plus the source's hidden identity columns (``__lf_frag``/``__lf_pos`` or
+``__lf_vrow``) and the score columns the planner asked for.
 
 A dataset relation is built from the version's manifest, never by listing files:
 
@@ -30,7 +24,6 @@ size lists) of data files are kept in RAM in :data:`lakefmt.tql.cache.VECTORS`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,24 +36,22 @@ from lakefmt.format.manifest import DataFile, Field, Fragment
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.storage import Storage
 from lakefmt.tql.cache import VECTORS
-from lakefmt.tql.columns import (
-    ColumnKind,
-    classify,
-    duck_type,
-    quote_ident,
-    quote_str,
-    sql_literal,
-    storage_of,
+from lakefmt.tql.columns import classify, duck_type, quote_ident, quote_str, sql_literal, storage_of
+from lakefmt.tql.models import (
+    FRAG,
+    POS,
+    ROW,
+    SIMILARITY_COLUMN,
+    VROW,
+    Bm25Request,
+    DatasetSource,
+    SimilarityRequest,
+    Source,
+    TableSource,
+    Visible,
 )
+from lakefmt.tql.similarity import score_type, similarity_scores
 from lakefmt.types import as_array
-
-#: Hidden columns every relation may carry.
-FRAG = "__lf_frag"
-POS = "__lf_pos"
-VROW = "__lf_vrow"
-ROW = "__lf_row"
-IDENTITY_DATASET = (FRAG, POS)
-IDENTITY_VIEW = (VROW,)
 
 #: Characters DuckDB expands in file names (globs); datasets under such paths are read
 #: through Arrow instead.
@@ -73,145 +64,7 @@ BM25_B = 0.75
 TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
 
 
-@dataclasses.dataclass(frozen=True)
-class Visible:
-    """A column a source shows to queries.
-
-    Attributes:
-        name: The name queries use.
-        kind: How the engine treats it.
-        arrow_type: Its Arrow type (extension type for multimodal columns).
-        field: The dataset field behind it (``None`` for computed columns of views/tables).
-        type: Its lakefmt type object when known (for re-wrapping results).
-    """
-
-    name: str
-    kind: ColumnKind
-    arrow_type: pa.DataType
-    field: Field | None = None
-    type: Any = None
-
-
-@dataclasses.dataclass(eq=False)
-class DatasetSource:
-    """A dataset version, or some of its rows (a view), as a query source.
-
-    Attributes:
-        snapshot: The version.
-        rows: Global row indices in view order; ``None`` for every live row.
-        columns: ``(name, field)`` pairs the view shows; ``None`` for every field by name.
-        extra: Computed columns of the view, aligned with ``rows``.
-        extra_types: lakefmt types of ``extra`` columns, where known.
-        handle: What the dataset layer needs to build result views (opaque here).
-        label: How messages name the source.
-    """
-
-    snapshot: Snapshot
-    rows: np.ndarray | None = None
-    columns: list[tuple[str, Field]] | None = None
-    extra: pa.Table | None = None
-    extra_types: dict[str, Any] = dataclasses.field(default_factory=dict)
-    handle: Any = None
-    label: str = ""
-
-    @property
-    def identity(self) -> tuple[str, ...]:
-        """The hidden identity columns of this source's relations."""
-        return IDENTITY_DATASET if self.rows is None else IDENTITY_VIEW
-
-    def visible(self) -> list[Visible]:
-        """The columns queries see, in order."""
-        snap = self.snapshot
-        pairs = self.columns if self.columns is not None else [(f.name, f) for f in snap.fields]
-        out = []
-        for name, f in pairs:
-            t = snap.type_of(f)
-            out.append(Visible(name, classify(t.to_json(), t.storage_type), t.arrow_type, f, t))
-        if self.extra is not None:
-            for name, col in zip(self.extra.column_names, self.extra.columns, strict=True):
-                t = self.extra_types.get(name)
-                out.append(Visible(name, _kind_of(t, col.type), col.type, None, t))
-        return out
-
-
-@dataclasses.dataclass(eq=False)
-class TableSource:
-    """An Arrow table (an earlier query's computed result) as a query source.
-
-    Attributes:
-        table: The rows.
-        types: lakefmt types of columns, where known (re-wrapped in results).
-        handle: What the dataset layer needs to build result views (opaque here).
-        label: How messages name the source.
-    """
-
-    table: pa.Table
-    types: dict[str, Any] = dataclasses.field(default_factory=dict)
-    handle: Any = None
-    label: str = ""
-
-    identity = IDENTITY_VIEW
-    rows = None
-
-    def visible(self) -> list[Visible]:
-        """The columns queries see, in order."""
-        return [
-            Visible(
-                name, _kind_of(self.types.get(name), col.type), col.type, None, self.types.get(name)
-            )
-            for name, col in zip(self.table.column_names, self.table.columns, strict=True)
-        ]
-
-
-Source = DatasetSource | TableSource
-
-
-def _kind_of(t: Any, arrow_type: pa.DataType) -> ColumnKind:
-    type_json = t.to_json() if t is not None and hasattr(t, "to_json") else None
-    return classify(type_json, arrow_type)
-
-
-@dataclasses.dataclass
-class SimilarityRequest:
-    """``COSINE_SIMILARITY``/``DOT`` of a vector column with a constant vector, as a column.
-
-    The relation computes it with one numpy matrix-vector product per data file over the
-    vectors it reads into RAM (BLAS on every core, instead of DuckDB's per-row function), and
-    with ``sql`` wherever it cannot: rows whose vector was updated, files DuckDB reads itself
-    (the vector cache turned off), vectors with null elements (DuckDB's error then stands).
-
-    Attributes:
-        column: The visible name of the vector column.
-        metric: ``cosine`` or ``dot``.
-        vector: The constant vector.
-        sql: DuckDB's expression for one value, with :data:`SIMILARITY_COLUMN` standing for
-            the column.
-        duck_type: The result's DuckDB type (``FLOAT``, or ``DOUBLE`` for double vectors).
-        output: The name of the computed column.
-    """
-
-    column: str
-    metric: str
-    vector: np.ndarray
-    sql: str
-    duck_type: str
-    output: str
-
-
-#: Stands for the vector column in :attr:`SimilarityRequest.sql`.
-SIMILARITY_COLUMN = "__lf_simcol"
-
-
-@dataclasses.dataclass
-class Bm25Request:
-    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation."""
-
-    column: str
-    terms: list[str]
-    output: str
-
-
-class Registry:
+class TableRegistry:
     """Arrow tables one query registers on its DuckDB cursor, under fresh names."""
 
     def __init__(self) -> None:
@@ -292,7 +145,7 @@ class RelationBuilder:
         load_vectors: Reads a vector column of a local file (through the sandboxed DuckDB).
     """
 
-    def __init__(self, registry: Registry, load_vectors: VectorLoader | None) -> None:
+    def __init__(self, registry: TableRegistry, load_vectors: VectorLoader | None) -> None:
         self.registry = registry
         self.load_vectors = load_vectors
 
@@ -315,7 +168,8 @@ class RelationBuilder:
         """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
-        for req in [*bm25, *similarity]:
+        requests: list[Bm25Request | SimilarityRequest] = [*bm25, *similarity]
+        for req in requests:
             if req.column not in needed:
                 needed.append(req.column)
         if similarity and (
@@ -453,9 +307,9 @@ class RelationBuilder:
                 provider[fid] = index  # the last file holding a field wins
         by_file: dict[int, list[int]] = {}
         for _, f in wanted:
-            index = provider.get(f.id)
-            if index is not None and f.id not in by_file.get(index, []):
-                by_file.setdefault(index, []).append(f.id)
+            holder = provider.get(f.id)
+            if holder is not None and f.id not in by_file.get(holder, []):
+                by_file.setdefault(holder, []).append(f.id)
         if not by_file and frag.files:
             by_file[0] = []  # nothing wanted: still scan one file for the row identities
         roles = []
@@ -630,7 +484,7 @@ class RelationBuilder:
                         continue
                     column = data_file.field_ids.index(fid)  # ids differ between branches
                     norms_key = (storage.url, data_file.path, column) if cache else None
-                    scores = _similarity_scores(array, req, norms_key)
+                    scores = similarity_scores(array, req, norms_key)
                     if scores is None:  # null elements: DuckDB's function decides
                         del sim_chunks[req.output]
                     else:
@@ -645,7 +499,7 @@ class RelationBuilder:
             arrays.append(pa.chunked_array(col_chunks[fid], storage_of(types[fid].storage_type)))
             names.append(f"__lf_f{fid}")
         for output, chunks in sim_chunks.items():
-            arrays.append(pa.chunked_array(chunks, _score_type(similarity, output)))
+            arrays.append(pa.chunked_array(chunks, score_type(similarity, output)))
             names.append(output)
         return self.registry.add(pa.Table.from_arrays(arrays, names=names)), list(sim_chunks)
 
@@ -706,46 +560,6 @@ class RelationBuilder:
             f_all, p_all = f_all[keep], p_all[keep]
             v_all = v_all.take(pa.array(keep))
         return pa.table({"f": pa.array(f_all), "p": pa.array(p_all), "v": v_all})
-
-
-_SCORE_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64()}
-
-
-def _score_type(similarity: Sequence[tuple[int, SimilarityRequest]], output: str) -> pa.DataType:
-    """The Arrow type of the scores of the request named ``output``."""
-    return _SCORE_TYPES[next(req.duck_type for _, req in similarity if req.output == output)]
-
-
-def _similarity_scores(
-    array: pa.Array, req: SimilarityRequest, norms_key: tuple[Any, ...] | None
-) -> pa.Array | None:
-    """``req`` over every vector of a fixed-size-list array, with numpy; None if it has
-    null elements. Row norms are cached next to the vectors when ``norms_key`` is given."""
-    size = array.type.list_size
-    values = array.values.slice(array.offset * size, len(array) * size)
-    if values.null_count:
-        return None
-    dtype = np.float64 if req.duck_type == "DOUBLE" else np.float32
-    matrix = values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-    matrix = matrix.reshape(len(array), size)
-    query = req.vector.astype(dtype)
-    scores = matrix @ query
-    if req.metric == "cosine":  # in place: no temporaries of the matrix's length
-
-        def norms() -> pa.Array:
-            return pa.array(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)))
-
-        if norms_key is not None:
-            row_norms = VECTORS.get_or_load(
-                (*norms_key, "norms", req.duck_type), norms, lambda a: a.nbytes
-            )
-        else:
-            row_norms = norms()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores /= row_norms.to_numpy()
-            scores /= dtype(np.linalg.norm(query))
-    valid = None if array.null_count == 0 else ~np.asarray(array.is_valid())
-    return pa.array(scores.astype(dtype, copy=False), mask=valid)
 
 
 def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
