@@ -25,12 +25,12 @@ import io
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -466,7 +466,7 @@ def _sniff_tiff(data: bytes) -> ImageInfo:
     return ImageInfo("tiff", width, height, channels, dtype)
 
 
-def _mode_target(mode: str, info: dict[str, Any]) -> tuple[str, int, str]:
+def _mode_target(mode: str, info: Mapping[Any, Any]) -> tuple[str, int, str]:
     if mode == "P":
         return ("RGBA", 4, "uint8") if "transparency" in info else ("RGB", 3, "uint8")
     try:
@@ -493,7 +493,7 @@ class _StrictTruncation:
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        image_file = require("PIL.ImageFile")
+        image_file: Any = require("PIL.ImageFile")  # a module whose flag is set below
         with self._lock:
             if self._depth == 0:
                 self._saved = image_file.LOAD_TRUNCATED_IMAGES
@@ -655,7 +655,7 @@ def decode_images(
 
     def decode_one(i: int) -> None:
         try:
-            results[i] = decode_image(datas[i], dtype=dtype)  # type: ignore[arg-type]
+            results[i] = decode_image(cast("bytes", datas[i]), dtype=dtype)  # todo skips None
         except DecodeError as exc:
             raise DecodeError(f"image at position {i}: {exc}") from exc
 

@@ -318,7 +318,7 @@ def ragged_to_arrow(rows: Sequence[np.ndarray | None], ndim: int, dtype: str) ->
             lengths = np.concatenate(parts) if parts else np.zeros(0, np.int64)
             mask = None
         array = pa.ListArray.from_arrays(_offsets(lengths), array, mask=mask)
-    return array  # type: ignore[return-value]
+    return array
 
 
 def ragged_from_arrow(array: Any, ndim: int) -> list[np.ndarray | None]:

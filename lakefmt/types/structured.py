@@ -109,6 +109,7 @@ class ClassLabel(Type):
                 raise InvalidTypeError("a multi-label ClassLabel takes Array(dtype, dimensions=1)")
             self.multi_label = True
             dtype = dtype.dtype
+        self.row_ndim = 1 if self.multi_label else 0  # a multi-label row is a list of labels
         self.dtype = normalize_dtype(dtype, INT_DTYPES)
         if class_names is not None:
             names = list(class_names)
@@ -136,11 +137,6 @@ class ClassLabel(Type):
         if params.get("multi_label"):
             dtype = Array(dtype, dimensions=1)
         return cls(dtype, params.get("class_names"))
-
-    @property
-    def row_ndim(self) -> int:  # type: ignore[override]
-        """1 for multi-label columns, else 0."""
-        return 1 if self.multi_label else 0
 
     @property
     def storage_type(self) -> pa.DataType:
@@ -369,7 +365,7 @@ def _mask(items: list[Any]) -> np.ndarray | None:
 class _PointSet(Type):
     """Rows of ``(N, width)`` arrays: N boxes or points per row."""
 
-    row_ndim: ClassVar[int] = 2
+    row_ndim = 2
     _what: ClassVar[str] = "points"
 
     def __init__(self, dtype: str) -> None:
@@ -543,7 +539,7 @@ class Polygon(Type):
 
     name: ClassVar[str] = "lakefmt.polygon"
     is_extension: ClassVar[bool] = True
-    row_ndim: ClassVar[int] = 3
+    row_ndim = 3
 
     def __init__(self, dtype: str = "float32", dimensions: int = 2) -> None:
         self.dtype = normalize_dtype(dtype)
@@ -670,7 +666,7 @@ class SegmentMask(Type):
 
     name: ClassVar[str] = "lakefmt.segment_mask"
     is_extension: ClassVar[bool] = True
-    row_ndim: ClassVar[int] = 2
+    row_ndim = 2
 
     def __init__(self, dtype: str = "uint8", sample_compression: str | None = None) -> None:
         if sample_compression is not None and str(sample_compression).lower() != "png":
@@ -913,7 +909,7 @@ class Sequence(Type):
     def __init__(self, inner: Any) -> None:
         self.inner = resolve_type(inner, column="<sequence item>")
         # media items make the sequence a media column (its own column group)
-        self.is_media = self.inner.is_media  # type: ignore[misc]
+        self.is_media = self.inner.is_media
 
     def params(self) -> dict[str, Any]:
         """``inner``: the item type's JSON."""
@@ -1022,7 +1018,7 @@ class Struct(Type):
             if not isinstance(key, str) or not key:
                 raise InvalidTypeError(f"Struct field names must be non-empty strings, got {key!r}")
             self.fields[key] = resolve_type(spec, column=key)
-        self.is_media = any(t.is_media for t in self.fields.values())  # type: ignore[misc]
+        self.is_media = any(t.is_media for t in self.fields.values())
 
     def params(self) -> dict[str, Any]:
         """``fields``: a list of ``[name, type JSON]`` pairs (a list keeps the order)."""
