@@ -414,4 +414,5 @@ class Bool(Numeric):
     def __init__(self) -> None:
         super().__init__("bool")
 
+
 NUMERIC_DTYPES = tuple(NUMERIC_ARROW_TYPES)
