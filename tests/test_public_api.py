@@ -45,13 +45,16 @@ SUBMODULES = {
     "lakefmt.types": {
         "array",
         "base",
+        "containers",
         "convert",
         "extension",
+        "geometry",
+        "labels",
         "link",
+        "masks",
         "media",
         "registry",
         "scalars",
-        "structured",
     },
     "lakefmt.errors": set(),
 }

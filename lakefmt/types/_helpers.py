@@ -1,7 +1,7 @@
 """Shared plumbing of the multimodal types: Arrow unwrapping, dtype checks, ragged tensors.
 
 Nothing here is public; the types in :mod:`lakefmt.types.media`, :mod:`~lakefmt.types.array`,
-:mod:`~lakefmt.types.link` and :mod:`~lakefmt.types.structured` build on it.
+:mod:`~lakefmt.types.link` and the label, geometry, mask and container types build on it.
 """
 
 from __future__ import annotations
@@ -378,3 +378,15 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, inline_below: int 
     if len(items) < inline_below:
         return [fn(x) for x in items]
     return list(_pool().map(fn, items))
+
+
+#: Python types a binary value may be given as.
+BYTE_TYPES = (bytes, bytearray, memoryview)
+#: Values that are one value, never a batch of rows (though iterable).
+NOT_A_ROW = (str, bytes, bytearray, memoryview, dict)
+
+
+def null_mask(items: list[Any]) -> np.ndarray | None:
+    """A numpy mask, True where the item is None, or None without nulls."""
+    nulls = np.array([v is None for v in items], dtype=bool)
+    return nulls if nulls.any() else None
