@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.codecs.image import decode_image, decode_images, encode_image, sniff_image
+from lakefmt.codecs.image import decode_image, decode_images, encode_image
+from lakefmt.codecs.image_headers import sniff_image
 from lakefmt.errors import (
     DecodeError,
     InvalidTypeError,

@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.codecs.image import (
-    check_image_whole,
-    decode_image,
-    decode_images,
-    encode_image,
-    jpegs_end_whole,
-    sniff_image,
-    sniff_jpegs,
-)
+from lakefmt.codecs.image import check_image_whole, decode_image, decode_images, encode_image
+from lakefmt.codecs.image_headers import jpegs_end_whole, sniff_image, sniff_jpegs
 from lakefmt.codecs.mesh import decode_mesh, encode_mesh
 from lakefmt.codecs.video import (
     VideoInfo,
