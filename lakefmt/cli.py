@@ -232,7 +232,8 @@ def query(url: str, tql: str, fmt: str, output: str | None, creds_file: str | No
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
     result = ds.query(tql)
     if fmt == "parquet":
-        exporters.to_parquet(result, output, progress=False)  # type: ignore[arg-type]
+        assert output is not None  # checked before opening the dataset
+        exporters.to_parquet(result, output, progress=False)
     elif fmt == "csv":
         if output:
             exporters.to_csv(result, output, progress=False)

@@ -5,6 +5,11 @@ catches anything the library raises deliberately. Where callers would reasonably
 builtin, the error also derives from it (a missing dataset is a ``FileNotFoundError``, a bad
 value is a ``ValueError``, an index out of range stays an ``IndexError``).
 
+Every class here is public, listed in ``__all__`` and also exported at the top level
+(``lakefmt.TagNotFoundError is lakefmt.errors.TagNotFoundError``): callers catch specific
+errors, not only the base, and a rule with no exceptions ("all of them") cannot drift the
+way a hand-picked subset did. ``tests/test_public_api.py`` holds both lists to it.
+
 ::
 
     LakefmtError

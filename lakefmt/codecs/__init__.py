@@ -4,8 +4,9 @@ The lowest layer of lakefmt above :mod:`lakefmt.errors`. Each submodule turns on
 media into plain Python/numpy values and back, and knows nothing about datasets, columns or
 storage:
 
-* :mod:`lakefmt.codecs.image` -- JPEG, PNG and TIFF (Pillow): header sniffing, decoding to
-  ``(H, W, C)`` arrays, encoding, and parallel batch decoding.
+* :mod:`lakefmt.codecs.image` -- JPEG, PNG and TIFF (Pillow): decoding to ``(H, W, C)``
+  arrays, encoding, and parallel batch decoding; it re-exports the header sniffing of
+  :mod:`lakefmt.codecs.image_headers` (dimensions, channels, completeness, from the bytes).
 * :mod:`lakefmt.codecs.video` -- MP4/H.264 and other containers FFmpeg reads (PyAV):
   probing, frame-accurate range decoding to ``(T, H, W, 3)`` arrays, encoding.
 * :mod:`lakefmt.codecs.mesh` -- STL and PLY (trimesh): sniffing, decoding, encoding.
@@ -19,4 +20,4 @@ dtype raise :class:`lakefmt.errors.TypeMismatchError`; a missing optional packag
 
 from __future__ import annotations
 
-__all__ = ["image", "mesh", "video"]
+__all__ = ["image", "image_headers", "mesh", "video"]

@@ -259,7 +259,7 @@ def _mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
 def _colors(mesh: Any, n_vertices: int, n_faces: int) -> tuple[str, np.ndarray] | None:
     # only explicit colours (trimesh's ColorVisuals with kind "vertex"/"face") are written;
     # reading mesh.visual.*_colors otherwise would invent default grey colours
-    visual = getattr(mesh, "visual", None)
+    visual: Any = getattr(mesh, "visual", None)
     kind = getattr(visual, "kind", None)
     if kind == "vertex":
         colors = np.asarray(visual.vertex_colors)

@@ -13,7 +13,13 @@ from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
 from lakefmt.dataset.futures import Future, submit
 from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
 from lakefmt.format import layout
-from lakefmt.format.commit import ChangeSchema, SetMetadata, commit, write_manifest_if_absent
+from lakefmt.format.commit import (
+    AddColumn,
+    Operation,
+    SetMetadata,
+    commit,
+    write_manifest_if_absent,
+)
 from lakefmt.format.manifest import FORMAT_VERSION, FormatFile, Manifest, dump_document, now_ms
 from lakefmt.format.versions import branch_id_of, read_format_file, read_head
 from lakefmt.storage import Storage, open_storage
@@ -217,9 +223,8 @@ def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = No
     """
     source = src if isinstance(src, ReadOnlyDataset) else open_read_only(src, creds=creds)
     target = create(dst, creds=creds)
-    ops = [
-        ChangeSchema("add", f.name, new_field=f.model_dump(exclude={"id"}))
-        for f in source._manifest.fields
+    ops: list[Operation] = [
+        AddColumn(f.model_dump(exclude={"id"})) for f in source._manifest.fields
     ]
     if source._manifest.metadata:
         ops.append(SetMetadata(dict(source._manifest.metadata)))

@@ -884,7 +884,7 @@ class Dataset(ReadOnlyDataset):
                 "default": encoded,
                 "has_default": default_value is not None,
             }
-            self._commit_ops([commits.ChangeSchema("add", name, new_field=field)])
+            self._commit_ops([commits.AddColumn(field)])
 
     def remove_column(self, name: str) -> None:
         """Remove a column (its data stays in old versions; no file is rewritten).
@@ -895,7 +895,7 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             field = self._snap.field(name)
             self.flush()
-            self._commit_ops([commits.ChangeSchema("drop", name, field_id=field.id)])
+            self._commit_ops([commits.DropColumn(name, field.id)])
 
     def rename_column(self, name: str, new_name: str) -> None:
         """Rename a column (data files are addressed by field id, so nothing is rewritten).
@@ -910,9 +910,7 @@ class Dataset(ReadOnlyDataset):
             if new_name in {f.name for f in self._snap.fields}:
                 raise ColumnExistsError(f"column '{new_name}' already exists")
             self.flush()
-            self._commit_ops(
-                [commits.ChangeSchema("rename", name, field_id=field.id, new_name=new_name)]
-            )
+            self._commit_ops([commits.RenameColumn(name, field.id, new_name)])
 
     def _set_metadata(self, values: dict[str, Any], removed: list[str]) -> None:
         with self._lock:
@@ -924,9 +922,7 @@ class Dataset(ReadOnlyDataset):
             field = self._snap.field(column)
             check_column_metadata(type_from_json(field.type), metadata, column=column)
             self.flush()
-            self._commit_ops(
-                [commits.ChangeSchema("metadata", column, field_id=field.id, metadata=metadata)]
-            )
+            self._commit_ops([commits.SetColumnMetadata(column, field.id, metadata)])
 
     # -- refs ----------------------------------------------------------------------------------
     def tag(self, name: str, message: str | None = None, version: str | None = None) -> Tag:

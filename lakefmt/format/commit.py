@@ -269,43 +269,111 @@ def _merge_update(
     return fragment.model_copy(update={"updates": [*others, update]})
 
 
-@dataclasses.dataclass
-class ChangeSchema(Operation):
-    """Add, drop or rename a column, or change its metadata, by name on the newest schema."""
+# Schema changes: one operation per kind, each replayed by name (or field id) on the newest
+# schema. The manifest records them all as operation "schema".
 
-    kind: str  # "add" | "drop" | "rename" | "metadata"
-    column: str
-    new_field: dict[str, Any] | None = None
-    new_name: str | None = None
-    metadata: dict[str, Any] | None = None
-    field_id: int | None = None
-    name: str = "schema"
+
+@dataclasses.dataclass
+class AddColumn(Operation):
+    """Add a column; the newest manifest assigns its field id."""
+
+    new_field: dict[str, Any]
+    """The new :class:`Field`'s attributes (``name``, ``type``, defaults...) but its ``id``."""
+    name = "schema"
 
     def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
-        """Apply the change to the newest schema."""
-        fields = list(manifest.fields)
-        names = [f.name for f in fields]
-        if self.kind == "add":
-            if self.column in names:
-                raise ColumnExistsError(f"column '{self.column}' already exists")
-            field = Field(id=manifest.next_field_id, **(self.new_field or {}))
-            return manifest.model_copy(
-                update={"fields": [*fields, field], "next_field_id": manifest.next_field_id + 1}
-            )
+        """Append the field with the next field id.
+
+        Raises:
+            ColumnExistsError: A concurrent commit added a column of the same name.
+        """
+        column = self.new_field["name"]
+        if column in {f.name for f in manifest.fields}:
+            raise ColumnExistsError(f"column '{column}' already exists")
+        field = Field(id=manifest.next_field_id, **self.new_field)
+        return manifest.model_copy(
+            update={
+                "fields": [*manifest.fields, field],
+                "next_field_id": manifest.next_field_id + 1,
+            }
+        )
+
+
+@dataclasses.dataclass
+class ColumnChange(Operation):
+    """A change to an existing column, found by field id on the newest schema (a rename by
+    a concurrent commit does not lose it)."""
+
+    column: str
+    """The column's name when the change was made (for messages)."""
+    field_id: int
+    name = "schema"
+
+    def _position(self, fields: Sequence[Field]) -> int:
+        """Where the column is in ``fields``.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+        """
         i = next((k for k, f in enumerate(fields) if f.id == self.field_id), None)
         if i is None:
             raise ColumnNotFoundError(
                 f"column '{self.column}' no longer exists (removed by a concurrent commit)"
             )
-        if self.kind == "drop":
-            del fields[i]
-        elif self.kind == "rename":
-            assert self.new_name is not None
-            if self.new_name in names:
-                raise ColumnExistsError(f"column '{self.new_name}' already exists")
-            fields[i] = fields[i].model_copy(update={"name": self.new_name})
-        elif self.kind == "metadata":
-            fields[i] = fields[i].model_copy(update={"metadata": dict(self.metadata or {})})
+        return i
+
+
+@dataclasses.dataclass
+class DropColumn(ColumnChange):
+    """Remove a column from the schema (its data files stay for older versions)."""
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Remove the field.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+        """
+        fields = list(manifest.fields)
+        del fields[self._position(fields)]
+        return manifest.model_copy(update={"fields": fields})
+
+
+@dataclasses.dataclass
+class RenameColumn(ColumnChange):
+    """Rename a column (data files address it by field id, so nothing is rewritten)."""
+
+    new_name: str
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Give the field its new name.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+            ColumnExistsError: A concurrent commit took the new name.
+        """
+        fields = list(manifest.fields)
+        i = self._position(fields)
+        if self.new_name in {f.name for f in fields}:
+            raise ColumnExistsError(f"column '{self.new_name}' already exists")
+        fields[i] = fields[i].model_copy(update={"name": self.new_name})
+        return manifest.model_copy(update={"fields": fields})
+
+
+@dataclasses.dataclass
+class SetColumnMetadata(ColumnChange):
+    """Replace a column's metadata."""
+
+    metadata: dict[str, Any]
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Set the field's metadata.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+        """
+        fields = list(manifest.fields)
+        i = self._position(fields)
+        fields[i] = fields[i].model_copy(update={"metadata": dict(self.metadata)})
         return manifest.model_copy(update={"fields": fields})
 
 

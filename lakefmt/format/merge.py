@@ -507,15 +507,15 @@ def _plan(
             np.arange(sfrag.rows, dtype=np.int64), np.union1d(s_deleted, t_deleted)
         ).astype(np.int64)
         for sid, sf in src_fields.items():
-            bid = from_base.get(sid)
+            base_id = from_base.get(sid)
             tid = target_field(sid)
             if tid is None and sid not in new_field_ids:
                 continue  # the target dropped this column
-            b_state = _state(bfrag, bid)
+            b_state = _state(bfrag, base_id)
             if _state(sfrag, sid) == b_state or not len(live):
                 continue
-            if bid is not None:
-                before = base_snap.read_fragment(bfrag, [base_fields[bid]], live)[bid]
+            if base_id is not None:
+                before = base_snap.read_fragment(bfrag, [base_fields[base_id]], live)[base_id]
             else:  # a column the base lacks: its old rows hold the default
                 before = src_snap.default_array(sf, len(live))
             after = src_snap.read_fragment(sfrag, [sf], live)[sid]

@@ -305,7 +305,12 @@ class Snapshot:
             tuple(f.id for f in fields),
         )
         first: list[bool] = []
-        _SCANNED.get_or_load(key, lambda: first.append(True) or True)
+
+        def first_scan() -> bool:
+            first.append(True)
+            return True
+
+        _SCANNED.get_or_load(key, first_scan)
         return not first
 
     def scan_fits_cache(self, fields: Sequence[Field]) -> bool:
@@ -348,11 +353,12 @@ class Snapshot:
                     if field.id in out
                     else self.default_array(field, count)
                 )
-            positions = None
-            if updates or len(deleted):
+            if updates:
                 positions = np.arange(start, start + count, dtype=np.int64)
-            for update in updates:
-                out[update.field_id] = self._apply_update(out[update.field_id], update, positions)
+                for update in updates:
+                    out[update.field_id] = self._apply_update(
+                        out[update.field_id], update, positions
+                    )
             if len(deleted):
                 lo, hi = np.searchsorted(deleted, [start, start + count])
                 if hi > lo:

@@ -123,7 +123,11 @@ def to_csv(
         raise InvalidArgumentError(
             f"to_csv writes to a path or an open binary file, not {type(path).__name__} {path!r}"
         )
-    sink: Any = path if hasattr(path, "write") else os.fspath(path)  # type: ignore[arg-type]
+    sink: Any = (
+        path
+        if hasattr(path, "write") or not isinstance(path, str | os.PathLike)
+        else os.fspath(path)
+    )
     writer: csv.CSVWriter | None = None
     with Progress(len(view), "export csv", progress) as bar:
         try:

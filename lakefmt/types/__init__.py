@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from lakefmt.types.array import Array, Embedding
 from lakefmt.types.base import Type, as_array
+from lakefmt.types.containers import Dict, Sequence, Struct
+from lakefmt.types.geometry import BoundingBox, Point, Polygon
+from lakefmt.types.labels import ClassLabel, check_column_metadata, with_column_metadata
 from lakefmt.types.link import Link, link_credentials
+from lakefmt.types.masks import BinaryMask, SegmentMask
 from lakefmt.types.media import Image, Mesh, Video, VideoClip
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
 from lakefmt.types.scalars import (
@@ -33,19 +37,6 @@ from lakefmt.types.scalars import (
     UInt16,
     UInt32,
     UInt64,
-)
-from lakefmt.types.structured import (
-    BinaryMask,
-    BoundingBox,
-    ClassLabel,
-    Dict,
-    Point,
-    Polygon,
-    SegmentMask,
-    Sequence,
-    Struct,
-    check_column_metadata,
-    with_column_metadata,
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Shared plumbing of the multimodal types: Arrow unwrapping, dtype checks, ragged tensors.
 
 Nothing here is public; the types in :mod:`lakefmt.types.media`, :mod:`~lakefmt.types.array`,
-:mod:`~lakefmt.types.link` and :mod:`~lakefmt.types.structured` build on it.
+:mod:`~lakefmt.types.link` and the label, geometry, mask and container types build on it.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def ragged_to_arrow(rows: Sequence[np.ndarray | None], ndim: int, dtype: str) ->
             lengths = np.concatenate(parts) if parts else np.zeros(0, np.int64)
             mask = None
         array = pa.ListArray.from_arrays(_offsets(lengths), array, mask=mask)
-    return array  # type: ignore[return-value]
+    return array
 
 
 def ragged_from_arrow(array: Any, ndim: int) -> list[np.ndarray | None]:
@@ -360,3 +360,15 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, inline_below: int 
     if len(items) < inline_below:
         return [fn(x) for x in items]
     return list(shared_pool("types").map(fn, items))
+
+
+#: Python types a binary value may be given as.
+BYTE_TYPES = (bytes, bytearray, memoryview)
+#: Values that are one value, never a batch of rows (though iterable).
+NOT_A_ROW = (str, bytes, bytearray, memoryview, dict)
+
+
+def null_mask(items: list[Any]) -> np.ndarray | None:
+    """A numpy mask, True where the item is None, or None without nulls."""
+    nulls = np.array([v is None for v in items], dtype=bool)
+    return nulls if nulls.any() else None

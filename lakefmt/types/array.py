@@ -65,7 +65,7 @@ class Embedding(Type):
 
     name: ClassVar[str] = "lakefmt.embedding"
     is_extension: ClassVar[bool] = True
-    row_ndim: ClassVar[int] = 1
+    row_ndim = 1
 
     def __init__(self, size: int, dtype: str = "float32", index_type: str | None = None) -> None:
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:

@@ -37,7 +37,8 @@ class Type(abc.ABC):
     #: Extension types read back as their own arrays; scalars are plain Arrow.
     is_extension: ClassVar[bool] = False
     #: Media types hold large values: written without compression, row groups sized by bytes.
-    is_media: ClassVar[bool] = False
+    #: (an instance attribute: a Sequence or Struct is media when its items are)
+    is_media: bool = False
 
     def params(self) -> dict[str, Any]:
         """Return the JSON parameters that, with ``name``, rebuild this type."""
@@ -86,7 +87,8 @@ class Type(abc.ABC):
 
     #: Dimensions of one value as users give it (0: scalar, 1: vector, 3: HxWxC image...);
     #: lets ``append({"col": value})`` tell one row from a batch of rows.
-    row_ndim: ClassVar[int] = 0
+    #: (an instance attribute: a multi-label ClassLabel's rows are 1-D)
+    row_ndim: int = 0
 
     def is_single(self, value: Any) -> bool:
         """Whether ``value`` is one row's value rather than a batch of values."""

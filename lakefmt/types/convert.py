@@ -181,7 +181,7 @@ def _repeat(spec: ColumnSpec, count: int) -> pa.Array:
 try:
     from numpy.lib.array_utils import byte_bounds as _byte_bounds
 except ImportError:  # numpy < 2
-    _byte_bounds = np.byte_bounds  # type: ignore[attr-defined]
+    _byte_bounds = np.byte_bounds  # type: ignore[attr-defined]  # numpy 1 only, absent from numpy 2 stubs
 
 
 def _shares_memory(array: pa.Array, values: Any) -> bool:

@@ -81,7 +81,7 @@ class LakefmtArray(pa.ExtensionArray):
     @property
     def lakefmt_type(self) -> Type:
         """The lakefmt type of these values."""
-        return self.type.lakefmt_type  # type: ignore[no-any-return]
+        return self.type.lakefmt_type
 
     def decode(self) -> Any:
         """Decode the values (images to arrays, JSON to dicts...) with the lakefmt type."""

@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.codecs.image import (
-    check_image_whole,
-    decode_image,
-    decode_images,
-    encode_image,
-    jpegs_end_whole,
-    sniff_image,
-    sniff_jpegs,
-)
+from lakefmt.codecs.image import check_image_whole, decode_image, decode_images, encode_image
+from lakefmt.codecs.image_headers import jpegs_end_whole, sniff_image, sniff_jpegs
 from lakefmt.codecs.mesh import decode_mesh, encode_mesh
 from lakefmt.codecs.video import (
     VideoInfo,
@@ -77,8 +70,8 @@ class Image(Type):
 
     name: ClassVar[str] = "lakefmt.image"
     is_extension: ClassVar[bool] = True
-    is_media: ClassVar[bool] = True
-    row_ndim: ClassVar[int] = 3
+    is_media = True
+    row_ndim = 3
 
     def __init__(self, dtype: str = "uint8", sample_compression: str = "png") -> None:
         try:
@@ -329,8 +322,8 @@ class Video(Type):
 
     name: ClassVar[str] = "lakefmt.video"
     is_extension: ClassVar[bool] = True
-    is_media: ClassVar[bool] = True
-    row_ndim: ClassVar[int] = 4
+    is_media = True
+    row_ndim = 4
     #: Frame rate used to encode appended frame arrays.
     ENCODE_FPS: ClassVar[float] = 30.0
 
@@ -415,7 +408,7 @@ class Mesh(Type):
 
     name: ClassVar[str] = "lakefmt.mesh"
     is_extension: ClassVar[bool] = True
-    is_media: ClassVar[bool] = True
+    is_media = True
 
     @property
     def storage_type(self) -> pa.DataType:

@@ -44,7 +44,7 @@ def type_from_json(data: dict[str, Any]) -> Type:
     name = data.get("name")
     if name in NUMERIC_DTYPES:
         return Numeric(name)
-    cls = _BY_NAME.get(name)  # type: ignore[arg-type]
+    cls = _BY_NAME.get(name) if isinstance(name, str) else None
     if cls is None:
         raise FormatError(f"unknown column type {name!r}; a newer lakefmt may be needed")
     params = dict(data.get("params") or {})

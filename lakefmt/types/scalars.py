@@ -73,8 +73,8 @@ def _check_no_overflow(values: Any, result: pa.Array, column: str, dtype: str) -
         return
     if isinstance(values, pa.ChunkedArray):
         values = as_array(values)
-    for i in infinite:
-        i = int(i)
+    for position in infinite:
+        i = int(position)
         if isinstance(values, pa.Array):
             value = values[i].as_py()
         elif isinstance(values, np.ndarray):
@@ -287,11 +287,11 @@ class Text(Type):
 
     def decode(self, array: pa.Array) -> list[str | None]:
         """Return a list of ``str`` (``None`` for null)."""
-        return array.to_pylist()  # type: ignore[no-any-return]
+        return array.to_pylist()
 
     def decode_one(self, array: pa.Array, index: int) -> str | None:
         """Return one ``str``."""
-        return array[index].as_py()  # type: ignore[no-any-return]
+        return array[index].as_py()
 
 
 class Bytes(Type):
@@ -324,36 +324,95 @@ class Bytes(Type):
 
     def decode(self, array: pa.Array) -> list[bytes | None]:
         """Return a list of ``bytes``."""
-        return array.to_pylist()  # type: ignore[no-any-return]
+        return array.to_pylist()
 
     def decode_one(self, array: pa.Array, index: int) -> bytes | None:
         """Return one ``bytes`` value."""
-        return array[index].as_py()  # type: ignore[no-any-return]
+        return array[index].as_py()
 
 
-def _numeric(dtype: str, doc: str) -> type[Numeric]:
-    def __init__(self: Numeric) -> None:
-        Numeric.__init__(self, dtype)
+class Int8(Numeric):
+    """8-bit signed integers."""
 
-    cls = type(
-        dtype.capitalize().replace("Uint", "UInt"),
-        (Numeric,),
-        {"__init__": __init__, "__doc__": doc, "__module__": __name__},
-    )
-    return cls
+    def __init__(self) -> None:
+        super().__init__("int8")
 
 
-Int8 = _numeric("int8", "8-bit signed integers.")
-Int16 = _numeric("int16", "16-bit signed integers.")
-Int32 = _numeric("int32", "32-bit signed integers.")
-Int64 = _numeric("int64", "64-bit signed integers.")
-UInt8 = _numeric("uint8", "8-bit unsigned integers.")
-UInt16 = _numeric("uint16", "16-bit unsigned integers.")
-UInt32 = _numeric("uint32", "32-bit unsigned integers.")
-UInt64 = _numeric("uint64", "64-bit unsigned integers.")
-Float16 = _numeric("float16", "Half-precision floats.")
-Float32 = _numeric("float32", "Single-precision floats.")
-Float64 = _numeric("float64", "Double-precision floats.")
-Bool = _numeric("bool", "Booleans.")
+class Int16(Numeric):
+    """16-bit signed integers."""
+
+    def __init__(self) -> None:
+        super().__init__("int16")
+
+
+class Int32(Numeric):
+    """32-bit signed integers."""
+
+    def __init__(self) -> None:
+        super().__init__("int32")
+
+
+class Int64(Numeric):
+    """64-bit signed integers."""
+
+    def __init__(self) -> None:
+        super().__init__("int64")
+
+
+class UInt8(Numeric):
+    """8-bit unsigned integers."""
+
+    def __init__(self) -> None:
+        super().__init__("uint8")
+
+
+class UInt16(Numeric):
+    """16-bit unsigned integers."""
+
+    def __init__(self) -> None:
+        super().__init__("uint16")
+
+
+class UInt32(Numeric):
+    """32-bit unsigned integers."""
+
+    def __init__(self) -> None:
+        super().__init__("uint32")
+
+
+class UInt64(Numeric):
+    """64-bit unsigned integers."""
+
+    def __init__(self) -> None:
+        super().__init__("uint64")
+
+
+class Float16(Numeric):
+    """Half-precision floats."""
+
+    def __init__(self) -> None:
+        super().__init__("float16")
+
+
+class Float32(Numeric):
+    """Single-precision floats."""
+
+    def __init__(self) -> None:
+        super().__init__("float32")
+
+
+class Float64(Numeric):
+    """Double-precision floats."""
+
+    def __init__(self) -> None:
+        super().__init__("float64")
+
+
+class Bool(Numeric):
+    """Booleans."""
+
+    def __init__(self) -> None:
+        super().__init__("bool")
+
 
 NUMERIC_DTYPES = tuple(NUMERIC_ARROW_TYPES)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakefmt.format import fragments
+from lakefmt.format import encoding, fragments
 from lakefmt.storage.memory import MemoryStorage
 
 
@@ -31,7 +31,7 @@ def media_table(sizes: list[int | None], columns: int = 1) -> pa.Table:
 def test_media_row_groups_are_sized_by_bytes(memory: MemoryStorage) -> None:
     table = media_table([15_000] * 1000)
     data_file = fragments.write_data_file(memory, table, [0], media=True)
-    rows = fragments.MEDIA_ROW_GROUP_BYTES // (table.nbytes // table.num_rows)
+    rows = encoding.MEDIA_ROW_GROUP_BYTES // (table.nbytes // table.num_rows)
     assert data_file.row_groups[:-1] == [rows] * (len(data_file.row_groups) - 1)
     assert sum(data_file.row_groups) == 1000
     # a full group holds more than 1 MiB, the size under which pyarrow writes pages slowly
@@ -51,11 +51,11 @@ def test_reserved_size_covers_the_written_media_file(
     storage = MemoryStorage(f"fragments-{uuid.uuid4().hex}")
     try:
         table = media_table(sizes + [3] * tiny, columns)
-        rows = fragments._rows_per_group(
-            table, fragments.MEDIA_ROW_GROUP_BYTES, fragments.MAX_MEDIA_ROW_GROUP_ROWS
+        rows = encoding.rows_per_group(
+            table, encoding.MEDIA_ROW_GROUP_BYTES, encoding.MAX_MEDIA_ROW_GROUP_ROWS
         )
         data_file = fragments.write_data_file(storage, table, list(range(columns)), media=True)
-        assert fragments._plain_file_size(table, rows) >= data_file.size
+        assert encoding.plain_file_size(table, rows) >= data_file.size
         assert sum(data_file.row_groups) == table.num_rows
     finally:
         storage.delete_all()
@@ -66,17 +66,17 @@ def test_reserved_size_covers_many_groups_and_pages(
     memory: MemoryStorage, count: int, size: int
 ) -> None:
     table = pa.table({"m": pa.array([b"z" * size] * count, pa.binary())})
-    rows = fragments._rows_per_group(
-        table, fragments.MEDIA_ROW_GROUP_BYTES, fragments.MAX_MEDIA_ROW_GROUP_ROWS
+    rows = encoding.rows_per_group(
+        table, encoding.MEDIA_ROW_GROUP_BYTES, encoding.MAX_MEDIA_ROW_GROUP_ROWS
     )
     data_file = fragments.write_data_file(memory, table, [0], media=True)
-    assert data_file.size <= fragments._plain_file_size(table, rows) < data_file.size * 1.2 + 2e5
+    assert data_file.size <= encoding.plain_file_size(table, rows) < data_file.size * 1.2 + 2e5
 
 
 def test_a_reservation_that_is_too_small_rewrites_the_file(
     memory: MemoryStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fragments, "_plain_file_size", lambda table, rows: 1000)
+    monkeypatch.setattr(encoding, "plain_file_size", lambda table, rows: 1000)
     table = media_table([15_000] * 300)
     data_file = fragments.write_data_file(memory, table, [7], media=True)
     assert sum(data_file.row_groups) == 300  # groups are not counted twice

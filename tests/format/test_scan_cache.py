@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lakefmt
-from lakefmt.format import fragments
+from lakefmt.format import encoding, fragments
 
 
 def build(path: Path) -> lakefmt.Dataset:
@@ -105,7 +105,7 @@ def test_row_groups_are_decoded_ahead_on_the_decode_pool_in_order(
 ) -> None:
     import threading
 
-    monkeypatch.setattr(fragments, "MAX_ROW_GROUP_ROWS", 1_000)  # many small groups
+    monkeypatch.setattr(encoding, "MAX_ROW_GROUP_ROWS", 1_000)  # many small groups
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64"})
     ds.append({"id": np.arange(25_500)})
     ds.commit()

@@ -17,7 +17,7 @@ import pytest
 import lakefmt
 from lakefmt import types
 from lakefmt.errors import StorageError
-from lakefmt.format import fragments
+from lakefmt.format import encoding, fragments
 from lakefmt.storage import object_store as object_store_module
 from lakefmt.storage import open_storage, retry
 from lakefmt.storage.object_store import ObjectStoreStorage
@@ -209,7 +209,7 @@ def test_single_row_read_fetches_only_its_row_group(s3_server: S3Server) -> None
     assert all(r.range for r in on_file if r.method == "GET"), on_file  # ranged GETs only
     assert fetched < file_size / 4
     # its row group (about MEDIA_ROW_GROUP_BYTES) and the footer
-    assert fetched < fragments.MEDIA_ROW_GROUP_BYTES + len(images[17]) + (128 << 10)
+    assert fetched < encoding.MEDIA_ROW_GROUP_BYTES + len(images[17]) + (128 << 10)
     # a second read of another row reuses the cached footer and size: only the data
     mark = s3_server.log.mark()
     assert reader["img"].get_bytes(3) == images[3]
