@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
+import functools
 import gc
 import logging
 import os
@@ -29,14 +30,17 @@ import pyarrow as pa
 
 from lakefmt._progress import Progress
 from lakefmt.dataset.metadata import DatasetMetadata
+from lakefmt.dataset.query_view import QueryView, dataset_source, explain_query, run_query
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
-from lakefmt.dataset.view import DatasetView, normalize_index
+from lakefmt.dataset.view import DatasetView, RowSource, normalize_index
 from lakefmt.errors import (
     BranchNotFoundError,
     ColumnExistsError,
     CommitConflictError,
+    DatasetNotFoundError,
     InvalidArgumentError,
     LakefmtError,
+    QueryError,
     ReadOnlyError,
     SchemaError,
     UnevenColumnsError,
@@ -45,13 +49,15 @@ from lakefmt.errors import (
 )
 from lakefmt.format import commit as commits
 from lakefmt.format import fragments as files
-from lakefmt.format import layout, maintenance, refs
+from lakefmt.format import layout, maintenance, protocol, refs
 from lakefmt.format.defaults import encode_default
-from lakefmt.format.manifest import DataFile, Fragment, Manifest, VersionRef
-from lakefmt.format.merge import shared_fragments
+from lakefmt.format.manifest import DataFile, Fragment, Manifest
+from lakefmt.format.merge import check_merge_arguments, plan_merge, shared_fragments
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.format.versions import find_version, physical_ref, read_head, resolve_ref
-from lakefmt.storage import Storage
+from lakefmt.format.stats import VersionStats, version_stats
+from lakefmt.format.verify import verify_manifest, verify_refs
+from lakefmt.format.versions import physical_ref, read_head
+from lakefmt.storage import Storage, open_storage
 from lakefmt.types import as_array, check_column_metadata, resolve_type, type_from_json
 from lakefmt.types.convert import ColumnSpec, to_table
 
@@ -155,55 +161,6 @@ def _flush_at_exit() -> None:
             logger.exception("lakefmt: could not flush %s at exit", ds.url)
 
 
-def resolve_version(
-    storage: Storage, version: str, prefer: tuple[str, str | None] | None = None
-) -> Manifest:
-    """Find the manifest named by a version id or a tag name.
-
-    A version id (16 hex digits, from ``ds.version``, ``commit()`` or ``history``) is looked
-    up on the ``prefer`` branch first, then on the others. Any other text is a tag name;
-    failing that, ``v12`` or ``dev/v12`` names a version written in format 1 (ids of
-    datasets written before format 2 keep working).
-
-    Raises:
-        VersionNotFoundError: Neither a version of this dataset nor a tag.
-    """
-    if not isinstance(version, str):
-        raise VersionNotFoundError(
-            f"a version is a version id or a tag name (a string), not {version!r}"
-        )
-    if layout.parse_version_id(version) is not None:
-        try:
-            return find_version(storage, version, prefer)
-        except VersionNotFoundError:
-            if not refs.tag_exists(storage, version):  # a format-1 tag named like an id
-                raise
-    if refs.tag_exists(storage, version):
-        tag = refs.read_tag(storage, version)
-        try:
-            return resolve_ref(storage, tag.ref)
-        except (VersionNotFoundError, BranchNotFoundError) as exc:
-            raise VersionNotFoundError(
-                f"tag '{version}' names a version that is gone: {exc}"
-            ) from None
-    legacy = layout.parse_legacy_version_id(version)
-    if legacy is not None:
-        try:
-            manifest = resolve_ref(storage, VersionRef(branch=legacy[0], version=legacy[1]))
-        except (VersionNotFoundError, BranchNotFoundError):
-            manifest = None
-        if manifest is not None and manifest.format_version == 1:
-            return manifest
-        raise VersionNotFoundError(
-            f"{version!r} is not a tag of {storage.url}, and ids like 'v12' name only "
-            "versions written in format 1; version ids are 16 hex digits (see ds.history)"
-        )
-    raise VersionNotFoundError(
-        f"{version!r} is neither a version id (16 hex digits, see ds.history) nor a tag of "
-        f"{storage.url}"
-    )
-
-
 class ReadOnlyDataset(DatasetView):
     """A dataset opened for reading: the head of a branch or a pinned version.
 
@@ -231,11 +188,11 @@ class ReadOnlyDataset(DatasetView):
     # A dataset is its own source. A property rather than an attribute, so a handle holds
     # no reference cycle and is freed (and flushed) as soon as the user drops it.
     @property
-    def _source(self) -> ReadOnlyDataset:
+    def _source(self) -> RowSource:
         return self
 
     @_source.setter
-    def _source(self, value: Any) -> None:
+    def _source(self, value: RowSource) -> None:
         pass
 
     # -- reading ----------------------------------------------------------------------------
@@ -272,22 +229,22 @@ class ReadOnlyDataset(DatasetView):
         return self._manifest.version_id
 
     @property
-    def history(self) -> History:
+    def history(self) -> History[ReadOnlyDataset]:
         """The commits leading here, oldest first."""
         return History(self, self._manifest)
 
     @property
-    def tags(self) -> Tags:
+    def tags(self) -> Tags[ReadOnlyDataset]:
         """The dataset's tags."""
         return Tags(self)
 
     @property
-    def branches(self) -> Branches:
+    def branches(self) -> Branches[Dataset]:
         """The dataset's branches."""
         return Branches(self)
 
     @property
-    def current_branch(self) -> Branch:
+    def current_branch(self) -> Branch[Dataset]:
         """The branch this handle reads (and writes)."""
         return Branch(self, self._manifest.branch)
 
@@ -312,10 +269,40 @@ class ReadOnlyDataset(DatasetView):
 
     def _resolve(self, version: str) -> Manifest:
         m = self._manifest
-        return resolve_version(self._storage, version, (m.branch, m.branch_id))
+        return protocol.resolve_version(self._storage, version, (m.branch, m.branch_id))
 
     def _pinned_at(self, manifest: Manifest) -> ReadOnlyDataset:
         return ReadOnlyDataset(self._storage, manifest, pinned=True)
+
+    def _pinned_now(self) -> ReadOnlyDataset:
+        """A read-only handle pinned at the version this handle reads now (pending writes
+        flushed): what a query's rows refer to, unmoved by later writes."""
+        snap = self._data()
+        if type(self) is ReadOnlyDataset and self._pinned:
+            return self
+        return ReadOnlyDataset(self._storage, snap.manifest, pinned=True)
+
+    def _open_branch(self, name: str) -> Dataset:
+        return open_writer(open_storage(self.url, self._storage.creds), name)
+
+    # -- queries ------------------------------------------------------------------------------
+    def _link_creds(self) -> dict[str, Any] | None:
+        return self._storage.creds
+
+    def _query_opener(self, rows: np.ndarray | None) -> functools.partial[ReadOnlyDataset]:
+        # As before the opener took the credentials from the handle queried: ``ds.query``
+        # opens the datasets it names with this dataset's credentials, a view of some of its
+        # rows with the default ones.
+        return functools.partial(
+            open_query_source, creds=self._storage.creds if rows is None else None
+        )
+
+    def _query(self, rows: np.ndarray | None, query: str) -> QueryView:
+        return run_query(query, dataset_source(self._pinned_now(), rows), self._query_opener(rows))
+
+    def _explain(self, rows: np.ndarray | None, query: str) -> str:
+        opener = self._query_opener(rows)
+        return explain_query(query, dataset_source(self._pinned_now(), rows), opener)
 
     # -- writes are refused -------------------------------------------------------------------
     def _check_writable(self) -> None:
@@ -342,8 +329,6 @@ class ReadOnlyDataset(DatasetView):
         Returns:
             The problems found; an empty list means the version is intact.
         """
-        from lakefmt.format.verify import verify_manifest, verify_refs
-
         total = sum(len(f.files) for f in self._manifest.fragments)
         with Progress(total, "verify", progress, "files") as bar:
             problems = verify_manifest(self._storage, self._manifest, on_file=bar.update, deep=deep)
@@ -353,21 +338,16 @@ class ReadOnlyDataset(DatasetView):
         """Print rows, columns with types, version, fragments and bytes on storage."""
         print(self._summary_text())
 
+    @property
+    def stats(self) -> VersionStats:
+        """Sizes of the version this handle is at: fragments, bytes of data files referenced
+        and (estimated) still live, rows deleted pending compaction. Read from the manifest,
+        no file is opened; rows appended but not flushed are not counted."""
+        return version_stats(self._manifest)
+
     def _summary_text(self) -> str:
         m = self._manifest
-        data_bytes = sum(d.size for f in m.fragments for d in f.files)
-        deleted = sum(f.rows - f.live_rows for f in m.fragments)
-        # Live bytes: each fragment's files in proportion to its rows that are not deleted,
-        # minus columns superseded by a later column group or dropped from the schema.
-        live_bytes = 0.0
-        live_ids = {field.id for field in m.fields}
-        for f in m.fragments:
-            seen: set[int] = set()
-            for d in reversed(f.files):
-                useful = [i for i in d.field_ids if i not in seen and i in live_ids]
-                seen.update(d.field_ids)
-                share = len(useful) / max(len(d.field_ids), 1)
-                live_bytes += d.size * share * (f.live_rows / max(f.rows, 1))
+        stats = self.stats
         lines = [
             f"Dataset {self.url} (branch {m.branch}, version {self.version}"
             + (
@@ -381,9 +361,9 @@ class ReadOnlyDataset(DatasetView):
         for col in self.schema.columns:
             lines.append(f"  {col.name:<24} {col.dtype!r}")
         lines.append(
-            f"fragments: {len(m.fragments)}, deleted rows pending compaction: {deleted}, "
-            f"data files: {data_bytes / 1e6:.2f} MB referenced, "
-            f"~{live_bytes / 1e6:.2f} MB live (optimize reclaims the rest)"
+            f"fragments: {stats.fragments}, deleted rows pending compaction: "
+            f"{stats.deleted_rows}, data files: {stats.data_bytes / 1e6:.2f} MB referenced, "
+            f"~{stats.live_bytes / 1e6:.2f} MB live (optimize reclaims the rest)"
         )
         lines.append(
             f"commits: {len(self.history)}, tags: {len(self.tags)}, branches: {len(self.branches)}"
@@ -935,7 +915,9 @@ class Dataset(ReadOnlyDataset):
             )
 
     # -- refs ----------------------------------------------------------------------------------
-    def tag(self, name: str, message: str | None = None, version: str | None = None) -> Tag:
+    def tag(
+        self, name: str, message: str | None = None, version: str | None = None
+    ) -> Tag[ReadOnlyDataset]:
         """Name a version (the current one by default, pending writes flushed first).
 
         Any name a git user would give works (``v1``, ``v1.0``, ``v2.0-rc1``, ``release``,
@@ -961,7 +943,7 @@ class Dataset(ReadOnlyDataset):
             return self._manifest
         return self._resolve(version)
 
-    def branch(self, name: str, version: str | None = None) -> Branch:
+    def branch(self, name: str, version: str | None = None) -> Branch[Dataset]:
         """Create a branch from a version (the current one by default); no data is copied.
 
         Raises:
@@ -993,8 +975,6 @@ class Dataset(ReadOnlyDataset):
             InvalidMergeError: ``branch`` is this branch, or ``resolve`` is unknown.
             BranchNotFoundError: No such branch.
         """
-        from lakefmt.format.merge import check_merge_arguments, plan_merge
-
         with self._lock:
             check_merge_arguments(self._manifest.branch, branch, resolve)
             self.flush()
@@ -1101,12 +1081,66 @@ def _check_column_name(name: Any) -> None:
         raise SchemaError(f"column names must be non-empty strings, got {name!r}")
 
 
+def open_reader(
+    storage: Storage, version: str | None = None, branch: str | None = None
+) -> ReadOnlyDataset:
+    """A read-only handle at the head of ``branch`` (default main), or at ``version``.
+
+    Raises:
+        DatasetNotFoundError: No dataset in ``storage``.
+        BranchNotFoundError: ``branch`` does not exist.
+        VersionNotFoundError: ``version`` names no version or tag.
+        FormatError: The dataset is damaged or was written by a newer lakefmt.
+    """
+    if version is None:
+        return ReadOnlyDataset(storage, protocol.open_head(storage, branch))
+    return ReadOnlyDataset(storage, protocol.open_version(storage, version, branch), pinned=True)
+
+
+def open_writer(storage: Storage, branch: str | None = None) -> Dataset:
+    """A writable handle at the head of ``branch`` (default main).
+
+    Raises:
+        DatasetNotFoundError: No dataset in ``storage``.
+        BranchNotFoundError: ``branch`` does not exist.
+        FormatError: The dataset is damaged or was written by a newer lakefmt.
+    """
+    return Dataset(storage, protocol.open_head(storage, branch))
+
+
+def open_query_source(spec: str, creds: dict[str, Any] | None) -> ReadOnlyDataset:
+    """Open what a query names in ``FROM``: ``"url"``, ``"url@tag"``, ``"url@branch"`` or
+    ``"url@v3"`` / ``"url@dev/v3"``, pinned at the version read now.
+
+    Raises:
+        QueryError: No dataset there, or the part after ``@`` names nothing.
+    """
+    return _open_spec(spec, creds)._pinned_now()
+
+
+def _open_spec(spec: str, creds: dict[str, Any] | None) -> ReadOnlyDataset:
+    if "@" in spec:
+        url, _, ref = spec.rpartition("@")
+        if url and ref and protocol.dataset_exists(open_storage(url, creds)):
+            try:
+                return open_reader(open_storage(url, creds), version=ref)
+            except VersionNotFoundError:
+                pass
+            try:
+                return open_reader(open_storage(url, creds), branch=ref)
+            except (BranchNotFoundError, ValueError):
+                raise QueryError(
+                    f"'{ref}' is neither a version id, a tag nor a branch of {url}"
+                ) from None
+    try:
+        return open_reader(open_storage(spec, creds))
+    except DatasetNotFoundError:
+        raise QueryError(f"no dataset at '{spec}'") from None
+
+
 def _reopen(
     url: str, creds: dict[str, Any] | None, branch: str, version: str | None, read_only: bool
 ) -> ReadOnlyDataset:
-    from lakefmt.dataset.api import open as open_dataset
-    from lakefmt.dataset.api import open_read_only
-
     if read_only:
-        return open_read_only(url, creds=creds, version=version, branch=branch)
-    return open_dataset(url, creds=creds, branch=branch)
+        return open_reader(open_storage(url, creds), version, branch)
+    return open_writer(open_storage(url, creds), branch)
