@@ -6,7 +6,6 @@ copy) are :mod:`lakefmt.format.protocol`'s; this module adds URLs, types and han
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from lakefmt.dataset.query_view import QueryView, run_query
 from lakefmt.dataset.query_view import explain_query as explain_tql
 from lakefmt.errors import DatasetExistsError, SchemaError
 from lakefmt.format import protocol
-from lakefmt.format.commit import ChangeSchema, SetMetadata
+from lakefmt.format.commit import ChangeSchema, Operation, SetMetadata
 from lakefmt.format.versions import read_format_file
 from lakefmt.storage import open_storage
 from lakefmt.types import Type, resolve_type
@@ -189,7 +188,7 @@ def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = No
     """
     source = src if isinstance(src, ReadOnlyDataset) else open_read_only(src, creds=creds)
     target = create(dst, creds=creds)
-    ops = [
+    ops: list[Operation] = [
         ChangeSchema("add", f.name, new_field=f.model_dump(exclude={"id"}))
         for f in source._manifest.fields
     ]
@@ -243,7 +242,7 @@ def query(query: str, creds: dict[str, Any] | None = None) -> QueryView:
         QueryError: A syntax error, an unknown column, function or dataset, or a forbidden
             statement, with the position and reason.
     """
-    return run_query(query, None, functools.partial(open_query_source, creds=creds))
+    return run_query(query, None, open_query_source, creds)
 
 
 def query_async(query: str, creds: dict[str, Any] | None = None) -> Future:
@@ -257,4 +256,4 @@ def explain_query(query: str, creds: dict[str, Any] | None = None) -> str:
     Raises:
         QueryError: As for :func:`query`.
     """
-    return explain_tql(query, None, functools.partial(open_query_source, creds=creds))
+    return explain_tql(query, None, open_query_source, creds)

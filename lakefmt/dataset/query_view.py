@@ -270,8 +270,9 @@ class PinnedRows(Protocol):
     def _data(self) -> Snapshot: ...
 
 
-#: Opens a ``FROM "url"`` / ``"url@ref"`` a query names, as a pinned read-only handle.
-SourceOpener = Callable[[str], PinnedRows]
+#: Opens a ``FROM "url"`` / ``"url@ref"`` a query names, with credentials, as a pinned
+#: read-only handle.
+SourceOpener = Callable[[str, dict[str, Any] | None], PinnedRows]
 
 
 class QueryView(DatasetView):
@@ -283,7 +284,9 @@ class QueryView(DatasetView):
     Args:
         result: The rows and columns.
         tql: The query that produced them.
-        open_source: Opens the other datasets a query of this view names (picklable).
+        open_source: Opens the other datasets a query of this view names (picklable); a
+            query result has no credentials of its own, so it opens them with the default
+            credentials.
     """
 
     def __init__(self, result: ResultSnapshot, tql: str, open_source: SourceOpener) -> None:
@@ -318,10 +321,10 @@ class QueryView(DatasetView):
         )
 
     def _query(self, rows: np.ndarray | None, query: str) -> QueryView:
-        return run_query(query, self._query_source(rows), self._open_source)
+        return run_query(query, self._query_source(rows), self._open_source, None)
 
     def _explain(self, rows: np.ndarray | None, query: str) -> str:
-        return explain_query(query, self._query_source(rows), self._open_source)
+        return explain_query(query, self._query_source(rows), self._open_source, None)
 
     def _query_source(self, rows: np.ndarray | None) -> Source:
         """This result (or its ``rows``) as the implicit source of a query."""
@@ -366,9 +369,9 @@ def dataset_source(pinned: PinnedRows, rows: np.ndarray | None = None) -> Source
     return DatasetSource(pinned._snapshot(), rows=rows, handle=pinned, label=pinned.url)
 
 
-def _resolver(open_source: SourceOpener) -> Callable[[str], Source]:
+def _resolver(open_source: SourceOpener, creds: dict[str, Any] | None) -> Callable[[str], Source]:
     def resolve(spec: str) -> Source:
-        return dataset_source(open_source(spec))
+        return dataset_source(open_source(spec, creds))
 
     return resolve
 
@@ -405,9 +408,11 @@ def _view_of(result: QueryResult, tql: str, open_source: SourceOpener) -> QueryV
 
 
 # -- entry points ----------------------------------------------------------------------------------
-def run_query(tql: str, default: Source | None, open_source: SourceOpener) -> QueryView:
+def run_query(
+    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+) -> QueryView:
     """Run ``tql`` over ``default`` (the implicit source; None: only the sources it names
-    in ``FROM``, which ``open_source`` opens).
+    in ``FROM``, which ``open_source`` opens with ``creds``).
 
     Raises:
         QueryError: A syntax error, an unknown column, function or dataset, or a forbidden
@@ -415,11 +420,13 @@ def run_query(tql: str, default: Source | None, open_source: SourceOpener) -> Qu
     """
     from lakefmt.tql import execute  # lazy: sqlglot, DuckDB
 
-    result = execute(tql, default=default, resolve=_resolver(open_source))
+    result = execute(tql, default=default, resolve=_resolver(open_source, creds))
     return _view_of(result, tql, open_source)
 
 
-def explain_query(tql: str, default: Source | None, open_source: SourceOpener) -> str:
+def explain_query(
+    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+) -> str:
     """The DuckDB SQL ``tql`` translates to and DuckDB's plan for it (nothing runs); the
     sources as for :func:`run_query`.
 
@@ -428,4 +435,4 @@ def explain_query(tql: str, default: Source | None, open_source: SourceOpener) -
     """
     from lakefmt.tql import explain  # lazy: sqlglot, DuckDB
 
-    return explain(tql, default=default, resolve=_resolver(open_source))
+    return explain(tql, default=default, resolve=_resolver(open_source, creds))

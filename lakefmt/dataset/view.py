@@ -468,7 +468,7 @@ class DatasetView:
             QueryError: A syntax error, an unknown column or function, or a forbidden
                 statement, with the position and reason.
         """
-        return self._source._query(self._indices, query)
+        return self._source._query(self._query_rows(), query)
 
     def query_async(self, query: str) -> Future:
         """:meth:`query` on the async pool; the awaitable ``Future`` gives the view."""
@@ -480,7 +480,11 @@ class DatasetView:
         Raises:
             QueryError: As for :meth:`query`.
         """
-        return self._source._explain(self._indices, query)
+        return self._source._explain(self._query_rows(), query)
+
+    def _query_rows(self) -> np.ndarray | None:
+        """This view's rows of its source, as a query names them (None: all of them)."""
+        return None if self._indices is None else np.asarray(self._indices, dtype=np.int64)
 
     def summary(self) -> None:
         """Print the number of rows and the columns with their types."""
