@@ -150,16 +150,15 @@ def main() -> None:
 def info(url: str, creds_file: str | None) -> None:
     """Rows, schema, versions, fragments and size of a dataset."""
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
-    m = ds._manifest
-    data_bytes = sum(d.size for f in m.fragments for d in f.files)
+    stats = ds.stats
     click.echo(f"dataset   {ds.url}")
-    click.echo(f"version   {ds.version} (branch {m.branch})")
+    click.echo(f"version   {ds.version} (branch {ds.current_branch.name})")
     click.echo(f"rows      {len(ds)}")
     click.echo(f"commits   {len(ds.history)}")
     click.echo(f"tags      {', '.join(ds.tags.names()) or '-'}")
     click.echo(f"branches  {', '.join(ds.branches.names())}")
-    click.echo(f"fragments {len(m.fragments)}")
-    click.echo(f"size      {data_bytes} bytes in data files")
+    click.echo(f"fragments {stats.fragments}")
+    click.echo(f"size      {stats.data_bytes} bytes in data files")
     _print_table(["column", "type"], [[c.name, repr(c.dtype)] for c in ds.schema.columns], "schema")
 
 
@@ -518,9 +517,9 @@ def branch(
 def optimize(url: str, creds_file: str | None) -> None:
     """Compact small fragments and apply deletions (a new commit; no row changes)."""
     ds = lakefmt.open(url, creds=_creds(creds_file))
-    before = len(ds._manifest.fragments)
+    before = ds.stats.fragments
     version = ds.optimize()
-    click.echo(f"{version}: {before} -> {len(ds._manifest.fragments)} fragments")
+    click.echo(f"{version}: {before} -> {ds.stats.fragments} fragments")
 
 
 @main.command()

@@ -8,15 +8,17 @@ from lakefmt.dataset.api import (
     create_async,
     delete,
     exists,
+    explain_query,
     like,
     open,
     open_async,
     open_read_only,
     open_read_only_async,
+    query,
+    query_async,
 )
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset
 from lakefmt.dataset.futures import Future
-from lakefmt.dataset.query_view import explain_query, query, query_async
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags, Version
 from lakefmt.dataset.view import Column, DatasetView, Row, RowRange, Schema
 

@@ -1,42 +1,35 @@
-"""Top-level functions: create, open, open_read_only, exists, delete, copy, like."""
+"""Top-level functions: create, open, open_read_only, exists, delete, copy, like, query.
+
+The on-disk steps (the first manifest and the format file, a branch head, the order of a
+copy) are :mod:`lakefmt.format.protocol`'s; this module adds URLs, types and handles.
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 from lakefmt._pool import new_pool
 from lakefmt._progress import Progress
-from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset, resolve_version
-from lakefmt.dataset.futures import Future, submit
-from lakefmt.errors import DatasetExistsError, DatasetNotFoundError, SchemaError
-from lakefmt.format import layout
-from lakefmt.format.commit import (
-    AddColumn,
-    Operation,
-    SetMetadata,
-    commit,
-    write_manifest_if_absent,
+from lakefmt.dataset.dataset import (
+    Dataset,
+    ReadOnlyDataset,
+    open_query_source,
+    open_reader,
+    open_writer,
 )
-from lakefmt.format.manifest import FORMAT_VERSION, FormatFile, Manifest, dump_document, now_ms
-from lakefmt.format.versions import branch_id_of, read_format_file, read_head
-from lakefmt.storage import Storage, open_storage
-from lakefmt.types import resolve_type
+from lakefmt.dataset.futures import Future, submit
+from lakefmt.dataset.query_view import QueryView, run_query
+from lakefmt.dataset.query_view import explain_query as explain_tql
+from lakefmt.errors import DatasetExistsError, SchemaError
+from lakefmt.format import protocol
+from lakefmt.format.commit import AddColumn, Operation, SetMetadata
+from lakefmt.format.versions import read_format_file
+from lakefmt.storage import open_storage
+from lakefmt.types import Type, resolve_type
 
 URL = str | os.PathLike[str]
-
-
-def _format_file(dataset_id: str) -> bytes:
-    return dump_document(
-        FormatFile(
-            format=layout.FORMAT_NAME,
-            format_version=FORMAT_VERSION,
-            dataset_id=dataset_id,
-            created=now_ms(),
-        )
-    )
 
 
 def create(
@@ -60,50 +53,40 @@ def create(
             f"schema must be a {{column: type}} dict, not {type(schema).__name__} {schema!r}"
         )
     storage = open_storage(url, creds)
-    fields = []
-    for i, (name, spec) in enumerate((schema or {}).items()):
+    columns: list[tuple[str, Type]] = []
+    for name, spec in (schema or {}).items():
         if not isinstance(name, str) or not name:
             raise SchemaError(f"column names must be non-empty strings, got {name!r}")
-        dtype = resolve_type(spec, column=name)
-        fields.append(
-            {"id": i, "name": name, "type": dtype.to_json(), "arrow_type": str(dtype.storage_type)}
-        )
-    if storage.exists(layout.FORMAT_FILE):
-        raise DatasetExistsError(f"a dataset already exists at '{storage.url}'")
-    dataset_id = uuid.uuid4().hex
-    manifest = Manifest.model_validate(
-        {
-            "dataset_id": dataset_id,
-            "branch": layout.MAIN_BRANCH,
-            "version": 0,
-            "id": layout.make_version_id(0),
-            "timestamp": now_ms(),
-            "is_commit": True,
-            "message": None,
-            "operation": "create",
-            "fields": fields,
-            "next_field_id": len(fields),
-        }
-    )
-    if not write_manifest_if_absent(storage, manifest):
-        raise DatasetExistsError(
-            f"a dataset is being created at '{storage.url}', or an earlier create was "
-            "interrupted (lakefmt.delete(url) clears it)"
-        )
-    # Written last: a dataset "exists" only once its first version is complete.
-    storage.write(layout.FORMAT_FILE, _format_file(dataset_id))
-    return Dataset(storage, manifest)
+        columns.append((name, resolve_type(spec, column=name)))
+    return Dataset(storage, protocol.create_dataset(storage, columns))
 
 
-def _open_manifest(
-    storage: Storage, version: str | None, branch: str | None
-) -> tuple[Manifest, bool]:
-    read_format_file(storage)
-    branch = branch or layout.MAIN_BRANCH
-    branch_id = branch_id_of(storage, branch)  # raises BranchNotFoundError
-    if version is None:
-        return read_head(storage, branch, branch_id), False
-    return resolve_version(storage, version, (branch, branch_id)), True
+@overload
+def open(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    version: None = None,
+    branch: str | None = None,
+) -> Dataset: ...
+
+
+@overload
+def open(
+    url: URL,
+    creds: dict[str, Any] | None,
+    version: str,
+    branch: str | None = None,
+) -> ReadOnlyDataset: ...
+
+
+@overload
+def open(
+    url: URL,
+    creds: dict[str, Any] | None = None,
+    *,
+    version: str,
+    branch: str | None = None,
+) -> ReadOnlyDataset: ...
 
 
 def open(
@@ -111,11 +94,12 @@ def open(
     creds: dict[str, Any] | None = None,
     version: str | None = None,
     branch: str | None = None,
-) -> Dataset:
-    """Open a dataset for reading and writing.
+) -> ReadOnlyDataset:
+    """Open a dataset for reading and writing (a :class:`Dataset`).
 
     With ``version`` (a version id, as ``ds.version``, ``commit()`` and ``history`` give
-    it, or a tag name) the handle is read-only at that version.
+    it, or a tag name) the handle is a :class:`ReadOnlyDataset` at that version (the
+    overloads say which, for type checkers).
 
     Raises:
         DatasetNotFoundError: No dataset at ``url``.
@@ -124,10 +108,9 @@ def open(
         FormatError: The dataset is damaged or was written by a newer lakefmt.
     """
     storage = open_storage(url, creds)
-    manifest, pinned = _open_manifest(storage, version, branch)
-    if pinned:
-        return ReadOnlyDataset(storage, manifest, pinned=True)  # type: ignore[return-value]
-    return Dataset(storage, manifest)
+    if version is not None:
+        return open_reader(storage, version, branch)
+    return open_writer(storage, branch)
 
 
 def open_read_only(
@@ -143,14 +126,12 @@ def open_read_only(
         BranchNotFoundError: ``branch`` does not exist.
         VersionNotFoundError: ``version`` names no version or tag.
     """
-    storage = open_storage(url, creds)
-    manifest, pinned = _open_manifest(storage, version, branch)
-    return ReadOnlyDataset(storage, manifest, pinned=pinned)
+    return open_reader(open_storage(url, creds), version, branch)
 
 
 def exists(url: URL, creds: dict[str, Any] | None = None) -> bool:
     """Return whether a lakefmt dataset exists at ``url``."""
-    return open_storage(url, creds).exists(layout.FORMAT_FILE)
+    return protocol.dataset_exists(open_storage(url, creds))
 
 
 def delete(url: URL, creds: dict[str, Any] | None = None) -> None:
@@ -159,15 +140,7 @@ def delete(url: URL, creds: dict[str, Any] | None = None) -> None:
     Raises:
         DatasetNotFoundError: No dataset at ``url``.
     """
-    storage = open_storage(url, creds)
-    if not storage.exists(layout.FORMAT_FILE) and not any(
-        True for _ in storage.list(layout.versions_dir(layout.MAIN_BRANCH))
-    ):
-        raise DatasetNotFoundError(f"no lakefmt dataset at '{storage.url}'")
-    # The format file goes first, so a crash mid-way leaves no half dataset that "exists";
-    # a location with manifests but no format file (an interrupted create) is cleared too.
-    storage.delete(layout.FORMAT_FILE)
-    storage.delete_all()
+    protocol.delete_dataset(open_storage(url, creds))
 
 
 def copy(
@@ -189,30 +162,22 @@ def copy(
     source = open_storage(src, src_creds)
     read_format_file(source)
     target = open_storage(dst, dst_creds)
-    if target.exists(layout.FORMAT_FILE):
+    if protocol.dataset_exists(target):
         raise DatasetExistsError(f"a dataset already exists at '{target.url}'")
-    paths = [
-        p
-        for p in source.list()
-        if p != layout.FORMAT_FILE and not p.startswith(layout.TMP_DIR + "/")
-    ]
-    # Data first, then manifests, then refs, the format file last: an interrupted copy is
-    # not a dataset, and no ref points at a manifest that is not there yet.
-    paths.sort(key=lambda p: (p.startswith("_refs"), p.startswith(("_versions", "tree/")), p))
-    groups: dict[int, list[str]] = {}
-    for path in paths:
-        key = 2 * path.startswith("_refs") + path.startswith(("_versions", "tree/"))
-        groups.setdefault(key, []).append(path)
+    order = protocol.copy_order(source.list())
 
     # In parallel within a group (object stores are latency-bound), groups in order.
     def copy_one(path: str) -> None:
         target.write(path, source.read(path))
         bar.update(1)
 
-    with new_pool("copy") as pool, Progress(len(paths), "copy", progress, "files") as bar:
-        for _, group in sorted(groups.items()):
+    with (
+        new_pool("copy") as pool,
+        Progress(order.num_files, "copy", progress, "files") as bar,
+    ):
+        for group in order.groups:
             list(pool.map(copy_one, group))
-    target.write(layout.FORMAT_FILE, source.read(layout.FORMAT_FILE))
+    target.write(order.last, source.read(order.last))
 
 
 def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = None) -> Dataset:
@@ -229,7 +194,7 @@ def like(src: URL | ReadOnlyDataset, dst: URL, creds: dict[str, Any] | None = No
     if source._manifest.metadata:
         ops.append(SetMetadata(dict(source._manifest.metadata)))
     if ops:
-        target._set_manifest(commit(target._storage, target._manifest, ops, is_commit=True))
+        target._commit_ops(ops, is_commit=True)
     return target
 
 
@@ -258,3 +223,36 @@ def open_read_only_async(
 ) -> Future:
     """:func:`open_read_only` on the async pool; the ``Future`` gives the ``ReadOnlyDataset``."""
     return submit(open_read_only, url, creds, version, branch)
+
+
+def query(query: str, creds: dict[str, Any] | None = None) -> QueryView:
+    """Run a TQL query over the datasets it names.
+
+    Args:
+        query: TQL naming its sources in ``FROM "url"`` (``"url@tag"``, ``"url@branch"``,
+            ``"url@v3"``); joins across datasets are allowed.
+        creds: Credentials for the datasets' storage (see ``lakefmt.open``).
+
+    Returns:
+        A read-only view: row references into the source for filters, sorts and samples,
+        or the computed rows for aggregates and joins.
+
+    Raises:
+        QueryError: A syntax error, an unknown column, function or dataset, or a forbidden
+            statement, with the position and reason.
+    """
+    return run_query(query, None, open_query_source, creds)
+
+
+def query_async(query: str, creds: dict[str, Any] | None = None) -> Future:
+    """:func:`query` on the async pool; the awaitable ``Future`` gives the view."""
+    return submit(globals()["query"], query, creds)
+
+
+def explain_query(query: str, creds: dict[str, Any] | None = None) -> str:
+    """The DuckDB SQL a TQL query translates to and DuckDB's plan for it (nothing runs).
+
+    Raises:
+        QueryError: As for :func:`query`.
+    """
+    return explain_tql(query, None, open_query_source, creds)

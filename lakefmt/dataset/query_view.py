@@ -14,36 +14,40 @@ Both support everything a :class:`~lakefmt.dataset.view.DatasetView` does for re
 ``len``, ``view["col"][i]``, ``view[i].to_dict()``, ``batches``, ``to_arrow`` (extension
 types re-wrapped from the manifest), ``to_pandas``, ``to_polars``, ``query`` (which queries the
 view's rows again) and pickling. Query views are read-only.
+
+This module opens no dataset: the handle layer above gives it the pinned handle to query and
+a :data:`SourceOpener` for the datasets a query names. ``lakefmt.tql`` is imported inside
+the functions that run queries because it imports sqlglot and DuckDB, which ``import
+lakefmt`` must not (``tests/test_public_api.py::test_import_is_light``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.dataset.futures import Future, submit
-from lakefmt.dataset.view import DatasetView
-from lakefmt.errors import (
-    BranchNotFoundError,
-    ColumnNotFoundError,
-    DatasetNotFoundError,
-    QueryError,
-    ReadOnlyError,
-    TypeMismatchError,
-    VersionNotFoundError,
-)
+from lakefmt.dataset.view import DatasetView, WritableRows
+from lakefmt.errors import ColumnNotFoundError, ReadOnlyError, TypeMismatchError
 from lakefmt.format.manifest import Field
-from lakefmt.format.snapshot import ROW_COUNT_FIELD
-
-if TYPE_CHECKING:
-    from lakefmt.tql import DatasetSource, QueryResult, Source
+from lakefmt.format.snapshot import ROW_COUNT_FIELD, Snapshot
 from lakefmt.types import Type, as_array, resolve_type
 
-__all__ = ["QueryView", "explain_query", "query", "query_async"]
+if TYPE_CHECKING:
+    from lakefmt.tql import QueryResult, Source
+
+__all__ = [
+    "PinnedRows",
+    "QueryView",
+    "ResultSnapshot",
+    "SourceOpener",
+    "dataset_source",
+    "explain_query",
+    "run_query",
+]
 
 
 # -- types of computed columns -------------------------------------------------------------------
@@ -141,7 +145,7 @@ class ResultSnapshot:
 
     def __init__(
         self,
-        root: Any,
+        root: PinnedRows | None,
         rows: np.ndarray | None,
         columns: list[_ViewColumn],
         table: pa.Table,
@@ -212,12 +216,12 @@ class ResultSnapshot:
                 lazy.append(f)
         if lazy:
             assert self.rows is not None and self.root is not None
-            sources = list(
-                {
-                    id(self.columns[f.id].source_field): self.columns[f.id].source_field
-                    for f in lazy
-                }.values()
-            )
+            by_id: dict[int, Field] = {}
+            for f in lazy:
+                source_field = self.columns[f.id].source_field
+                assert source_field is not None  # lazy columns are read from the root
+                by_id.setdefault(id(source_field), source_field)
+            sources = list(by_id.values())
             got = self.root._data().take(sources, self.rows[indices])
             for f in lazy:
                 source_field = self.columns[f.id].source_field
@@ -248,36 +252,58 @@ class ResultSnapshot:
                 return
             yield self.read_range(fields, start, stop)
 
-    def scan_in_ram(self, fields: Sequence[Field]) -> bool:
-        """Never: result rows are gathered from the source row by row, worth reading ahead."""
-        return False
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (ResultSnapshot, (self.root, self.rows, self.columns, self.table))
 
 
 # -- the view --------------------------------------------------------------------------------------
+class PinnedRows(Protocol):
+    """A read-only dataset handle pinned at one version: what row results reference."""
+
+    @property
+    def url(self) -> str:
+        """The dataset's root URL (labels the query source)."""
+        ...
+
+    def _snapshot(self) -> Snapshot: ...
+
+    def _data(self) -> Snapshot: ...
+
+
+#: Opens a ``FROM "url"`` / ``"url@ref"`` a query names, with credentials, as a pinned
+#: read-only handle.
+SourceOpener = Callable[[str, dict[str, Any] | None], PinnedRows]
+
+
 class QueryView(DatasetView):
     """The result of a query: a read-only :class:`~lakefmt.dataset.view.DatasetView`.
 
     Row results reference rows of the version that was queried; their media columns are read
     only when accessed. Aggregate results hold their computed rows.
+
+    Args:
+        result: The rows and columns.
+        tql: The query that produced them.
+        open_source: Opens the other datasets a query of this view names (picklable); a
+            query result has no credentials of its own, so it opens them with the default
+            credentials.
     """
 
-    def __init__(self, result: ResultSnapshot, tql: str) -> None:
+    def __init__(self, result: ResultSnapshot, tql: str, open_source: SourceOpener) -> None:
         super().__init__(self, None)
         self._result = result
         self._tql = tql
+        self._open_source = open_source
 
     @property
     def tql(self) -> str:
         """The query that produced this view."""
         return self._tql
 
-    def _snapshot(self) -> Any:
+    def _snapshot(self) -> ResultSnapshot:
         return self._result
 
-    def _data(self) -> Any:
+    def _data(self) -> ResultSnapshot:
         return self._result
 
     def __len__(self) -> int:
@@ -286,109 +312,71 @@ class QueryView(DatasetView):
     def _source_len(self) -> int:
         return len(self)
 
-    def _writable(self) -> Any:
+    def _link_creds(self) -> dict[str, Any] | None:
+        return None
+
+    def _writable(self) -> WritableRows:
         raise ReadOnlyError(
             "query results are read-only; write through the dataset (ds['col'][i] = value)"
         )
 
+    def _query(self, rows: np.ndarray | None, query: str) -> QueryView:
+        return run_query(query, self._query_source(rows), self._open_source, None)
+
+    def _explain(self, rows: np.ndarray | None, query: str) -> str:
+        return explain_query(query, self._query_source(rows), self._open_source, None)
+
+    def _query_source(self, rows: np.ndarray | None) -> Source:
+        """This result (or its ``rows``) as the implicit source of a query."""
+        from lakefmt.tql import DatasetSource, TableSource  # lazy: sqlglot, DuckDB
+
+        result = self._result
+        if result.root is None:
+            table = result.table if rows is None else result.table.take(pa.array(rows))
+            types = {c.name: c.type for c in result.columns if not isinstance(c.type, ComputedType)}
+            return TableSource(table, types=types, handle=None, label="query result")
+        assert result.rows is not None  # rows of a dataset (root) are referenced by index
+        picked = result.rows if rows is None else result.rows[rows]
+        columns = [(c.name, c.source_field) for c in result.columns if c.source_field is not None]
+        computed = [c for c in result.columns if c.source_field is None]
+        extra = None
+        if computed:
+            extra = result.table.select([c.name for c in computed])
+            if rows is not None:
+                extra = extra.take(pa.array(rows))
+        return DatasetSource(
+            result.root._snapshot(),
+            rows=np.asarray(picked, dtype=np.int64),
+            columns=columns,
+            extra=extra,
+            extra_types={c.name: c.type for c in computed if not isinstance(c.type, ComputedType)},
+            handle=result.root,
+            label="query result",
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (QueryView, (self._result, self._tql))
+        return (QueryView, (self._result, self._tql, self._open_source))
 
     def __repr__(self) -> str:
         return f"QueryView(rows={len(self)}, columns={list(self.schema)}, tql={self._tql!r})"
 
 
 # -- sources ---------------------------------------------------------------------------------------
-def _pin(dataset: Any) -> Any:
-    """A read-only handle pinned at the version ``dataset`` reads now (pending writes flushed)."""
-    from lakefmt.dataset.dataset import ReadOnlyDataset
-
-    snap = dataset._data()
-    if type(dataset) is ReadOnlyDataset and getattr(dataset, "_pinned", False):
-        return dataset
-    return ReadOnlyDataset(dataset._storage, snap.manifest, pinned=True)
-
-
-def _dataset_source(dataset: Any, rows: np.ndarray | None = None) -> DatasetSource:
+def dataset_source(pinned: PinnedRows, rows: np.ndarray | None = None) -> Source:
+    """The query source for the rows (all, or ``rows``) of a pinned dataset handle."""
     from lakefmt.tql import DatasetSource  # lazy: sqlglot, DuckDB
 
-    pinned = _pin(dataset)
-    return DatasetSource(
-        pinned._snapshot(), rows=rows, handle=pinned, label=getattr(dataset, "url", "")
-    )
+    return DatasetSource(pinned._snapshot(), rows=rows, handle=pinned, label=pinned.url)
 
 
-def _query_view_source(view: QueryView, rows: np.ndarray | None = None) -> Source:
-    from lakefmt.tql import DatasetSource, TableSource  # lazy: sqlglot, DuckDB
-
-    result = view._result
-    if result.root is None:
-        table = result.table if rows is None else result.table.take(pa.array(rows))
-        types = {c.name: c.type for c in result.columns if not isinstance(c.type, ComputedType)}
-        return TableSource(table, types=types, handle=None, label="query result")
-    picked = result.rows if rows is None else result.rows[rows]
-    assert picked is not None
-    columns = [(c.name, c.source_field) for c in result.columns if c.source_field is not None]
-    computed = [c for c in result.columns if c.source_field is None]
-    extra = None
-    if computed:
-        extra = result.table.select([c.name for c in computed])
-        if rows is not None:
-            extra = extra.take(pa.array(rows))
-    return DatasetSource(
-        result.root._snapshot(),
-        rows=np.asarray(picked, dtype=np.int64),
-        columns=columns,
-        extra=extra,
-        extra_types={c.name: c.type for c in computed if not isinstance(c.type, ComputedType)},
-        handle=result.root,
-        label="query result",
-    )
-
-
-def source_of(view: DatasetView) -> Source:
-    """The query source a dataset or view stands for."""
-    if isinstance(view, QueryView):
-        return _query_view_source(view)
-    if view._indices is None:
-        return _dataset_source(view)
-    root = view._source
-    if isinstance(root, QueryView):
-        return _query_view_source(root, np.asarray(view._indices, dtype=np.int64))
-    return _dataset_source(root, np.asarray(view._indices, dtype=np.int64))
-
-
-def _open(spec: str, creds: dict[str, Any] | None) -> Any:
-    """Open ``"url"``, ``"url@tag"``, ``"url@branch"`` or ``"url@v3"`` / ``"url@dev/v3"``."""
-    from lakefmt.dataset.api import exists, open_read_only
-
-    if "@" in spec:
-        url, _, ref = spec.rpartition("@")
-        if url and ref and exists(url, creds):
-            try:
-                return open_read_only(url, creds=creds, version=ref)
-            except VersionNotFoundError:
-                pass
-            try:
-                return open_read_only(url, creds=creds, branch=ref)
-            except (BranchNotFoundError, ValueError):
-                raise QueryError(
-                    f"'{ref}' is neither a version id, a tag nor a branch of {url}"
-                ) from None
-    try:
-        return open_read_only(spec, creds=creds)
-    except DatasetNotFoundError:
-        raise QueryError(f"no dataset at '{spec}'") from None
-
-
-def _resolver(creds: dict[str, Any] | None) -> Any:
+def _resolver(open_source: SourceOpener, creds: dict[str, Any] | None) -> Callable[[str], Source]:
     def resolve(spec: str) -> Source:
-        return _dataset_source(_open(spec, creds))
+        return dataset_source(open_source(spec, creds))
 
     return resolve
 
 
-def _view_of(result: QueryResult, tql: str) -> QueryView:
+def _view_of(result: QueryResult, tql: str, open_source: SourceOpener) -> QueryView:
     from lakefmt.tql import DatasetSource  # lazy: sqlglot, DuckDB
 
     table = result.table
@@ -407,45 +395,24 @@ def _view_of(result: QueryResult, tql: str) -> QueryView:
                 t = c.type if c.type is not None else _type_for(table.column(c.name).type)
                 columns.append(_ViewColumn(c.name, t, c.field, True))
         return QueryView(
-            ResultSnapshot(handle, np.asarray(rows, dtype=np.int64), columns, table), tql
+            ResultSnapshot(handle, np.asarray(rows, dtype=np.int64), columns, table),
+            tql,
+            open_source,
         )
     by_name = {c.name: c for c in result.columns}
     for name, col in zip(table.column_names, table.columns, strict=True):
         spec = by_name.get(name)
         t = spec.type if spec is not None and spec.type is not None else _type_for(col.type)
         columns.append(_ViewColumn(name, t, None, True))
-    return QueryView(ResultSnapshot(None, None, columns, table), tql)
+    return QueryView(ResultSnapshot(None, None, columns, table), tql, open_source)
 
 
 # -- entry points ----------------------------------------------------------------------------------
-def view_query(view: DatasetView, tql: str) -> QueryView:
-    """Run ``tql`` on a dataset or view (the implicit source); see ``DatasetView.query``."""
-    from lakefmt.tql import execute  # lazy: sqlglot, DuckDB
-
-    creds = getattr(getattr(view, "_storage", None), "creds", None)
-    result = execute(tql, default=source_of(view), resolve=_resolver(creds))
-    return _view_of(result, tql)
-
-
-def view_explain(view: DatasetView, tql: str) -> str:
-    """The translated SQL and DuckDB's plan of ``tql`` on a dataset or view."""
-    from lakefmt.tql import explain  # lazy: sqlglot, DuckDB
-
-    creds = getattr(getattr(view, "_storage", None), "creds", None)
-    return explain(tql, default=source_of(view), resolve=_resolver(creds))
-
-
-def query(query: str, creds: dict[str, Any] | None = None) -> QueryView:
-    """Run a TQL query over the datasets it names.
-
-    Args:
-        query: TQL naming its sources in ``FROM "url"`` (``"url@tag"``, ``"url@branch"``,
-            ``"url@v3"``); joins across datasets are allowed.
-        creds: Credentials for the datasets' storage (see ``lakefmt.open``).
-
-    Returns:
-        A read-only view: row references into the source for filters, sorts and samples,
-        or the computed rows for aggregates and joins.
+def run_query(
+    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+) -> QueryView:
+    """Run ``tql`` over ``default`` (the implicit source; None: only the sources it names
+    in ``FROM``, which ``open_source`` opens with ``creds``).
 
     Raises:
         QueryError: A syntax error, an unknown column, function or dataset, or a forbidden
@@ -453,21 +420,19 @@ def query(query: str, creds: dict[str, Any] | None = None) -> QueryView:
     """
     from lakefmt.tql import execute  # lazy: sqlglot, DuckDB
 
-    result = execute(query, default=None, resolve=_resolver(creds))
-    return _view_of(result, query)
+    result = execute(tql, default=default, resolve=_resolver(open_source, creds))
+    return _view_of(result, tql, open_source)
 
 
-def query_async(query: str, creds: dict[str, Any] | None = None) -> Future:
-    """:func:`query` on the async pool; the awaitable ``Future`` gives the view."""
-    return submit(globals()["query"], query, creds)
-
-
-def explain_query(query: str, creds: dict[str, Any] | None = None) -> str:
-    """The DuckDB SQL a TQL query translates to and DuckDB's plan for it (nothing runs).
+def explain_query(
+    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+) -> str:
+    """The DuckDB SQL ``tql`` translates to and DuckDB's plan for it (nothing runs); the
+    sources as for :func:`run_query`.
 
     Raises:
-        QueryError: As for :func:`query`.
+        QueryError: As for :func:`run_query`.
     """
     from lakefmt.tql import explain  # lazy: sqlglot, DuckDB
 
-    return explain(query, default=None, resolve=_resolver(creds))
+    return explain(tql, default=default, resolve=_resolver(open_source, creds))

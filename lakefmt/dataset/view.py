@@ -6,27 +6,107 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from lakefmt.dataset.futures import Future, submit
+from lakefmt.dataset.metadata import ColumnMetadata
+from lakefmt.dataset.torch_loader import make_torch_dataset
 from lakefmt.errors import (
     ColumnNotFoundError,
     InvalidArgumentError,
     InvalidIndexError,
-    ReadOnlyError,
     RowIndexError,
 )
 from lakefmt.format.manifest import Field
-from lakefmt.format.snapshot import Snapshot, batch_rows
+from lakefmt.format.snapshot import Arrays, batch_rows
 from lakefmt.types import Type, link_credentials
 
 if TYPE_CHECKING:
     import pandas
 
 Key = int | slice | Sequence[int] | np.ndarray
+
+
+class RowReader(Protocol):
+    """Reads rows by field: one version (:class:`~lakefmt.format.snapshot.Snapshot`) or a
+    query result (:class:`~lakefmt.dataset.query_view.ResultSnapshot`)."""
+
+    @property
+    def fields(self) -> list[Field]:
+        """The columns, in order."""
+        ...
+
+    def field(self, name: str) -> Field:
+        """The column called ``name`` (raises ``ColumnNotFoundError``)."""
+        ...
+
+    def type_of(self, field: Field) -> Type:
+        """The lakefmt type of a column."""
+        ...
+
+    def arrow_schema(self, fields: Sequence[Field] | None = None) -> pa.Schema:
+        """The Arrow schema (extension types included) of some or all columns."""
+        ...
+
+    def take(self, fields: Sequence[Field], indices: np.ndarray) -> Arrays:
+        """Values of ``fields`` at row ``indices`` (any order, repeats allowed)."""
+        ...
+
+    def read_range(self, fields: Sequence[Field], start: int, stop: int) -> Arrays:
+        """Values of ``fields`` for rows ``[start, stop)``."""
+        ...
+
+    def iter_batches(
+        self, fields: Sequence[Field], batch_size: int, *, drop_last: bool = False
+    ) -> Iterator[Arrays]:
+        """Every row in order, in batches of ``batch_size``."""
+        ...
+
+
+class WritableRows(Protocol):
+    """What writes through a view (``view["col"][i] = v``, metadata) need from its dataset."""
+
+    def _update_cells(self, column: str, indices: Any, value: Any, *, single: bool) -> None: ...
+
+    def _set_metadata(self, values: dict[str, Any], removed: list[str]) -> None: ...
+
+    def _set_column_metadata(self, column: str, metadata: dict[str, Any]) -> None: ...
+
+
+class RowSource(Protocol):
+    """What a view needs from the dataset handle or query result its rows come from.
+
+    ``rows`` below are the view's row indices into the source (None: all of them).
+    """
+
+    def __len__(self) -> int: ...
+
+    def _snapshot(self) -> RowReader:
+        """The current version, for schema lookups (never flushes)."""
+        ...
+
+    def _data(self) -> RowReader:
+        """The current version with pending writes flushed, for reading rows."""
+        ...
+
+    def _link_creds(self) -> dict[str, Any] | None:
+        """Credentials for ``Link`` columns."""
+        ...
+
+    def _writable(self) -> WritableRows:
+        """The dataset that accepts writes (raises ``ReadOnlyError`` if there is none)."""
+        ...
+
+    def _query(self, rows: np.ndarray | None, query: str) -> DatasetView:
+        """Run TQL with these rows as the implicit source."""
+        ...
+
+    def _explain(self, rows: np.ndarray | None, query: str) -> str:
+        """The translated SQL and DuckDB's plan of TQL on these rows."""
+        ...
 
 
 def _is_int(value: Any) -> bool:
@@ -163,18 +243,18 @@ class DatasetView:
 
     _lakefmt_view = True
 
-    def __init__(self, source: Any, indices: np.ndarray | None) -> None:
+    def __init__(self, source: RowSource, indices: np.ndarray | None) -> None:
         self._source = source
         self._indices = indices
 
     # -- what subclasses provide -----------------------------------------------------------
-    def _snapshot(self) -> Snapshot:
+    def _snapshot(self) -> RowReader:
         """The source's current version, for schema lookups (never flushes)."""
-        return self._source._snapshot()  # type: ignore[no-any-return]
+        return self._source._snapshot()
 
-    def _data(self) -> Snapshot:
+    def _data(self) -> RowReader:
         """The source's current version, with pending writes flushed, for reading rows."""
-        return self._source._data()  # type: ignore[no-any-return]
+        return self._source._data()
 
     def _globals(self, local: int | np.ndarray) -> int | np.ndarray:
         """Map view positions to source (global) row indices."""
@@ -184,18 +264,11 @@ class DatasetView:
 
     def _link_creds(self) -> dict[str, Any] | None:
         """Credentials for ``Link`` columns: those the source dataset was opened with."""
-        storage = getattr(self, "_storage", None)
-        if storage is not None:
-            return storage.creds
-        source = self._source
-        return None if source is self else source._link_creds()  # type: ignore[no-any-return]
+        return self._source._link_creds()
 
-    def _writable(self) -> Any:
+    def _writable(self) -> WritableRows:
         """The dataset that accepts writes through this view."""
-        writer = getattr(self._source, "_writable", None)
-        if writer is None:
-            raise ReadOnlyError("this view is read-only")
-        return writer()
+        return self._source._writable()
 
     # -- size and schema ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -376,8 +449,6 @@ class DatasetView:
         ``num_workers`` is for the ``DataLoader``: each worker reads a disjoint share, and
         the object pickles by URL. ``shuffle`` permutes rows anew every epoch.
         """
-        from lakefmt.dataset.torch_loader import make_torch_dataset
-
         del num_workers  # the DataLoader's setting; sharding adapts to its worker count
         return make_torch_dataset(
             self, transform=transform, batch_size=batch_size, shuffle=shuffle, columns=columns
@@ -397,9 +468,7 @@ class DatasetView:
             QueryError: A syntax error, an unknown column or function, or a forbidden
                 statement, with the position and reason.
         """
-        from lakefmt.dataset.query_view import view_query
-
-        return view_query(self, query)
+        return self._source._query(self._query_rows(), query)
 
     def query_async(self, query: str) -> Future:
         """:meth:`query` on the async pool; the awaitable ``Future`` gives the view."""
@@ -411,9 +480,11 @@ class DatasetView:
         Raises:
             QueryError: As for :meth:`query`.
         """
-        from lakefmt.dataset.query_view import view_explain
+        return self._source._explain(self._query_rows(), query)
 
-        return view_explain(self, query)
+    def _query_rows(self) -> np.ndarray | None:
+        """This view's rows of its source, as a query names them (None: all of them)."""
+        return None if self._indices is None else np.asarray(self._indices, dtype=np.int64)
 
     def summary(self) -> None:
         """Print the number of rows and the columns with their types."""
@@ -465,11 +536,11 @@ def _storage_chunked(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _rebuild_view(source: Any, indices: np.ndarray | None) -> DatasetView:
+def _rebuild_view(source: RowSource, indices: np.ndarray | None) -> DatasetView:
     return DatasetView(source, indices)
 
 
-def _rebuild_row_range(source: Any, indices: np.ndarray) -> RowRange:
+def _rebuild_row_range(source: RowSource, indices: np.ndarray) -> RowRange:
     view = RowRange.__new__(RowRange)
     DatasetView.__init__(view, source, indices)
     return view
@@ -482,9 +553,8 @@ class RowRange(DatasetView):
         global_idx = parent._globals(local)
         assert isinstance(global_idx, np.ndarray)
         # Chain to the dataset, not through intermediate views: a view of a view of rows
-        # still reads straight from the source.
-        root = parent if parent._indices is None else parent._source
-        super().__init__(root, np.asarray(global_idx, dtype=np.int64))
+        # still reads straight from the source (a dataset is its own source).
+        super().__init__(parent._source, np.asarray(global_idx, dtype=np.int64))
 
     def _source_len(self) -> int:
         return len(self._source)
@@ -520,8 +590,6 @@ class Column:
     @property
     def metadata(self) -> Any:
         """Column metadata (a dict-like object; persisted on writable datasets)."""
-        from lakefmt.dataset.metadata import ColumnMetadata
-
         return ColumnMetadata(self._view, self.name)
 
     def __len__(self) -> int:

@@ -285,16 +285,6 @@ class Snapshot:
                 out.append((data_file, fids))
         return out
 
-    def scan_in_ram(self, fields: Sequence[Field]) -> bool:
-        """Whether :meth:`iter_batches` of ``fields`` would find every row group it needs
-        already decoded in the row-group cache (reading then costs no I/O and no decoding)."""
-        wanted = _file_ids(fields)
-        return self.scan_fits_cache(fields) and all(
-            files.groups_cached(self.storage, data_file, fids)
-            for fragment in self.manifest.fragments
-            for data_file, fids in self._files_of(fragment, wanted)
-        )
-
     def _scanned_before(self, fields: Sequence[Field]) -> bool:
         """Whether these columns of this version were scanned before in this process: only a
         repeated scan fills the row-group cache (filling costs a copy of every group, which a

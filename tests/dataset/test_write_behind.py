@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lakefmt
-from lakefmt.dataset import dataset as dataset_module
+from lakefmt.dataset import writer as writer_module
 from lakefmt.format import fragments as files
 
 CHUNK = 100  # rows per append in these tests; 100 int64 rows = 800 bytes
@@ -26,7 +26,7 @@ CHUNK = 100  # rows per append in these tests; 100 int64 rows = 800 bytes
 @pytest.fixture
 def small_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     """Buffers fill after two appends of CHUNK rows."""
-    monkeypatch.setattr(dataset_module, "FLUSH_BYTES", 2 * CHUNK * 8)
+    monkeypatch.setattr(writer_module, "FLUSH_BYTES", 2 * CHUNK * 8)
 
 
 def _fresh(tmp_path: Path) -> tuple[str, lakefmt.Dataset]:
@@ -61,7 +61,7 @@ def test_full_buffers_are_written_on_another_thread_and_committed_in_order(
     for k in range(12):
         _append_chunks(ds, 1, start=k)
         assert len(ds) == (k + 1) * CHUNK  # rows written behind still count
-        assert len(ds._behind) <= dataset_module.WRITE_BEHIND_DEPTH
+        assert len(ds._writes.behind) <= writer_module.WRITE_BEHIND_DEPTH
     # earlier buffers were committed as versions while appending went on
     reader = lakefmt.open_read_only(path)
     assert 0 < len(reader) < 12 * CHUNK
@@ -102,7 +102,7 @@ def test_a_failed_write_behind_is_raised_and_loses_no_row(
             break
     assert raised_at is not None
     assert len(ds) == (raised_at + 1) * CHUNK  # nothing dropped, the raising append's rows kept
-    assert ds._behind == []  # the failed buffer is back in the buffer
+    assert ds._writes.behind == []  # the failed buffer is back in the buffer
     failing["on"] = False
     ds.commit()
     got = _committed_ids(path)
@@ -116,10 +116,10 @@ def test_a_failed_write_behind_surfaces_at_commit(
     failing = _fail_writes_behind(monkeypatch, OSError(5, "Input/output error"))
     path, ds = _fresh(tmp_path)
     _append_chunks(ds, 2)  # one buffer handed over, its write fails in the background
-    assert len(ds._behind) == 1
+    assert len(ds._writes.behind) == 1
     with pytest.raises(OSError, match="Input/output"):
         ds.commit()
-    assert ds._behind == [] and len(ds) == 2 * CHUNK  # back in the buffer
+    assert ds._writes.behind == [] and len(ds) == 2 * CHUNK  # back in the buffer
     failing["on"] = False
     ds.commit()
     assert _committed_ids(path) == list(range(2 * CHUNK))
@@ -131,7 +131,7 @@ def test_rollback_drops_rows_written_behind(tmp_path: Path) -> None:
     _append_chunks(ds, 1)
     ds.commit()
     _append_chunks(ds, 3, start=1)
-    assert ds._behind
+    assert ds._writes.behind
     ds.rollback()
     assert len(ds) == CHUNK
     ds.commit()
@@ -142,10 +142,10 @@ def test_rollback_drops_rows_written_behind(tmp_path: Path) -> None:
 def test_rows_written_behind_in_a_parent_process_are_written_again(tmp_path: Path) -> None:
     path, ds = _fresh(tmp_path)
     _append_chunks(ds, 2)
-    assert len(ds._behind) == 1
-    ds._behind[0].pid = -1  # as seen from a forked child: that thread is not here
+    assert len(ds._writes.behind) == 1
+    ds._writes.behind[0].pid = -1  # as seen from a forked child: that thread is not here
     ds.commit()
-    assert ds._behind == []
+    assert ds._writes.behind == []
     assert _committed_ids(path) == list(range(2 * CHUNK))
 
 
@@ -153,7 +153,7 @@ def test_rows_written_behind_in_a_parent_process_are_written_again(tmp_path: Pat
 def test_a_dropped_handle_commits_rows_written_behind(tmp_path: Path) -> None:
     path, ds = _fresh(tmp_path)
     _append_chunks(ds, 5)
-    assert ds._behind
+    assert ds._writes.behind
     del ds
     gc.collect()
     assert _committed_ids(path) == list(range(5 * CHUNK))
@@ -163,7 +163,7 @@ def test_a_dropped_handle_commits_rows_written_behind(tmp_path: Path) -> None:
 def test_reads_see_rows_written_behind(tmp_path: Path) -> None:
     ds = lakefmt.create(str(tmp_path / "ds"), schema={"id": "int64"})
     _append_chunks(ds, 3)
-    assert ds._behind
+    assert ds._writes.behind
     assert ds["id"][:].tolist() == list(range(3 * CHUNK))  # reading flushes first
 
 
@@ -197,7 +197,7 @@ def test_another_writer_in_between_keeps_every_row(tmp_path: Path) -> None:
 def test_any_mix_of_appends_and_flushes_keeps_every_row_in_order(
     steps: list[int | str], flush_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dataset_module, "FLUSH_BYTES", flush_bytes)
+    monkeypatch.setattr(writer_module, "FLUSH_BYTES", flush_bytes)
     url = f"mem://write-behind-{uuid.uuid4().hex}"
     ds = lakefmt.create(url, schema={"id": "int64"})
     expected: list[int] = []
@@ -222,12 +222,12 @@ def test_rows_written_behind_are_committed_at_interpreter_exit(tmp_path: Path) -
     script = textwrap.dedent(
         f"""
         import numpy as np, lakefmt
-        from lakefmt.dataset import dataset as dataset_module
-        dataset_module.FLUSH_BYTES = {2 * CHUNK * 8}
+        from lakefmt.dataset import writer as writer_module
+        writer_module.FLUSH_BYTES = {2 * CHUNK * 8}
         ds = lakefmt.create({path!r}, schema={{"id": "int64"}})
         for k in range(7):
             ds.append({{"id": np.arange(k * {CHUNK}, (k + 1) * {CHUNK}, dtype=np.int64)}})
-        assert ds._behind, "some buffers should be in flight"
+        assert ds._writes.behind, "some buffers should be in flight"
         keep = ds  # still referenced at exit: the exit handler, not __del__, flushes it
         """
     )

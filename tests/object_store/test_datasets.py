@@ -196,14 +196,14 @@ def test_threads_append_concurrently(store: Location) -> None:
 def test_appends_written_behind(store: Location, monkeypatch: pytest.MonkeyPatch) -> None:
     """Full buffers written on the write-behind pool (other threads, same storage handle)
     land in order on every backend."""
-    from lakefmt.dataset import dataset as dataset_module
+    from lakefmt.dataset import writer as writer_module
 
-    monkeypatch.setattr(dataset_module, "FLUSH_BYTES", 2_000)
+    monkeypatch.setattr(writer_module, "FLUSH_BYTES", 2_000)
     ds = _create(store)
     for k in range(10):
         ids = np.arange(k * 50, (k + 1) * 50)
         ds.append({"id": ids, "t": [f"row {i}" for i in ids]})
-    assert ds._behind  # some buffers were handed to the pool
+    assert ds._writes.behind  # some buffers were handed to the pool
     ds.commit("written behind")
     back = lakefmt.open_read_only(store.url, creds=store.creds)
     assert _rows(back) == [(i, f"row {i}") for i in range(500)]

@@ -83,9 +83,9 @@ def test_media_columns_are_read_lazily(tmp_path: Path) -> None:
 
 
 def query_pkg_source(ds: lakefmt.Dataset) -> object:
-    from lakefmt.dataset.query_view import source_of
+    from lakefmt.dataset.query_view import dataset_source
 
-    return source_of(ds)
+    return dataset_source(ds._pinned_now())
 
 
 def test_nested_queries(rich: Built) -> None:

@@ -79,7 +79,9 @@ def test_sigkill_anywhere_keeps_commits(tmp_path: Path) -> None:
         assert len(x) == len(reopened["t"][:])
         reopened.append({"x": [1], "t": ["after crash"]})
         reopened.commit(f"after crash {round_}")
-    assert len(committed) >= 8, f"only {len(committed)} commits: a writer died before its first commit"
+    assert len(committed) >= 8, (
+        f"only {len(committed)} commits: a writer died before its first commit"
+    )
     for version, rows, total in committed:
         old = lakefmt.open_read_only(url, version=version)
         x = old["x"][:]
