@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -58,7 +58,7 @@ from lakefmt.errors import (
 from lakefmt.format import commit as commits
 from lakefmt.format import layout, maintenance, protocol, refs
 from lakefmt.format.manifest import Manifest
-from lakefmt.format.merge import check_merge_arguments, plan_merge
+from lakefmt.format.merge import Resolve, check_merge_arguments, plan_merge
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
@@ -714,7 +714,8 @@ class Dataset(ReadOnlyDataset):
             check_merge_arguments(self._manifest.branch, branch, resolve)
             self.flush()
             self.refresh()
-            op = plan_merge(self._storage, self._manifest, branch, resolve=resolve)  # type: ignore[arg-type]
+            # check_merge_arguments refused any other value of resolve
+            op = plan_merge(self._storage, self._manifest, branch, resolve=cast(Resolve, resolve))
             if op is None:
                 return None
             self._commit_ops([op], is_commit=True, message=f"merge {branch}")

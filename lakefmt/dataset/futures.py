@@ -16,7 +16,7 @@ from lakefmt._pool import shared_pool
 T = TypeVar("T")
 
 
-class Future(concurrent.futures.Future):  # type: ignore[type-arg]
+class Future(concurrent.futures.Future[Any]):
     """A future with ``.result()`` that is also awaitable in asyncio (``await future``)."""
 
     def __await__(self) -> Generator[Any, None, Any]:

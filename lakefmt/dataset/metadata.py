@@ -78,7 +78,7 @@ class DatasetMetadata(_Metadata):
         self._view = view
 
     def _data(self) -> dict[str, Any]:
-        return self._view._snapshot().manifest.metadata  # type: ignore[no-any-return]
+        return self._view._snapshot().manifest.metadata
 
     def _store(self, values: dict[str, Any], removed: list[str]) -> None:
         self._view._writable()._set_metadata(values, removed)
@@ -92,7 +92,7 @@ class ColumnMetadata(_Metadata):
         self._column = column
 
     def _data(self) -> dict[str, Any]:
-        return self._view._snapshot().field(self._column).metadata  # type: ignore[no-any-return]
+        return self._view._snapshot().field(self._column).metadata
 
     def _what(self) -> str:
         return f"column '{self._column}'"

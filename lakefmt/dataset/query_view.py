@@ -87,8 +87,9 @@ class ComputedType(Type):
             pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
         ) and (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
             arrays = [np.asarray(v) if v is not None else None for v in values]
-            if arrays and all(a is not None and a.shape == arrays[0].shape for a in arrays):
-                return np.stack(arrays)  # type: ignore[arg-type]
+            first = arrays[0] if arrays else None
+            if first is not None and all(a is not None and a.shape == first.shape for a in arrays):
+                return np.stack([a for a in arrays if a is not None])
             return arrays
         return values
 

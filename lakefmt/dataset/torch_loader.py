@@ -50,8 +50,9 @@ def make_torch_dataset(
 ) -> Any:
     """Build the torch dataset for a lakefmt view (see ``DatasetView.pytorch``)."""
     torch = _torch()
+    iterable_dataset: Any = torch.utils.data.IterableDataset  # torch is untyped here
 
-    class LakefmtIterableDataset(torch.utils.data.IterableDataset):  # type: ignore[misc]
+    class LakefmtIterableDataset(iterable_dataset):
         """Rows (or batches) of a lakefmt dataset for a torch ``DataLoader``."""
 
         def __init__(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -374,7 +374,7 @@ class DatasetView:
 
     def _iter_arrays(
         self, fields: Sequence[Field], batch_size: int, drop_last: bool
-    ) -> Iterator[dict[int, pa.Array]]:
+    ) -> Generator[dict[int, pa.Array], None, None]:
         snap = self._data()
         if self._indices is None:
             yield from snap.iter_batches(fields, batch_size, drop_last=drop_last)
@@ -697,7 +697,7 @@ READ_AHEAD_CHUNK_ROWS = 65_536
 
 def _read_ahead(
     source: Iterator[Any], depth: int = 2, *, name: str = "lakefmt-read-ahead", chunk: int = 1
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Run ``source`` on a thread, ``depth`` hand-overs ahead of the consumer.
 
     Items cross in lists of up to ``chunk`` (each hand-over between threads costs tens of
@@ -740,7 +740,7 @@ def _read_ahead(
     thread = threading.Thread(target=run, daemon=True, name=name)
     thread.start()
 
-    def consume() -> Iterator[Any]:
+    def consume() -> Generator[Any, None, None]:
         try:
             while True:
                 items, exc = q.get()

@@ -97,10 +97,9 @@ class ProbedCapabilities(Capabilities):
         object.__setattr__(self, "cheap_probes", False)
         object.__setattr__(self, "_probe", probe)
 
-    # a property in place of the frozen dataclass field: mypy objects to both the
-    # decorated override and its signature, which is exactly the point here
-    @property  # type: ignore[misc]
-    def atomic_create(self) -> bool:  # type: ignore[override]
+    # a property in place of the frozen dataclass field: probed lazily, on first use
+    @property
+    def atomic_create(self) -> bool:
         """Whether the store refused a second conditional create of one object."""
         return bool(self._probe())
 
