@@ -180,9 +180,7 @@ def main(url: str = "tmp://") -> None:
     assert len(fragments) == 2 and fragments[0]["deletion"] and fragments[0]["updates"]
     paid = next(f["id"] for f in manifest["fields"] if f["name"] == "paid")
     assert not any(paid in f["field_ids"] for frag in fragments for f in frag["files"])
-    plain = relation.arrow()
-    if hasattr(plain, "read_all"):  # newer DuckDB returns a RecordBatchReader
-        plain = plain.read_all()
+    plain = relation.to_arrow_table()
     print(
         f"plain DuckDB over the {len(fragments)} fragments of manifest v{manifest['version']}: "
         f"{plain.num_rows} rows, amount[0] = {plain['amount'][0]}, "

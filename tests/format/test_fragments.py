@@ -168,7 +168,7 @@ def test_integer_and_temporal_columns_are_delta_encoded(memory: MemoryStorage) -
         f.write(raw)
         f.flush()
         query = f"SELECT id, wide, big, \"when\", maybe FROM '{f.name}'"
-        got = duckdb.sql(query).fetch_arrow_table()
+        got = duckdb.sql(query).to_arrow_table()
     for name in ("id", "wide", "big", "when", "maybe"):
         assert got.column(name).to_pylist() == table.column(name).to_pylist(), name
 
