@@ -25,6 +25,7 @@ from lakefmt.errors import (
     ColumnExistsError,
     ColumnNotFoundError,
     CommitConflictError,
+    FormatError,
     StorageError,
 )
 from lakefmt.format import fragments as files
@@ -32,6 +33,7 @@ from lakefmt.format import layout
 from lakefmt.format.defaults import upgraded_fields
 from lakefmt.format.manifest import (
     FORMAT_VERSION,
+    WRITER_FEATURES,
     DataFile,
     Field,
     Fragment,
@@ -556,9 +558,6 @@ def check_writer_features(manifest: Manifest, location: str) -> None:
     Raises:
         FormatError: The manifest lists an unknown writer feature.
     """
-    from lakefmt.errors import FormatError
-    from lakefmt.format.manifest import WRITER_FEATURES
-
     unknown = set(manifest.writer_features) - WRITER_FEATURES
     if unknown:
         raise FormatError(

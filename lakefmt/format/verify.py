@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from lakefmt.errors import LakefmtError
 from lakefmt.format import fragments as files
-from lakefmt.format import layout
+from lakefmt.format import layout, refs, versions
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, UpdateFile
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.storage import Storage
@@ -138,6 +138,7 @@ def _decode_media(storage: Storage, manifest: Manifest) -> list[str]:
 
 def _decode_fully(name: str, data: bytes, kind: object) -> None:
     """Decode one media value completely (every frame of a video)."""
+    # codecs imported here: only a full verify decodes media, and each codec is heavy
     if name == "lakefmt.image":
         from lakefmt.codecs.image import decode_image
 
@@ -157,8 +158,6 @@ def verify_refs(storage: Storage) -> list[str]:
 
     Each tag and branch file must parse and point at a version that can be read.
     """
-    from lakefmt.format import refs, versions
-
     problems: list[str] = []
     try:
         versions.read_format_file(storage)

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.errors import TypeMismatchError
+from lakefmt.types.extension import extension_type_for
 
 
 def as_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -58,8 +59,6 @@ class Type(abc.ABC):
     def arrow_type(self) -> pa.DataType:
         """The Arrow type of arrays of this column (an extension type for multimodal types)."""
         if self.is_extension:
-            from lakefmt.types.extension import extension_type_for
-
             return extension_type_for(self)
         return self.storage_type
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,6 +25,15 @@ _LOCK = threading.Lock()
 #: Deserialized extension types, by (class, storage type, metadata); a handful in practice.
 _DESERIALIZED: dict[tuple[Any, ...], LakefmtExtensionType] = {}
 _DESERIALIZED_MAX = 1024
+#: Rebuilds a lakefmt type from its manifest form; set by ``types.registry``, which sits above
+#: this module (the types it registers build their Arrow types here).
+_type_from_json: Callable[[dict[str, Any]], Type] | None = None
+
+
+def set_type_resolver(resolver: Callable[[dict[str, Any]], Type]) -> None:
+    """Install the function rebuilding a lakefmt type from ``{"name", "params"}``."""
+    global _type_from_json
+    _type_from_json = resolver
 
 
 class LakefmtExtensionType(pa.ExtensionType):
@@ -41,9 +51,9 @@ class LakefmtExtensionType(pa.ExtensionType):
     @property
     def lakefmt_type(self) -> Type:
         """The lakefmt type these values belong to."""
-        from lakefmt.types.registry import type_from_json
-
-        return type_from_json({"name": self._lakefmt_name, "params": self.params})
+        # importing any lakefmt.types module imports the package, which installs it
+        assert _type_from_json is not None
+        return _type_from_json({"name": self._lakefmt_name, "params": self.params})
 
     def __arrow_ext_serialize__(self) -> bytes:
         return self._serialized

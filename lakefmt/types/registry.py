@@ -6,6 +6,7 @@ from typing import Any
 
 from lakefmt.errors import FormatError, SchemaError
 from lakefmt.types.base import Type
+from lakefmt.types.extension import extension_class, set_type_resolver
 from lakefmt.types.scalars import NUMERIC_DTYPES, Bytes, Numeric, Text
 
 _BY_NAME: dict[str, type[Type]] = {"text": Text, "bytes": Bytes}
@@ -29,8 +30,6 @@ def register_type(cls: type[Type]) -> type[Type]:
     """Register a type class under its ``name`` (a class decorator)."""
     _BY_NAME[cls.name] = cls
     if cls.is_extension:
-        from lakefmt.types.extension import extension_class
-
         extension_class(cls.name)
     return cls
 
@@ -55,6 +54,9 @@ def type_from_json(data: dict[str, Any]) -> Type:
             f"column type {name!r} has parameters this lakefmt cannot read ({params}): {exc}; "
             "a newer lakefmt may be needed"
         ) from exc
+
+
+set_type_resolver(type_from_json)
 
 
 def resolve_type(spec: Any, *, column: str = "?") -> Type:
