@@ -50,7 +50,7 @@ from lakefmt.codecs.image_headers import (
     sniff_image,
     sniff_jpegs,
 )
-from lakefmt.errors import DecodeError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidArgumentError, TypeMismatchError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -146,10 +146,10 @@ def decode_image(data: bytes, *, dtype: str = "uint8") -> np.ndarray:
 
     Raises:
         DecodeError: ``data`` is empty, not a supported image, corrupt, or truncated.
-        ValueError: ``dtype`` is not ``"uint8"`` or ``"uint16"``.
+        InvalidArgumentError: ``dtype`` is not ``"uint8"`` or ``"uint16"``.
     """
     if dtype not in IMAGE_DTYPES:
-        raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
+        raise InvalidArgumentError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
     # the sniff rejects non-images and absurd sizes before a decoder allocates anything
     info = sniff_image(data)
     if info.format == "jpeg":
@@ -252,12 +252,12 @@ def decode_images(
 
     Raises:
         DecodeError: An image could not be decoded; the message names its position.
-        ValueError: ``dtype`` is invalid or ``threads`` is less than 1.
+        InvalidArgumentError: ``dtype`` is invalid or ``threads`` is less than 1.
     """
     if dtype not in IMAGE_DTYPES:
-        raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
+        raise InvalidArgumentError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
     if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise InvalidArgumentError(f"threads must be at least 1, got {threads}")
     results: list[np.ndarray | None] = [None] * len(datas)
     todo = [i for i, data in enumerate(datas) if data is not None]
 
@@ -332,11 +332,11 @@ def encode_image(
     Raises:
         TypeMismatchError: The array has the wrong type, number of dimensions, channels,
             dtype or size, or has an alpha channel / 16 bits and ``format`` is JPEG.
-        ValueError: ``format`` or ``quality`` is invalid.
+        InvalidArgumentError: ``format`` or ``quality`` is invalid.
     """
     fmt = normalize_image_format(format)
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
+        raise InvalidArgumentError(f"quality must be an integer in 1..100, got {quality!r}")
     image_mod = require("PIL.Image")
     if isinstance(array_or_pil, np.ndarray):
         pil = image_mod.fromarray(_check_array(array_or_pil, fmt))

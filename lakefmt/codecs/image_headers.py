@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lakefmt.codecs._deps import require
-from lakefmt.errors import DecodeError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidArgumentError, TypeMismatchError
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -114,13 +114,13 @@ def normalize_image_format(name: str) -> str:
         One of :data:`IMAGE_FORMATS`.
 
     Raises:
-        ValueError: The format is not one lakefmt stores.
+        InvalidArgumentError: The format is not one lakefmt stores.
     """
     key = str(name).strip().lower().lstrip(".")
     try:
         return _FORMAT_ALIASES[key]
     except KeyError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown image format {name!r}; expected one of {', '.join(IMAGE_FORMATS)}"
         ) from None
 

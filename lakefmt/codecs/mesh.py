@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lakefmt.codecs._deps import require
-from lakefmt.errors import DecodeError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidArgumentError, TypeMismatchError
 
 if TYPE_CHECKING:
     import trimesh
@@ -52,11 +52,13 @@ def normalize_mesh_format(name: str) -> str:
         One of :data:`MESH_FORMATS`.
 
     Raises:
-        ValueError: The format is not one lakefmt stores.
+        InvalidArgumentError: The format is not one lakefmt stores.
     """
     key = str(name).strip().lower().lstrip(".")
     if key not in MESH_FORMATS:
-        raise ValueError(f"unknown mesh format {name!r}; expected one of {', '.join(MESH_FORMATS)}")
+        raise InvalidArgumentError(
+            f"unknown mesh format {name!r}; expected one of {', '.join(MESH_FORMATS)}"
+        )
     return key
 
 
@@ -219,7 +221,7 @@ def encode_mesh(mesh: Any, format: str = "ply") -> bytes:
     Raises:
         TypeMismatchError: ``mesh`` lacks ``vertices``/``faces``, or they have the wrong
             shape or dtype, or a face index is out of range.
-        ValueError: ``format`` is unknown.
+        InvalidArgumentError: ``format`` is unknown.
     """
     fmt = normalize_mesh_format(format)
     vertices, faces = _mesh_arrays(mesh)

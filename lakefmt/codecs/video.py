@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lakefmt.codecs._deps import require
-from lakefmt.errors import DecodeError, TypeMismatchError
+from lakefmt.errors import DecodeError, InvalidArgumentError, TypeMismatchError
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -227,7 +227,7 @@ def decode_frames(
 
     Raises:
         DecodeError: ``data`` is not a decodable video, or it ends before its index says.
-        ValueError: ``step`` is less than 1.
+        InvalidArgumentError: ``step`` is less than 1.
     """
     frames, _ = _decode_range(data, start, stop, step)
     return frames
@@ -236,7 +236,7 @@ def decode_frames(
 def _decode_range(data: bytes, start: int, stop: int | None, step: int) -> tuple[np.ndarray, int]:
     """Decode a range of frames; also returns how many frames the decoder produced."""
     if step < 1:
-        raise ValueError(f"step must be at least 1, got {step}")
+        raise InvalidArgumentError(f"step must be at least 1, got {step}")
     total = _frame_count(data)
     wanted = range(*slice(start, stop, step).indices(total))
     container, stream = _open(data)
@@ -364,18 +364,18 @@ def encode_video(
     Raises:
         TypeMismatchError: ``frames`` is not a ``(T, H, W, 3)`` ``uint8`` array with even
             ``H`` and ``W`` and at least one frame.
-        ValueError: ``fps``, ``crf``, ``keyframe_interval`` or ``codec`` is invalid.
+        InvalidArgumentError: ``fps``, ``crf``, ``keyframe_interval`` or ``codec`` is invalid.
     """
     _check_frames(frames)
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+        raise InvalidArgumentError(f"fps must be a positive number, got {fps!r}")
     if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= 51:
-        raise ValueError(f"crf must be an integer in 0..51, got {crf!r}")
+        raise InvalidArgumentError(f"crf must be an integer in 0..51, got {crf!r}")
     rate = Fraction(fps).limit_denominator(1001)
     if keyframe_interval is None:
         keyframe_interval = max(1, round(fps))
     if keyframe_interval < 1:
-        raise ValueError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
+        raise InvalidArgumentError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
     av = require("av")
     count, height, width = frames.shape[:3]
     buf = io.BytesIO()
@@ -384,7 +384,7 @@ def encode_video(
             try:
                 stream = out.add_stream(codec, rate=rate)
             except (ValueError, av.error.FFmpegError) as exc:
-                raise ValueError(f"cannot encode with codec {codec!r}: {exc}") from exc
+                raise InvalidArgumentError(f"cannot encode with codec {codec!r}: {exc}") from exc
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             cc = stream.codec_context
             cc.max_b_frames = 0
@@ -397,7 +397,7 @@ def encode_video(
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
     except av.error.FFmpegError as exc:
-        raise ValueError(f"video encoding failed: {exc}") from exc
+        raise InvalidArgumentError(f"video encoding failed: {exc}") from exc
     return buf.getvalue()
 
 

@@ -27,7 +27,13 @@ from lakefmt.codecs.video import (
     encode_video,
     probe_video,
 )
-from lakefmt.errors import DecodeError, InvalidTypeError, TypeMismatchError
+from lakefmt.errors import (
+    DecodeError,
+    InvalidArgumentError,
+    InvalidIndexError,
+    InvalidTypeError,
+    TypeMismatchError,
+)
 from lakefmt.types._helpers import (
     arrow_input,
     as_extension,
@@ -265,7 +271,7 @@ class VideoClip:
         if isinstance(key, slice):
             start, stop, step = key.indices(len(self))
             if step < 1:
-                raise ValueError("video clips can only be sliced forwards (step >= 1)")
+                raise InvalidArgumentError("video clips can only be sliced forwards (step >= 1)")
             return decode_frames(self.data, start, stop, step)
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             n = len(self)
@@ -274,7 +280,9 @@ class VideoClip:
                 raise IndexError(f"frame {i} is out of range for a clip of {n} frames")
             i = i + n if i < 0 else i
             return decode_frames(self.data, i, i + 1)[0]
-        raise TypeError(f"video clips are indexed by int or slice, not {type(key).__name__}")
+        raise InvalidIndexError(
+            f"video clips are indexed by int or slice, not {type(key).__name__}"
+        )
 
     def numpy(self) -> np.ndarray:
         """Every frame, as a ``(T, H, W, 3)`` ``uint8`` array."""
