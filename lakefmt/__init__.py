@@ -3,8 +3,9 @@
 >>> import lakefmt
 >>> ds = lakefmt.create("mem://doctest-intro", schema={"id": "int64", "text": "text"})
 >>> ds.append({"id": [1, 2], "text": ["a", "b"]})
->>> ds.commit("first rows")
-'v1'
+>>> version = ds.commit("first rows")  # an opaque 16-hex version id
+>>> len(version)
+16
 >>> ds["text"][:]
 ['a', 'b']
 """

@@ -162,3 +162,12 @@ def test_import_is_light() -> None:
     code = f"import lakefmt, sys; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_package_docstring_example_runs() -> None:
+    import doctest
+
+    import lakefmt
+
+    result = doctest.testmod(lakefmt, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0

@@ -230,7 +230,7 @@ def query(query: str, creds: dict[str, Any] | None = None) -> QueryView:
 
     Args:
         query: TQL naming its sources in ``FROM "url"`` (``"url@tag"``, ``"url@branch"``,
-            ``"url@v3"``); joins across datasets are allowed.
+            ``"url@<version id>"``); joins across datasets are allowed.
         creds: Credentials for the datasets' storage (see ``lakefmt.open``).
 
     Returns:

@@ -785,7 +785,7 @@ def open_writer(storage: Storage, branch: str | None = None) -> Dataset:
 
 def open_query_source(spec: str, creds: dict[str, Any] | None) -> ReadOnlyDataset:
     """Open what a query names in ``FROM``: ``"url"``, ``"url@tag"``, ``"url@branch"`` or
-    ``"url@v3"`` / ``"url@dev/v3"``, pinned at the version read now.
+    ``"url@<version id>"``, pinned at the version read now.
 
     Raises:
         QueryError: No dataset there, or the part after ``@`` names nothing.
