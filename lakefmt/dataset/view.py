@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from lakefmt.errors import (
     ColumnNotFoundError,
     InvalidArgumentError,
     InvalidIndexError,
+    MissingDependencyError,
     ReadOnlyError,
     RowIndexError,
 )
@@ -27,6 +30,17 @@ if TYPE_CHECKING:
     import pandas
 
 Key = int | slice | Sequence[int] | np.ndarray
+
+
+def _optional_module(name: str, caller: str) -> ModuleType:
+    """Import the optional package ``name`` (also the name of its lakefmt extra), or raise a
+    ``MissingDependencyError`` that says how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{caller} needs {name}: pip install 'lakefmt[{name}]'"
+        ) from exc
 
 
 def _is_int(value: Any) -> bool:
@@ -343,8 +357,11 @@ class DatasetView:
         """Return the rows as a pandas DataFrame.
 
         Media columns hold their stored bytes unless ``decode=True`` (decoded objects).
+
+        Raises:
+            MissingDependencyError: pandas is not installed (says what to install).
         """
-        import pandas as pd
+        pd = _optional_module("pandas", "to_pandas()")
 
         if not decode:
             return _plain(self.to_arrow(columns)).to_pandas()
@@ -356,8 +373,12 @@ class DatasetView:
         return pd.DataFrame(data)
 
     def to_polars(self, columns: Sequence[str] | None = None) -> Any:
-        """Return the rows as a polars DataFrame."""
-        import polars as pl
+        """Return the rows as a polars DataFrame.
+
+        Raises:
+            MissingDependencyError: polars is not installed (says what to install).
+        """
+        pl = _optional_module("polars", "to_polars()")
 
         return pl.from_arrow(_plain(self.to_arrow(columns)))
 
