@@ -132,7 +132,7 @@ def test_quickstart_command_on_a_fresh_venv(tmp_path: Path) -> None:
     checkout, venv, env = _fresh_venv(tmp_path)
     _install(install, checkout, env)
     assert _installed_gpu_packages(venv, env) == []
-    _quickstart_demo(venv, env, tmp_path)
+    _quickstart_demo(venv, checkout, env, tmp_path)
     # the README's own snippets need nothing the quick-start command did not install
     readme = (checkout / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
@@ -148,4 +148,4 @@ def test_test_command_installs_on_a_fresh_venv(tmp_path: Path) -> None:
     checkout, venv, env = _fresh_venv(tmp_path)
     _install(install, checkout, env)
     assert _installed_gpu_packages(venv, env) == []
-    _quickstart_demo(venv, env, tmp_path)
+    _quickstart_demo(venv, checkout, env, tmp_path)
