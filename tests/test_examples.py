@@ -20,7 +20,10 @@ def _example(path: Path) -> object:
     if needed is None:
         return path
     missing = importlib.util.find_spec(needed) is None
-    reason = f"{path.name} needs {needed}, an optional extra not installed (README: torch tests)"
+    reason = (
+        f"{path.name} needs {needed}, which is not installed (optional, not in [dev]): the "
+        "README's set-up section shows the CPU install"
+    )
     return pytest.param(path, marks=pytest.mark.skipif(missing, reason=reason))
 
 

@@ -58,7 +58,7 @@ def _copy_checkout(dst: Path) -> None:
 
 def _fresh_venv(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     """A copy of the checkout, a new venv, and an environment that uses only that venv."""
-    checkout = tmp_path / "lakefmt"
+    checkout = tmp_path / "checkout"  # not "lakefmt": a cwd holding that would shadow the install
     _copy_checkout(checkout)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
