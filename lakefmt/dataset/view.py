@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -18,6 +20,7 @@ from lakefmt.errors import (
     ColumnNotFoundError,
     InvalidArgumentError,
     InvalidIndexError,
+    MissingDependencyError,
     RowIndexError,
 )
 from lakefmt.format.manifest import Field
@@ -107,6 +110,17 @@ class RowSource(Protocol):
     def _explain(self, rows: np.ndarray | None, query: str) -> str:
         """The translated SQL and DuckDB's plan of TQL on these rows."""
         ...
+
+
+def _optional_module(name: str, caller: str) -> ModuleType:
+    """Import the optional package ``name`` (also the name of its lakefmt extra), or raise a
+    ``MissingDependencyError`` that says how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{caller} needs {name}: pip install 'lakefmt[{name}]'"
+        ) from exc
 
 
 def _is_int(value: Any) -> bool:
@@ -416,8 +430,11 @@ class DatasetView:
         """Return the rows as a pandas DataFrame.
 
         Media columns hold their stored bytes unless ``decode=True`` (decoded objects).
+
+        Raises:
+            MissingDependencyError: pandas is not installed (says what to install).
         """
-        import pandas as pd
+        pd = _optional_module("pandas", "to_pandas()")
 
         if not decode:
             return _plain(self.to_arrow(columns)).to_pandas()
@@ -429,8 +446,12 @@ class DatasetView:
         return pd.DataFrame(data)
 
     def to_polars(self, columns: Sequence[str] | None = None) -> Any:
-        """Return the rows as a polars DataFrame."""
-        import polars as pl
+        """Return the rows as a polars DataFrame.
+
+        Raises:
+            MissingDependencyError: polars is not installed (says what to install).
+        """
+        pl = _optional_module("polars", "to_polars()")
 
         return pl.from_arrow(_plain(self.to_arrow(columns)))
 

@@ -10,7 +10,11 @@ import pytest
 
 import lakefmt
 
-torch = pytest.importorskip("torch", reason="torch is the optional [torch] extra")
+torch = pytest.importorskip(
+    "torch",
+    reason="torch is not installed (optional, not in [dev]): the README's set-up section "
+    "shows the CPU install that runs these tests",
+)
 
 
 @pytest.fixture(scope="module")
