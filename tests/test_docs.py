@@ -75,3 +75,12 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"{page.name}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_install_commands_match_the_readme() -> None:
+    def commands(text: str) -> list[str]:
+        return [c for c in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M) if "-e " in c]
+
+    readme = commands((ROOT / "README.md").read_text())
+    index = commands((DOCS / "index.md").read_text())
+    assert readme[:2] == index[:2], "docs/index.md must show the README's two set-up commands"
