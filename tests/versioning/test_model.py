@@ -740,7 +740,15 @@ class VersioningMachine(RuleBasedStateMachine):
             return
         name = data.draw(st.sampled_from(choices), label="branch")
         key = self._key(name)
-        forks = sorted(b.name for b in self.branches.values() if b.parent == name)
+        # forks of it, and forks whose fork point is stored on it: a fork of a branch that
+        # wrote nothing since its own fork starts at a version in this branch's folder
+        forks = sorted(
+            b.name
+            for b in self.branches.values()
+            if b.parent is not None
+            and b.name != name
+            and (b.parent == name or self._stored_on(b.parent, b.fork_version or "") == key)
+        )
         tags = sorted(t for t, (_, k) in self.tags.items() if k == key)
         if forks or tags:  # refused: they still need its versions (spec 12.2 step 1)
             with pytest.raises(BranchInUseError) as refused:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import lakefmt
-from lakefmt.errors import InvalidMergeError, MergeConflictError
+from lakefmt.errors import BranchInUseError, InvalidMergeError, MergeConflictError
 
 
 def _ids(ds: lakefmt.Dataset) -> list[int]:
@@ -166,3 +166,21 @@ def test_merged_rows_of_dropped_columns_read_with_zero_columns(tmp_path: Path) -
     assert table.num_rows == 2 and table.column_names == []
     assert lakefmt.open_read_only(ds.url).to_arrow().num_rows == 2
     assert len(list(ds.batches(batch_size=1))) == 2
+
+
+def test_deleting_a_branch_names_forks_of_its_unchanged_forks(tmp_path: Path) -> None:
+    # dev2 forks dev and writes nothing, so exp, forked from dev2, starts at a version stored
+    # in dev's folder: deleting dev must name exp too, or exp would lose its fork point
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
+    ds.append({"a": [1]})
+    ds.commit("c1")
+    ds.branch("dev")
+    dev = lakefmt.open(ds.url, branch="dev")
+    dev.append({"a": [2]})
+    dev.commit("d1")
+    dev.branch("dev2")
+    lakefmt.open(ds.url, branch="dev2").branch("exp")
+    with pytest.raises(BranchInUseError) as refused:
+        ds.branches["dev"].delete()
+    assert refused.value.branches == ["dev2", "exp"]
+    assert _ids(lakefmt.open(ds.url, branch="exp")) == [1, 2]
