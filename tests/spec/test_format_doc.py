@@ -108,3 +108,8 @@ def test_complete_example_is_what_the_code_writes(tmp_path: Path) -> None:
     assert written["merges"]["dev"].pop("branch_id") == dev_id
     assert layout.BRANCH_ID_RE.fullmatch(pretty["merges"]["dev"].pop("branch_id"))
     assert _strip_volatile(written) == _strip_volatile(pretty)
+
+
+def test_spec_readme_states_the_current_format_version() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "spec" / "README.md").read_text()
+    assert f"**Status: format version {FORMAT_VERSION}**" in readme
