@@ -54,8 +54,14 @@ def _equal_mask(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 
 def _same(x: object, y: object) -> bool:
-    if isinstance(x, float) and isinstance(y, float) and x != x and y != y:
-        return True  # NaN == NaN for change detection
+    """Whether two cell values are the same for change detection: NaN equals NaN, also
+    inside vectors, lists, structs and maps (Python's ``==`` says two NaNs differ)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return x == y or (x != x and y != y)
+    if isinstance(x, list | tuple) and isinstance(y, list | tuple):
+        return len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y, strict=True))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
     return x == y
 
 

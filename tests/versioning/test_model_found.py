@@ -184,3 +184,25 @@ def test_deleting_a_branch_names_forks_of_its_unchanged_forks(tmp_path: Path) ->
         ds.branches["dev"].delete()
     assert refused.value.branches == ["dev2", "exp"]
     assert _ids(lakefmt.open(ds.url, branch="exp")) == [1, 2]
+
+
+def test_nan_inside_a_vector_is_not_a_change(tmp_path: Path) -> None:
+    # both sides set other cells of the column; the row holding a NaN inside a vector was
+    # changed by neither, but list equality says two NaNs differ, which made it a conflict
+    ds = lakefmt.create(str(tmp_path / "ds"), schema={"a": "int32"})
+    ds.append({"a": [0]})
+    ds.commit("c1")
+    ds.branch("dev")
+    dev = lakefmt.open(ds.url, branch="dev")
+    dev.add_column("e", lakefmt.types.Embedding(2))
+    dev.append({"a": [1, 2, 3], "e": [[0.0, float("nan")], [0.0, 0.0], [0.0, 0.0]]})
+    dev.commit("a NaN inside a vector")
+    ds.merge("dev")
+    dev["e"][2] = [1.0, 1.0]
+    dev.commit("dev sets row 2")
+    ds["e"][3] = [2.0, 2.0]
+    ds.commit("main sets row 3")
+    ds.merge("dev")
+    got = [None if v is None else list(map(float, v)) for v in ds["e"][:]]
+    assert got[0] is None and got[2:] == [[1.0, 1.0], [2.0, 2.0]]
+    assert got[1][0] == 0.0 and got[1][1] != got[1][1]  # still NaN
