@@ -2,11 +2,12 @@
 
 ``spec/format.md``, ``spec/types.md``, the manifest's JSON Schema, ``CHANGELOG.md`` and
 ``LICENSE`` are added to the site from the repository as they are, at their paths in the
-repository, so their own relative links keep working. Pages of ``docs/`` link to repository
-files the way a reader of the clone follows them (``../spec/format.md``, which resolves on
-disk; ``tests/test_repo_hygiene.py`` checks it does); this hook points such links at the file's
-place in the site. A link to a repository file the site does not serve (``README.md``,
-``examples/...``) becomes its text and the path, since there is nothing to link to.
+repository, so their own relative links keep working. Pages of ``docs/`` link to other pages
+and repository files from the repository's root (``/spec/format.md``, as GitHub and a reader
+of the clone follow them; ``tests/test_repo_hygiene.py`` checks each resolves); this hook points
+such links at the file's place in the site. A link to a repository file the site does not
+serve (``README.md``, ``examples/...``) becomes its text and the path, since there is nothing
+to link to.
 
 Docstrings use Sphinx roles here and there (``:meth:`query```); the API reference shows them as
 the code they name instead of the raw role.
@@ -65,13 +66,19 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         text, target, anchor = match.group(1), match.group(2), match.group(3) or ""
         if _SCHEME.match(target):
             return match.group(0)
-        on_disk = (page_dir / target).resolve()
+        site_dir = posixpath.dirname(src_uri) or "."
+        if target.startswith("/"):  # from the repository's root, as GitHub reads it
+            on_disk = (ROOT / target.lstrip("/")).resolve()
+            if on_disk.is_relative_to(docs_dir):
+                page_path = on_disk.relative_to(docs_dir).as_posix()
+                return f"[{text}]({posixpath.relpath(page_path, site_dir)}{anchor})"
+        else:
+            on_disk = (page_dir / target).resolve()
         if not on_disk.is_relative_to(ROOT) or on_disk.is_relative_to(docs_dir):
             return match.group(0)
         repo_path = on_disk.relative_to(ROOT).as_posix()
         if repo_path in MOUNTED:
             if not mounted:
-                site_dir = posixpath.dirname(src_uri) or "."
                 return f"[{text}]({posixpath.relpath(repo_path, site_dir)}{anchor})"
             return match.group(0)
         if repo_path in text:
