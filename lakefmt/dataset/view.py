@@ -467,10 +467,21 @@ class DatasetView:
 
         Rows come as ``{column: value}`` dicts (decoded), passed through ``transform``; with
         ``batch_size`` it yields stacked batches instead (use ``DataLoader(batch_size=None)``).
-        ``num_workers`` is for the ``DataLoader``: each worker reads a disjoint share, and
-        the object pickles by URL. ``shuffle`` permutes rows anew every epoch.
+        Worker processes are the ``DataLoader``'s: ``DataLoader(ds.pytorch(),
+        num_workers=4)``; each worker reads a disjoint share, and the object pickles by URL.
+        ``num_workers`` here is kept for code written for Deep Lake 3, whose ``pytorch()``
+        made the loader: only ``0`` is accepted. ``shuffle`` permutes rows anew every epoch.
+
+        Raises:
+            InvalidArgumentError: ``num_workers`` is not 0 (pass it to the ``DataLoader``).
+            MissingDependencyError: torch is not installed.
         """
-        del num_workers  # the DataLoader's setting; sharding adapts to its worker count
+        if num_workers != 0:
+            # silently dropping it would leave the user loading on one process unawares
+            raise InvalidArgumentError(
+                f"pytorch(num_workers={num_workers!r}): worker processes are the DataLoader's; "
+                f"use torch.utils.data.DataLoader(ds.pytorch(), num_workers={num_workers!r})"
+            )
         return make_torch_dataset(
             self, transform=transform, batch_size=batch_size, shuffle=shuffle, columns=columns
         )

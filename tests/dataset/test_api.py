@@ -29,6 +29,7 @@ from lakefmt.errors import (
     ColumnNotFoundError,
     DatasetExistsError,
     DatasetNotFoundError,
+    InvalidArgumentError,
     ReadOnlyError,
     SchemaError,
     TagExistsError,
@@ -1507,3 +1508,12 @@ def test_a_view_of_picked_rows_scans_them_in_order(tmp_path: Path) -> None:
     picked = np.random.default_rng(5).permutation(50_000)[:20_000]
     ids = np.concatenate([b["id"] for b in ds[picked].batches(1_000)])
     assert np.array_equal(ids, picked)
+
+
+def test_pytorch_refuses_num_workers_instead_of_dropping_it() -> None:
+    ds = lakefmt.create("mem://pytorch-num-workers", schema={"x": "int64"})
+    ds.append({"x": [1, 2]})
+    with pytest.raises(InvalidArgumentError, match=r"DataLoader\(ds.pytorch\(\), num_workers=4\)"):
+        ds.pytorch(num_workers=4)
+    with pytest.raises(InvalidArgumentError):
+        ds[0:1].pytorch(None, None, False, 2)  # positionally, as Deep Lake 3 code passes it
