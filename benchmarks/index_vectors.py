@@ -24,6 +24,7 @@ Libraries that are not installed are skipped and said so.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -209,6 +210,7 @@ def bench_usearch(data, queries, truth, threads: int, workdir: Path) -> Iterable
 
 
 def bench_lance(data, queries, truth, workdir: Path, partitions: int) -> Iterable[Result]:
+    os.environ.setdefault("LANCE_LOG", "error")  # one deprecation warning per query otherwise
     import lance
     import pyarrow as pa
 
