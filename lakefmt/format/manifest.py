@@ -100,6 +100,62 @@ class Fragment(_Model):
         return self.rows - (self.deletion.count if self.deletion else 0)
 
 
+class IndexFile(_Model):
+    """A file of an index segment (under ``_indexes/``)."""
+
+    path: str
+    size: int
+    """Bytes; a reader refuses a file of another size."""
+    sha256: str
+    """Hex digest of the whole file, checked when the file is first loaded."""
+    role: str
+    """What the file holds, as its index kind defines (``graph``, ``postings``...)."""
+
+
+class IndexedFragment(_Model):
+    """The rows of one fragment as an index segment read them when it was built."""
+
+    data_file: str
+    """Path of the data file the indexed field was read from. Data file names are never
+    reused, so this names the fragment's rows, whatever its id becomes (merges)."""
+    rows: int
+    """The fragment's physical rows; segment keys ``key_start`` .. ``key_start + rows - 1``."""
+    key_start: int
+    update_files: list[str] = []
+    """Paths of the field's update files applied at build, in the fragment's order."""
+
+
+class IndexSegment(_Model):
+    """Immutable files indexing a set of fragments' rows under keys ``0 .. rows - 1``."""
+
+    id: int
+    """Unique within the index, never reused; of two segments covering a fragment, the
+    higher id wins."""
+    fragments: list[IndexedFragment]
+    files: list[IndexFile]
+    rows: int
+    built_at: int = 0
+    """Milliseconds since the epoch (informative)."""
+
+
+class Index(_Model):
+    """An index over one column, as a list of segments (``spec/format.md``, "Indexes")."""
+
+    id: int
+    """Unique in the manifest, from ``next_index_id``; never reused."""
+    field_id: int
+    kind: str
+    """``clustered``, ``clustered_quantized``, ``pooled_quantized`` (vectors), ``bm25``,
+    ``inverted``, ``exact`` (text). Readers ignore kinds they do not know."""
+    engine: str
+    """Whose file format the segments use: ``faiss``, ``lakefmt.inverted``."""
+    engine_version: str
+    """Version of that file format (``faiss``: the faiss release that wrote it)."""
+    params: dict[str, Any] = {}
+    """Build parameters (metric, graph degree, ...)."""
+    segments: list[IndexSegment] = []
+
+
 class VersionRef(_Model):
     """A version of a branch."""
 
@@ -162,6 +218,9 @@ class Manifest(_Model):
     metadata: dict[str, Any] = {}
     merges: dict[str, MergeRecord] = {}
     """Per source branch, the last merge into this branch."""
+    indexes: list[Index] = []
+    """Indexes this version may use (optional: ignoring them reads the same rows)."""
+    next_index_id: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -205,7 +264,7 @@ def now_ms() -> int:
 
 
 #: Members added by format 2 that are written only when set (absent reads as null/false).
-_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted")
+_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted", "indexes", "next_index_id")
 
 
 def _without_unset(data: dict[str, Any], *, format_version: int) -> dict[str, Any]:

@@ -57,6 +57,9 @@ from lakefmt.types import as_array
 #: through Arrow instead.
 _GLOB_CHARS = set("*?[]{}")
 
+#: Views of at most this many rows take their cells instead of scanning their fragments.
+SMALL_VIEW_ROWS = 4096
+
 # BM25 parameters (Lucene's defaults)
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -234,8 +237,10 @@ class RelationBuilder:
             assert source.extra is not None
             arrays.append(_plain(source.extra.column(v.name)))
             names.append(v.name)
-        rows_name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
         fields = [(v.name, v.field) for v in cols if v.field is not None]
+        if fields and len(rows) <= SMALL_VIEW_ROWS:
+            return self._small_view_relation(snap, frag, pos, arrays, names, fields, similarity)
+        rows_name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
         extra_sql = "".join(f", r.{quote_ident(v.name)}" for v in extra)
         if not fields:
             return f"SELECT r.{VROW}{extra_sql} FROM {rows_name} AS r"
@@ -254,6 +259,92 @@ class RelationBuilder:
             f"SELECT r.{VROW}{extra_sql}{field_sql} FROM ({base}) AS b JOIN {rows_name} AS r "
             f"ON b.{FRAG} = r.{FRAG} AND b.{POS} = r.{POS}"
         )
+
+    def _small_view_relation(
+        self,
+        snap: Snapshot,
+        frag: np.ndarray,
+        pos: np.ndarray,
+        arrays: list[pa.Array],
+        names: list[str],
+        fields: Sequence[tuple[str, Field]],
+        similarity: Sequence[SimilarityRequest],
+    ) -> str:
+        """A view of few rows: their cells are taken (vectors from the vector cache), not
+        scanned with their fragments; similarity scores of those rows only."""
+        arrays, names = list(arrays), list(names)
+        select = [VROW, *(quote_ident(n) for n in names[3:])]
+        field_of = dict(fields)
+        for i, (name, f) in enumerate(fields):
+            t = snap.type_of(f)
+            arrays.append(self._cells(snap, frag, pos, f, t))
+            names.append(f"__lf_c{i}")
+            select.append(f"CAST(__lf_c{i} AS {duck_type(t.storage_type)}) AS {quote_ident(name)}")
+        column_of = {name: f"__lf_c{i}" for i, (name, _) in enumerate(fields)}
+        for req in similarity:
+            vectors = arrays[names.index(column_of[req.column])]
+            scores = similarity_scores(vectors, req, None)
+            if scores is None:  # null elements: DuckDB's function decides
+                target = duck_type(snap.type_of(field_of[req.column]).storage_type)
+                cell = f"CAST({column_of[req.column]} AS {target})"
+                select.append(f"{req.sql.replace(SIMILARITY_COLUMN, cell)} AS {req.output}")
+            else:
+                arrays.append(scores)
+                names.append(req.output)
+                select.append(req.output)
+        name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
+        return f"SELECT {', '.join(select)} FROM {name}"
+
+    def _cells(
+        self, snap: Snapshot, frag: np.ndarray, pos: np.ndarray, f: Field, t: Any
+    ) -> pa.Array:
+        """Cells of one field at ``(fragment, position)`` pairs, in their order."""
+        vector = VECTORS.max_bytes > 0 and classify(None, t.storage_type).kind == "vector"
+        parts: list[pa.Array] = []
+        slots: list[np.ndarray] = []
+        for k in np.unique(frag):
+            where = np.flatnonzero(frag == k)
+            positions = pos[where]
+            if vector:
+                column = self.fragment_column(snap, int(k), f)
+                parts.append(column.take(pa.array(positions)))
+                slots.append(where)
+                continue
+            order = np.argsort(positions, kind="stable")
+            got = snap.read_fragment(snap.manifest.fragments[int(k)], [f], positions[order])
+            parts.append(_to_storage(got[f.id], t.storage_type))
+            slots.append(where[order])
+        if not parts:
+            return pa.array([], storage_of(t.storage_type))
+        merged = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+        slot = np.concatenate(slots)
+        inverse = np.empty_like(slot)
+        inverse[slot] = np.arange(len(slot))
+        return merged.take(pa.array(inverse))
+
+    def fragment_column(self, snap: Snapshot, k: int, f: Field) -> pa.Array:
+        """A field's cells for every physical row of fragment ``k`` (storage type; updates
+        and defaults applied); the data file's column comes from the vector cache."""
+        fragment = snap.manifest.fragments[k]
+        t = snap.type_of(f)
+        holder = next((d for d in reversed(fragment.files) if f.id in d.field_ids), None)
+        if holder is None:
+            return _to_storage(snap.default_array(f, fragment.rows), t.storage_type)
+        pname = _column_names(snap.storage, holder)[holder.field_ids.index(f.id)]
+        files.verify_column_chunks(snap.storage, holder, [pname])
+        base = self._read_column(snap.storage, holder, f.id, pname, t.storage_type, cache=True)
+        updated = [u for u in fragment.updates if u.field_id == f.id]
+        if not updated:
+            return base
+        positions = np.unique(
+            np.concatenate(
+                [files.read_update_file(snap.storage, u.path, u.size)[0] for u in updated]
+            )
+        ).astype(np.int64)
+        new = _to_storage(snap.read_fragment(fragment, [f], positions)[f.id], t.storage_type)
+        take = np.arange(fragment.rows, dtype=np.int64)
+        take[positions] = fragment.rows + np.arange(len(positions))
+        return pa.concat_arrays([base, new]).take(pa.array(take))
 
     # -- datasets ----------------------------------------------------------------------------------
     def _dataset_relation(

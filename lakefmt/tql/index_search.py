@@ -1,0 +1,370 @@
+"""Queries answered with an index: the shape they must have, and the candidate rows.
+
+A query ``SELECT ... [WHERE p] ORDER BY COSINE_SIMILARITY(col, ARRAY[...]) DESC LIMIT k``
+(or ``DOT``) over a whole dataset version whose column has a vector index of that metric
+is answered in three steps, each exact where it matters:
+
+1. ``p`` is evaluated over the version like any query (the rows it matches form the
+   *allowed set*);
+2. each index segment proposes ``k x refine`` allowed rows, searching *with* the allowed set
+   (deleted and updated rows are never in it); rows no segment covers, and covered rows
+   when the allowed set is too small for a graph search, are scored exactly;
+3. the original query runs over the union of those candidates, so every value and score
+   it returns is computed exactly, as without an index.
+
+So a result always has ``min(k, matching rows)`` rows, and an index can only lose recall,
+never return a wrong, stale or deleted row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from lakefmt.format.manifest import Field, Index
+from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.config import SearchConfig
+from lakefmt.indexes.coverage import Coverage, allowed_keys, coverage, keys_to_rows
+from lakefmt.indexes.kinds import KINDS
+from lakefmt.indexes.segments import Unusable, load_segment
+from lakefmt.tql.models import DatasetSource
+from lakefmt.tql.parser import ParsedQuery, function_name
+
+#: Metric of each similarity function an index can answer (higher scores first).
+_METRICS = {"cosine_similarity": "cosine", "dot": "dot"}
+#: The most rows (LIMIT + OFFSET) an index search is used for.
+MAX_K = 10_000
+#: Functions whose value depends on other rows or on chance: no restriction to candidates.
+_WHOLE_RELATION = {"row_number", "bm25_similarity", "random", "setseed"}
+
+FragmentColumn = Callable[[Snapshot, int, Field], pa.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorQuery:
+    """A query an index can answer.
+
+    Attributes:
+        field: The vector column.
+        column: Its name in the query.
+        metric: ``cosine`` or ``dot``.
+        vector: The constant query vector.
+        k: Rows the query needs (``LIMIT`` + ``OFFSET``).
+        where: The ``WHERE`` condition as TQL text, or None.
+    """
+
+    field: Field
+    column: str
+    metric: str
+    vector: np.ndarray
+    k: int
+    where: str | None
+
+
+def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | None:
+    """The query as a :class:`VectorQuery`, or None if it does not have that shape."""
+    tree = parsed.tree
+    if not isinstance(tree, exp.Select) or parsed.sample is not None:
+        return None
+    if any(tree.args.get(a) for a in ("from", "joins", "group", "having", "distinct", "qualify")):
+        return None
+    if tree.args.get("with") or tree.args.get("windows"):
+        return None
+    for node in tree.walk():
+        if isinstance(node, (exp.AggFunc, exp.Window, exp.Subquery, exp.Union)):
+            return None
+        if isinstance(node, exp.Select) and node is not tree:
+            return None
+        if isinstance(node, (exp.Func, exp.Anonymous)) and function_name(node) in _WHOLE_RELATION:
+            return None
+    k = _count(tree)
+    order = tree.args.get("order")
+    if k is None or order is None or len(order.expressions) != 1:
+        return None
+    ordered = order.expressions[0]
+    if not isinstance(ordered, exp.Ordered) or not ordered.args.get("desc"):
+        return None
+    call = _resolve_alias(tree, ordered.this)
+    if not isinstance(call, (exp.Anonymous, exp.Func)):
+        return None
+    metric = _METRICS.get(function_name(call))
+    args = list(call.expressions) if isinstance(call, exp.Anonymous) else list(call.args.values())
+    if metric is None or len(args) != 2:
+        return None
+    visible = {v.name: v for v in source.visible()}
+    for column, constant in (args, args[::-1]):
+        if not isinstance(column, exp.Column) or column.table:
+            continue
+        v = visible.get(column.name)
+        vector = _constant(parsed, constant)
+        if v is None or v.field is None or v.kind.kind != "vector" or vector is None:
+            continue
+        where = tree.args.get("where")
+        where_tql = None
+        if where is not None:
+            if any(isinstance(n, exp.Column) and n.name in parsed.vectors for n in where.walk()):
+                return None
+            where_tql = where.this.sql(dialect="duckdb")
+        return VectorQuery(v.field, column.name, metric, vector, k, where_tql)
+    return None
+
+
+def _count(tree: exp.Select) -> int | None:
+    limit = tree.args.get("limit")
+    if limit is None:
+        return None
+    total = 0
+    for node in (limit, tree.args.get("offset")):
+        if node is None:
+            continue
+        value = node.expression
+        if not (isinstance(value, exp.Literal) and not value.is_string):
+            return None
+        try:
+            total += int(value.this)
+        except ValueError:
+            return None
+    return total if 0 < total <= MAX_K else None
+
+
+def _resolve_alias(tree: exp.Select, node: exp.Expression) -> exp.Expression:
+    """An ORDER BY that names a projection's alias stands for the projection."""
+    if isinstance(node, exp.Column) and not node.table:
+        for projection in tree.expressions:
+            if isinstance(projection, exp.Alias) and projection.alias == node.name:
+                return projection.this
+    return node
+
+
+def _constant(parsed: ParsedQuery, node: exp.Expression) -> np.ndarray | None:
+    if isinstance(node, exp.Column) and not node.table and node.name in parsed.vectors:
+        return np.asarray(parsed.vectors[node.name], dtype=np.float64)
+    if isinstance(node, exp.Array) and node.expressions:
+        values = []
+        for item in node.expressions:
+            negative = isinstance(item, exp.Neg)
+            item = item.this if negative else item
+            if not (isinstance(item, exp.Literal) and not item.is_string):
+                return None
+            values.append(-float(item.this) if negative else float(item.this))
+        return np.asarray(values, dtype=np.float64)
+    return None
+
+
+def vector_index(snapshot: Snapshot, query: VectorQuery) -> Index | None:
+    """The version's index that answers ``query`` (a vector kind of the query's metric)."""
+    for index in snapshot.manifest.indexes:
+        kind = KINDS.get(index.kind)
+        if (
+            kind is not None
+            and kind.family == "vector"
+            and index.field_id == query.field.id
+            and index.params.get("metric", "cosine") == query.metric
+        ):
+            return index
+    return None
+
+
+@dataclasses.dataclass
+class Candidates:
+    """What an index search proposes.
+
+    Attributes:
+        rows: Global row indices (sorted) containing the query's answer.
+        notes: What was searched how (for ``explain``).
+    """
+
+    rows: np.ndarray
+    notes: list[str]
+
+
+def _masks(snapshot: Snapshot, allowed: np.ndarray | None) -> dict[int, np.ndarray] | None:
+    if allowed is None:
+        return None
+    masks: dict[int, np.ndarray] = {}
+    for k, positions, _ in snapshot.locate(np.asarray(allowed, dtype=np.int64)):
+        mask = np.zeros(snapshot.manifest.fragments[k].rows, dtype=bool)
+        mask[positions] = True
+        masks[k] = mask
+    return masks
+
+
+def _scores(column: pa.Array, positions: np.ndarray, query: VectorQuery) -> np.ndarray:
+    """Exact scores of rows of a fragment, ordered as DuckDB sorts them descending: NaN
+    (undefined cosine) first, NULL last."""
+    if isinstance(column, pa.ExtensionArray):
+        column = column.storage
+    taken = column.take(pa.array(positions, pa.int64()))
+    size = taken.type.list_size
+    flat = taken.values.slice(taken.offset * size, len(taken) * size)
+    matrix = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(taken), size)
+    q = query.vector.astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = (matrix @ q).astype(np.float64)
+        if query.metric == "cosine":
+            scores /= np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) * np.linalg.norm(q)
+    scores[np.isnan(scores)] = np.inf
+    if taken.null_count:
+        scores[~np.asarray(taken.is_valid())] = -np.inf
+    return scores
+
+
+def search_vectors(
+    snapshot: Snapshot,
+    query: VectorQuery,
+    index: Index,
+    allowed: np.ndarray | None,
+    config: SearchConfig,
+    fragment_column: FragmentColumn,
+) -> Candidates:
+    """Candidate rows for ``query`` from ``index`` and exact scoring of what it lacks.
+
+    ``allowed``: global rows matching the WHERE (None: every row).
+    """
+    cov = coverage(snapshot, index)
+    masks = _masks(snapshot, allowed)
+    fragments = snapshot.manifest.fragments
+    want = query.k * config.refine
+    exact: dict[int, list[np.ndarray]] = {}  # fragment index -> positions scored exactly
+    proposed: list[tuple[np.ndarray, np.ndarray]] = []  # (fragments, positions)
+    notes = [f"index {index.id} ({index.kind}) on column '{query.column}'"]
+    for segment, parts in cov.segments:
+        mask = allowed_keys(snapshot, segment, parts, masks)
+        matching = int(mask.sum())
+        if matching == 0:
+            continue
+        covered = sum(fragments[p.fragment].live_rows - len(p.dirty) for p in parts)
+        if masks is not None and (matching <= want or matching < config.exact_below * covered):
+            frag, pos = keys_to_rows(parts, np.flatnonzero(mask))
+            _add(exact, frag, pos)
+            notes.append(f"segment {segment.id}: {matching} matching rows scored exactly")
+            continue
+        try:
+            loaded = load_segment(snapshot.storage, index, segment)
+        except Unusable as exc:
+            frag, pos = keys_to_rows(parts, np.flatnonzero(mask))
+            _add(exact, frag, pos)
+            notes.append(f"segment {segment.id} not used ({exc}): its rows scored exactly")
+            continue
+        keys = _graph_search(loaded.graph, query, mask, min(want, matching), config, matching)
+        if keys is None:  # the graph could not find enough allowed rows
+            frag, pos = keys_to_rows(parts, np.flatnonzero(mask))
+            _add(exact, frag, pos)
+            notes.append(f"segment {segment.id}: too few rows found, scored exactly")
+            continue
+        unsearchable = loaded.unsearchable[mask[loaded.unsearchable]]
+        proposed.append(keys_to_rows(parts, np.concatenate([keys, unsearchable])))
+        notes.append(
+            f"segment {segment.id}: {len(keys)} of {matching} rows proposed by {index.kind}"
+        )
+    _exact_rest(snapshot, cov, masks, exact)
+    rest = sum(len(p) for ps in exact.values() for p in ps)
+    notes.append(f"{rest} rows outside the index or its allowed sets scored exactly")
+    rows = _top(snapshot, query, proposed, exact, fragment_column)
+    return Candidates(rows, notes)
+
+
+def _add(exact: dict[int, list[np.ndarray]], frag: np.ndarray, pos: np.ndarray) -> None:
+    for k in np.unique(frag):
+        exact.setdefault(int(k), []).append(pos[frag == k])
+
+
+def _graph_search(
+    graph: object,
+    query: VectorQuery,
+    mask: np.ndarray,
+    want: int,
+    config: SearchConfig,
+    matching: int,
+) -> np.ndarray | None:
+    """Keys from a graph search with the allowed set inside it; None when even a wider
+    search returns fewer than the query needs."""
+    share = matching / max(len(mask), 1)
+    ef = config.ef_search or max(64, want)
+    if share < 1:  # a filter hides part of the graph: look further
+        ef = min(int(ef / max(share, 1e-3)), 4096)
+    need = min(query.k, matching)
+    search = graph.search  # type: ignore[attr-defined]  # EmbeddingIndex
+    for _ in range(3):
+        keys = np.asarray(
+            search(query.vector, want, allowed=mask, ef_search=ef, nprobe=config.nprobe),
+            dtype=np.int64,
+        )
+        if len(keys) >= need:
+            return keys
+        ef = min(ef * 4, 16384)
+    return None
+
+
+def _exact_rest(
+    snapshot: Snapshot,
+    cov: Coverage,
+    masks: dict[int, np.ndarray] | None,
+    exact: dict[int, list[np.ndarray]],
+) -> None:
+    """Add uncovered fragments and dirty positions (allowed, not deleted) to ``exact``."""
+    fragments = snapshot.manifest.fragments
+
+    def allowed_live(k: int, positions: np.ndarray) -> np.ndarray:
+        fragment = fragments[k]
+        keep = ~np.isin(positions, snapshot.deleted(fragment))
+        if masks is not None:
+            keep &= masks.get(k, np.zeros(fragment.rows, dtype=bool))[positions]
+        return positions[keep]
+
+    for _, parts in cov.segments:
+        for part in parts:
+            if len(part.dirty):
+                exact.setdefault(part.fragment, []).append(allowed_live(part.fragment, part.dirty))
+    for k in cov.uncovered:
+        positions = np.arange(fragments[k].rows, dtype=np.int64)
+        exact.setdefault(k, []).append(allowed_live(k, positions))
+
+
+def _top(
+    snapshot: Snapshot,
+    query: VectorQuery,
+    proposed: list[tuple[np.ndarray, np.ndarray]],
+    exact: dict[int, list[np.ndarray]],
+    fragment_column: FragmentColumn,
+) -> np.ndarray:
+    """The best ``k`` (plus a margin for ties) of every proposed and exact row, by exact
+    score, as sorted global rows."""
+    by_fragment: dict[int, list[np.ndarray]] = {k: list(v) for k, v in exact.items()}
+    for frag, pos in proposed:
+        _add(by_fragment, frag, pos)
+    frags: list[np.ndarray] = []
+    poss: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    for k, chunks in by_fragment.items():
+        positions = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, np.int64)
+        if not len(positions):
+            continue
+        column = fragment_column(snapshot, k, query.field)
+        scores.append(_scores(column, positions, query))
+        frags.append(np.full(len(positions), k, dtype=np.int64))
+        poss.append(positions)
+    if not scores:
+        return np.zeros(0, dtype=np.int64)
+    score = np.concatenate(scores)
+    frag = np.concatenate(frags)
+    pos = np.concatenate(poss)
+    keep = min(len(score), query.k + 8)  # the margin: float ties at the k-th score
+    best = np.argpartition(-score, keep - 1)[:keep] if keep < len(score) else np.arange(len(score))
+    return np.sort(snapshot.global_rows(frag[best], pos[best]))
+
+
+def describe(snapshot: Snapshot, query: VectorQuery, index: Index) -> list[str]:
+    """What an index search of ``query`` would use (for ``explain``), without searching."""
+    cov = coverage(snapshot, index)
+    return [
+        f"index {index.id} ({index.kind}, {index.engine} {index.engine_version}) on column "
+        f"'{query.column}': {len(cov.segments)} segment(s) covering "
+        f"{cov.covered_rows(snapshot)} rows; {cov.uncovered_rows(snapshot)} rows scored exactly",
+        f"candidates: LIMIT+OFFSET {query.k} x refine, then the query runs over them"
+        + (f"; WHERE {query.where} evaluated first (the allowed set)" if query.where else ""),
+    ]
