@@ -22,10 +22,11 @@ distance. Scores are the index's own (approximate for the quantised kinds): the 
 from the stored float32 column belongs to the caller, which asks for ``k x refine`` candidates.
 
 Rows that can never be answered (``valid[i]`` false, a NaN or infinite component, the zero
-vector under ``cosine``) are not added to the index at all, so no search returns them.
+vector under ``cosine``, a vector too large for float32 arithmetic: squared norm above
+``float32 max / 4``) are not added to the index at all, so no search returns them.
 
-The serialized form (:meth:`EmbeddingIndex.to_bytes` is the output of
-:func:`build_embedding_index`) is self-describing::
+The serialized form (the output of :func:`build_embedding_index`, which
+:meth:`EmbeddingIndex.from_bytes` reads) is self-describing::
 
     magic      8 bytes   b"LKFVECIX"
     version    u32 LE    1
@@ -90,6 +91,10 @@ DEFAULT_EF_SEARCH = 64
 _TRAIN_POINTS_PER_LIST = 32
 #: PQ codebooks train on this many points at most (256 centroids per sub-quantizer).
 _PQ_TRAIN_POINTS = 65_536
+#: Largest squared norm of a vector the index takes: faiss computes in float32, and squared
+#: distances between two vectors reach 4x their squared norms (beyond, k-means and the
+#: distances overflow, and faiss may abort the process).
+_MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
 #: Rows added to faiss per call (bounds the temporary normalised copy).
 _ADD_BATCH = 65_536
 
@@ -259,11 +264,11 @@ def _usable_rows(data: np.ndarray, valid: np.ndarray | None, metric: str) -> np.
         usable = mask.copy()
     for start in range(0, n, _ADD_BATCH):
         part = data[start : start + _ADD_BATCH]
-        ok = np.isfinite(part).all(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = np.einsum("ij,ij->i", part, part)
+        ok = squares <= _MAX_SQUARED_NORM  # false for NaN and infinite components too
         if metric == "cosine":
-            with np.errstate(over="ignore"):
-                norms = np.linalg.norm(part, axis=1)
-            ok &= (norms > 0) & np.isfinite(norms)
+            ok &= squares > 0
         usable[start : start + _ADD_BATCH] &= ok
     return usable
 
@@ -522,13 +527,16 @@ class EmbeddingIndex:
             )
         with np.errstate(over="ignore", invalid="ignore"):
             q = np.ascontiguousarray(q, dtype=np.float32).reshape(1, self.dim)
-        if not np.isfinite(q).all():
-            raise InvalidArgumentError("query has a NaN or infinite component")
+        with np.errstate(over="ignore", invalid="ignore"):
+            square = float(np.einsum("ij,ij->", q, q))
+        if not square <= _MAX_SQUARED_NORM:
+            raise InvalidArgumentError(
+                "query has a NaN or infinite component, or is too large to score in float32"
+            )
         if self.params.metric == "cosine":
-            norm = float(np.linalg.norm(q))
-            if not norm > 0 or not math.isfinite(norm):
+            if square == 0:
                 raise InvalidArgumentError("cosine similarity to the zero vector is undefined")
-            q = q / norm
+            q = q / np.float32(math.sqrt(square))
         k = _whole(k, "k", 0)
         hnsw = self.params.kind != "pooled_quantized"
         if hnsw and nprobe is not None:
