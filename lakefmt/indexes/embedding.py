@@ -278,7 +278,8 @@ def _normalised(part: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(part / norms, dtype=np.float32)
 
 
-def _new_faiss_index(faiss: ModuleType, params: EmbeddingIndexParams, dim: int, rows: int):
+def _new_faiss_index(faiss: ModuleType, params: EmbeddingIndexParams, dim: int) -> Any:
+    """An empty faiss index of the kind and metric asked (trained by the caller)."""
     metric = faiss.METRIC_L2 if params.metric == "l2" else faiss.METRIC_INNER_PRODUCT
     if params.kind == "clustered":
         index = faiss.IndexHNSWFlat(dim, params.m, metric)
@@ -300,6 +301,7 @@ def _new_faiss_index(faiss: ModuleType, params: EmbeddingIndexParams, dim: int, 
 
 
 def _resolved(params: EmbeddingIndexParams, dim: int, rows: int) -> EmbeddingIndexParams:
+    """``params`` with the IVF kind's ``nlist`` and ``pq_m`` set to the values to build."""
     if params.kind != "pooled_quantized":
         return params
     nlist = default_nlist(rows) if params.nlist is None else min(params.nlist, max(rows, 1))
@@ -364,7 +366,7 @@ def build_embedding_index(
     body = b""
     if len(rows):
         with _omp_threads(faiss, n_threads):
-            index = _new_faiss_index(faiss, params, dim, len(rows))
+            index = _new_faiss_index(faiss, params, dim)
             if params.kind == "clustered_quantized":
                 index.train(_training_sample(data, rows, params.metric, 1 << 20, 1))
             elif params.kind == "pooled_quantized":

@@ -142,7 +142,7 @@ def test_metrics_differ_where_they_should() -> None:
 
 def test_query_of_any_numeric_dtype_and_shape() -> None:
     index = built("clustered")
-    data, queries = clustered(2000, 64, seed=1)
+    _, queries = clustered(2000, 64, seed=1)
     q = queries[0]
     expected = index.search(q, K)
     assert list(index.search(q.astype(np.float64), K)) == list(expected)
