@@ -62,6 +62,8 @@ from lakefmt.format.merge import Resolve, check_merge_arguments, plan_merge
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
+from lakefmt.indexes.config import IndexingMode, SearchConfig
+from lakefmt.indexes.maintain import DELTA_ROWS, build_operation, declared, index_operations
 from lakefmt.format.versions import physical_ref, read_head
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types.convert import ColumnSpec, to_table
@@ -80,6 +82,7 @@ class ReadOnlyDataset(DatasetView):
         self._snap = Snapshot(storage, manifest)
         self._pinned = pinned
         self._lock = threading.RLock()
+        self._search_config = SearchConfig()
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Refuse typos and options of other libraries (``ds.auto_commit_enabled = True``),
@@ -197,11 +200,28 @@ class ReadOnlyDataset(DatasetView):
 
     def _query(self, rows: np.ndarray | None, query: str) -> QueryView:
         source = dataset_source(self._pinned_now(), rows)
-        return run_query(query, source, open_query_source, self._query_creds(rows))
+        return run_query(
+            query, source, open_query_source, self._query_creds(rows), self.query_config
+        )
 
     def _explain(self, rows: np.ndarray | None, query: str) -> str:
         source = dataset_source(self._pinned_now(), rows)
-        return explain_query(query, source, open_query_source, self._query_creds(rows))
+        return explain_query(
+            query, source, open_query_source, self._query_creds(rows), self.query_config
+        )
+
+    @property
+    def query_config(self) -> SearchConfig:
+        """How this handle's queries use indexes (``SearchConfig(exact=True)``: never)."""
+        return self._search_config
+
+    @query_config.setter
+    def query_config(self, config: SearchConfig) -> None:
+        if not isinstance(config, SearchConfig):
+            raise InvalidArgumentError(
+                f"query_config must be a lakefmt.SearchConfig, not {type(config).__name__}"
+            )
+        self._search_config = config
 
     # -- writes are refused -------------------------------------------------------------------
     # Each writing method of Dataset has its refusal here, with the same signature, so that
@@ -369,7 +389,51 @@ class Dataset(ReadOnlyDataset):
         self._writes = PendingWrites()
         self._specs: list[ColumnSpec] | None = None
         self.auto_compact = True
+        self._indexing_mode = IndexingMode.Automatic
         register_writer(self)
+
+    # -- indexes ---------------------------------------------------------------------------------
+    @property
+    def indexing_mode(self) -> IndexingMode:
+        """When this handle builds the indexes columns declare (see :class:`IndexingMode`)."""
+        return self._indexing_mode
+
+    @indexing_mode.setter
+    def indexing_mode(self, mode: IndexingMode) -> None:
+        if not isinstance(mode, IndexingMode):
+            raise InvalidArgumentError(
+                f"indexing_mode must be a lakefmt.IndexingMode, not {mode!r}"
+            )
+        self._indexing_mode = mode
+
+    def build_indexes(self) -> None:
+        """Index every row the columns' declared indexes do not cover yet, in a new commit
+        (nothing happens when every row is covered).
+
+        Raises:
+            MissingDependencyError: A vector index needs faiss (``lakefmt[index]``).
+        """
+        with self._lock:
+            self.flush()
+            ops = index_operations(self._snap, delta_rows=1)
+            if ops:
+                self._commit_ops(ops, is_commit=True, message="build indexes")
+
+    def _create_index(self, column: str, index_type: Any) -> None:
+        with self._lock:
+            self.flush()
+            op, want = schema_changes.declare_index(self._snap, column, index_type)
+            fragments = [
+                k for k, f in enumerate(self._snap.manifest.fragments) if f.live_rows
+            ]
+            build = build_operation(self._snap, want, fragments, replace=True)
+            self._commit_ops([op, build])
+
+    def _drop_index(self, column: str, index_type: Any) -> None:
+        with self._lock:
+            self.flush()
+            ops = schema_changes.undeclare_index(self._snap, column, index_type)
+            self._commit_ops(ops)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _check_writable(self) -> None:
@@ -479,7 +543,13 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             self.flush()
             ops = full_compaction(self._storage, self._snap, progress=progress)
-            self._commit_ops(ops, is_commit=True, message="optimize")
+            if self._indexing_mode is IndexingMode.Off or not declared(self._snap):
+                self._commit_ops(ops, is_commit=True, message="optimize")
+                return self.version
+            # indexes are rebuilt over the compacted fragments, in the same commit
+            self._commit_ops(ops)
+            rebuild = index_operations(self._snap, rebuild=True)
+            self._commit_ops(rebuild, is_commit=True, message="optimize")
             return self.version
 
     def cleanup(
@@ -556,6 +626,13 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             if self._manifest.is_commit and self._writes.is_empty():
                 return self.version
+            if self._indexing_mode is not IndexingMode.Off and declared(self._snap):
+                self._commit_pending()
+                delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
+                ops = index_operations(self._snap, delta_rows=delta)
+                if ops:
+                    self._commit_ops(ops, is_commit=True, message=message)
+                    return self.version
             self._commit_pending(is_commit=True, message=message)
             return self.version
 

@@ -383,6 +383,32 @@ class SetColumnMetadata(ColumnChange):
 
 
 @dataclasses.dataclass
+class SetColumnIndexTypes(ColumnChange):
+    """Replace the indexes a column's type declares (``index_type`` in its params)."""
+
+    index_type: Any
+    """The canonical JSON of the declarations, or None for none."""
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Set the declarations in the field's type.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+        """
+        fields = list(manifest.fields)
+        i = self._position(fields)
+        params = {k: v for k, v in (fields[i].type.get("params") or {}).items()}
+        params.pop("index_type", None)
+        if self.index_type is not None:
+            params["index_type"] = self.index_type
+        new_type = {**fields[i].type, "params": params}
+        if not params:
+            new_type.pop("params")
+        fields[i] = fields[i].model_copy(update={"type": new_type})
+        return manifest.model_copy(update={"fields": fields})
+
+
+@dataclasses.dataclass
 class SetMetadata(Operation):
     """Set (value) or remove (``None`` in ``removed``) dataset metadata keys."""
 

@@ -1,8 +1,10 @@
-"""How hard index searches try: :class:`SearchConfig` (Deep Lake 4's ``ds.query_config``)."""
+"""Index settings of a dataset handle: how hard searches try (:class:`SearchConfig`, Deep
+Lake 4's ``ds.query_config``) and when indexes are built (:class:`IndexingMode`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 from lakefmt.errors import InvalidArgumentError
 
@@ -41,3 +43,19 @@ class SearchConfig:
             raise InvalidArgumentError("SearchConfig exact must be True or False")
         if not isinstance(self.exact_below, (int, float)) or not 0 <= self.exact_below <= 1:
             raise InvalidArgumentError("SearchConfig exact_below must be between 0 and 1")
+
+
+class IndexingMode(enum.Enum):
+    """When a writable dataset builds the indexes its columns declare.
+
+    * ``Automatic`` (default): ``commit`` adds a segment over new rows once
+      :data:`~lakefmt.indexes.maintain.DELTA_ROWS` of them are not indexed (fewer are
+      searched exactly, at little cost), and ``optimize`` rebuilds each index as one segment.
+    * ``Always``: every ``commit`` indexes every row not indexed yet.
+    * ``Off``: only ``build_indexes()`` and ``create_index`` build; queries stay exact for
+      rows appended since.
+    """
+
+    Automatic = "automatic"
+    Always = "always"
+    Off = "off"
