@@ -49,6 +49,7 @@ SUBMODULES = {
         "convert",
         "extension",
         "geometry",
+        "indexes",
         "labels",
         "link",
         "masks",
