@@ -78,6 +78,7 @@ from lakefmt.errors import (
     VersionNotFoundError,
 )
 from lakefmt.format import FORMAT_VERSION
+from lakefmt.indexes.config import IndexingMode, SearchConfig
 from lakefmt.integrations import (
     from_arrow,
     from_coco,
@@ -113,6 +114,7 @@ __all__ = [
     "FormatError",
     "Future",
     "History",
+    "IndexingMode",
     "InvalidArgumentError",
     "InvalidIndexError",
     "InvalidMergeError",
@@ -130,6 +132,7 @@ __all__ = [
     "RowRange",
     "Schema",
     "SchemaError",
+    "SearchConfig",
     "SourceNotFoundError",
     "StorageError",
     "Tag",

@@ -62,9 +62,15 @@ from lakefmt.format.merge import Resolve, check_merge_arguments, plan_merge
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
-from lakefmt.indexes.config import IndexingMode, SearchConfig
-from lakefmt.indexes.maintain import DELTA_ROWS, build_operation, declared, index_operations
 from lakefmt.format.versions import physical_ref, read_head
+from lakefmt.indexes.config import IndexingMode, SearchConfig
+from lakefmt.indexes.maintain import (
+    DELTA_ROWS,
+    build_operation,
+    buildable_fragments,
+    declared,
+    index_operations,
+)
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types.convert import ColumnSpec, to_table
 
@@ -423,11 +429,11 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             self.flush()
             op, want = schema_changes.declare_index(self._snap, column, index_type)
-            fragments = [
-                k for k, f in enumerate(self._snap.manifest.fragments) if f.live_rows
-            ]
-            build = build_operation(self._snap, want, fragments, replace=True)
-            self._commit_ops([op, build])
+            ops = [op]
+            fragments = buildable_fragments(self._snap, self._snap.field(column).id)
+            if want is not None and fragments:
+                ops.append(build_operation(self._snap, want, fragments, replace=True))
+            self._commit_ops(ops)
 
     def _drop_index(self, column: str, index_type: Any) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from lakefmt.errors import (
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Arrays, batch_rows
 from lakefmt.types import Type, link_credentials
+from lakefmt.types.indexes import declared_index_types
 
 if TYPE_CHECKING:
     import pandas
@@ -77,6 +78,10 @@ class WritableRows(Protocol):
     def _set_metadata(self, values: dict[str, Any], removed: list[str]) -> None: ...
 
     def _set_column_metadata(self, column: str, metadata: dict[str, Any]) -> None: ...
+
+    def _create_index(self, column: str, index_type: Any) -> None: ...
+
+    def _drop_index(self, column: str, index_type: Any) -> None: ...
 
 
 class RowSource(Protocol):
@@ -626,6 +631,37 @@ class Column:
 
     def __len__(self) -> int:
         return len(self._view)
+
+    @property
+    def indexes(self) -> list[str]:
+        """The canonical names of the indexes this column declares (``["bm25"]``...)."""
+        params = self._field().type.get("params") or {}
+        return [d.name for d in declared_index_types(params)]
+
+    def create_index(self, index_type: Any) -> None:
+        """Declare an index on this column and build it over its rows, in a new version
+        (of the whole dataset, also when called on a view's column).
+
+        ``index_type`` as ``Embedding(index_type=...)``/``Text(index_type=...)`` take it:
+        ``types.EmbeddingIndex(types.ClusteredQuantized)``, ``types.BM25``, ``"inverted"``...
+        Later commits keep it current (see ``Dataset.indexing_mode``).
+
+        Raises:
+            ReadOnlyError: The dataset is read-only.
+            InvalidTypeError: ``index_type`` is not an index this column's type can have.
+            InvalidArgumentError: The column already has an index of that kind.
+            MissingDependencyError: A vector index needs faiss (``lakefmt[index]``).
+        """
+        self._view._writable()._create_index(self.name, index_type)
+
+    def drop_index(self, index_type: Any) -> None:
+        """Remove an index of this column (older versions keep theirs), in a new version.
+
+        Raises:
+            ReadOnlyError: The dataset is read-only.
+            InvalidArgumentError: The column has no index of that kind.
+        """
+        self._view._writable()._drop_index(self.name, index_type)
 
     def _arrays(self, key: Any) -> tuple[pa.Array, bool]:
         index = normalize_index(key, len(self._view))

@@ -397,7 +397,7 @@ class SetColumnIndexTypes(ColumnChange):
         """
         fields = list(manifest.fields)
         i = self._position(fields)
-        params = {k: v for k, v in (fields[i].type.get("params") or {}).items()}
+        params = dict(fields[i].type.get("params") or {})
         params.pop("index_type", None)
         if self.index_type is not None:
             params["index_type"] = self.index_type

@@ -1,6 +1,7 @@
 """Keeping indexes current: which segments a commit builds, and building them.
 
-Columns declare indexes in their stored type (``index_type`` in the type's params); the
+Columns declare indexes in their stored type (``index_type`` in the type's params, read by
+:func:`lakefmt.types.indexes.declared_index_types`); the
 manifest lists the indexes that exist. A build covers the fragments no segment covers yet
 (a *delta segment*), reading the column's current values (updates applied), and writes the
 segment's files before the commit that lists them, like data files. ``optimize`` rebuilds
@@ -15,27 +16,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lakefmt.errors import InvalidArgumentError
+from lakefmt.errors import InvalidArgumentError, InvalidTypeError
 from lakefmt.format.commit import AddIndexSegment, Operation
 from lakefmt.format.index_files import new_segment_folder, write_index_file
 from lakefmt.format.manifest import Field, Index, IndexedFragment, IndexSegment, now_ms
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.coverage import coverage, field_update_files, source_file
 from lakefmt.indexes.kinds import KINDS, IndexKind, kind
+from lakefmt.types.indexes import declared_index_types
 
 #: A commit in automatic indexing mode adds a delta segment once this many live rows of an
 #: indexed column are not covered (fewer are searched exactly at little cost).
 DELTA_ROWS = 10_000
-
-#: Index type names written by lakefmt 0.2 (``Embedding(index_type="hnsw")``...), read as
-#: the kind they asked for.
-_LEGACY = {
-    "flat": "clustered",
-    "hnsw": "clustered",
-    "ivf": "pooled_quantized",
-    "pq": "pooled_quantized",
-    "binary": "clustered_quantized",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,32 +39,17 @@ class Declared:
     params: dict[str, Any]
 
 
-def declared_kinds(type_json: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The ``(kind name, params)`` of the indexes a stored column type declares."""
-    raw = (type_json.get("params") or {}).get("index_type")
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list) else [raw]
-    out: list[tuple[str, dict[str, Any]]] = []
-    for item in items:
-        if isinstance(item, str):
-            name, params = item, {}
-        elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            name, params = item["name"], {k: v for k, v in item.items() if k != "name"}
-        else:
-            continue  # not ours to interpret: ignoring an index never changes rows
-        name = _LEGACY.get(name, name)
-        if name in KINDS:
-            out.append((name, params))
-    return out
-
-
 def declared(snapshot: Snapshot) -> list[Declared]:
     """Every index the version's columns declare that this lakefmt can build."""
     out = []
     for field in snapshot.fields:
-        for name, params in declared_kinds(field.type):
-            out.append(Declared(field, KINDS[name], params))
+        try:
+            declarations = declared_index_types(field.type.get("params") or {})
+        except InvalidTypeError:
+            continue  # declared by a newer lakefmt: ignoring an index never changes rows
+        for d in declarations:
+            if d.name in KINDS:  # numeric and JSON indexes are written with the data files
+                out.append(Declared(field, KINDS[d.name], d.index_params()))
     return out
 
 
@@ -96,7 +73,15 @@ def index_operations(
     ops: list[Operation] = []
     for want in declared(snapshot):
         index = find_index(snapshot, want.field.id, want.kind.name)
-        fragments = _buildable(snapshot, want.field.id)
+        fragments = buildable_fragments(snapshot, want.field.id)
+        if index is not None and rebuild:
+            cov = coverage(snapshot, index)
+            if (
+                len(index.segments) == 1
+                and not cov.uncovered
+                and not any(len(p.dirty) for _, parts in cov.segments for p in parts)
+            ):
+                continue  # already one segment over every row
         if index is not None and not rebuild:
             uncovered = set(coverage(snapshot, index).uncovered)
             fragments = [k for k in fragments if k in uncovered]
@@ -109,8 +94,9 @@ def index_operations(
     return ops
 
 
-def _buildable(snapshot: Snapshot, field_id: int) -> list[int]:
-    """Fragments with live rows whose field is read from a data file (not a default)."""
+def buildable_fragments(snapshot: Snapshot, field_id: int) -> list[int]:
+    """Fragments with live rows whose field is read from a data file (not a default): the
+    ones a segment can cover."""
     return [
         k
         for k, f in enumerate(snapshot.manifest.fragments)
@@ -178,8 +164,8 @@ __all__ = [
     "DELTA_ROWS",
     "Declared",
     "build_operation",
+    "buildable_fragments",
     "declared",
-    "declared_kinds",
     "find_index",
     "index_operations",
     "kind",

@@ -47,6 +47,7 @@ from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
 from lakefmt.tql.relations import RelationBuilder, TableRegistry
+from lakefmt.tql.results import QueryResult
 from lakefmt.tql.sqltree import unique_name
 from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
 
@@ -63,27 +64,6 @@ __all__ = [
 ]
 
 Resolver = Callable[[str], Source]
-
-
-@dataclasses.dataclass
-class QueryResult:
-    """What a query returned.
-
-    Attributes:
-        columns: The result's columns in order. For row results, ``lazy`` ones are not in
-            ``table``: read them from ``source`` at ``rows``.
-        table: Values of the non-lazy columns (DuckDB's Arrow output, no extension types).
-        source: The source the rows refer to (row results), else None.
-        rows: Row results: global row indices (a whole dataset) or positions in the source
-            view or table. None for computed tables.
-        sql: The DuckDB SQL that ran.
-    """
-
-    columns: list[OutputColumn]
-    table: pa.Table
-    source: Source | None
-    rows: np.ndarray | None
-    sql: str
 
 
 #: Plans of queries over a whole dataset version, by query text and version. A version
@@ -199,7 +179,7 @@ def execute(
 
 def _index_plan(
     tql: str, default: Source | None, config: SearchConfig
-) -> tuple[DatasetSource, index_search.VectorQuery, Index] | None:
+) -> tuple[parser.ParsedQuery, DatasetSource, index_search.VectorQuery, Index] | None:
     """The index that answers ``tql`` over ``default``, if one does."""
     if (
         config.exact
@@ -210,11 +190,12 @@ def _index_plan(
         or default.columns is not None
     ):
         return None
-    query = index_search.vector_query(parser.parse(tql), default)
+    parsed = parser.parse(tql)
+    query = index_search.vector_query(parsed, default)
     if query is None:
         return None
     index = index_search.vector_index(default.snapshot, query)
-    return None if index is None else (default, query, index)
+    return None if index is None else (parsed, default, query, index)
 
 
 def _indexed(
@@ -224,7 +205,7 @@ def _indexed(
     found = _index_plan(tql, default, config)
     if found is None:
         return None
-    source, query, index = found
+    parsed, source, query, index = found
     exact = SearchConfig(exact=True)
     allowed = None
     if query.where is not None:
@@ -234,7 +215,12 @@ def _indexed(
     candidates = index_search.search_vectors(
         source.snapshot, query, index, allowed, config, builder.fragment_column
     )
-    view = dataclasses.replace(source, rows=candidates.rows)
+    direct = index_search.direct_columns(parsed, source)
+    if direct is not None:
+        return index_search.direct_result(
+            parsed, source, query, direct, candidates, builder.fragment_column
+        )
+    view = dataclasses.replace(source, rows=np.sort(candidates.rows))
     return execute(tql, default=view, resolve=resolve, search=exact)
 
 
@@ -277,7 +263,7 @@ def explain(
     """
     found = _index_plan(tql, default, search or SearchConfig())
     if found is not None:
-        source, query, index = found
+        _, source, query, index = found
         lines = index_search.describe(source.snapshot, query, index)
         return (
             f"TQL:\n{tql}\n\nIndex:\n"

@@ -31,8 +31,13 @@ from lakefmt.indexes.config import SearchConfig
 from lakefmt.indexes.coverage import Coverage, allowed_keys, coverage, keys_to_rows
 from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.segments import Unusable, load_segment
-from lakefmt.tql.models import DatasetSource
+from lakefmt.tql.columns import classify
+from lakefmt.tql.models import DatasetSource, SimilarityRequest, Visible
 from lakefmt.tql.parser import ParsedQuery, function_name
+from lakefmt.tql.results import QueryResult
+from lakefmt.tql.similarity import similarity_scores
+from lakefmt.tql.sqltree import star_excluded, star_target
+from lakefmt.tql.translate import OutputColumn
 
 #: Metric of each similarity function an index can answer (higher scores first).
 _METRICS = {"cosine_similarity": "cosine", "dot": "dot"}
@@ -42,6 +47,7 @@ MAX_K = 10_000
 _WHOLE_RELATION = {"row_number", "bm25_similarity", "random", "setseed"}
 
 FragmentColumn = Callable[[Snapshot, int, Field], pa.Array]
+_SCORE_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +180,7 @@ class Candidates:
     """What an index search proposes.
 
     Attributes:
-        rows: Global row indices (sorted) containing the query's answer.
+        rows: Global row indices containing the query's answer, best first.
         notes: What was searched how (for ``explain``).
     """
 
@@ -333,7 +339,7 @@ def _top(
     fragment_column: FragmentColumn,
 ) -> np.ndarray:
     """The best ``k`` (plus a margin for ties) of every proposed and exact row, by exact
-    score, as sorted global rows."""
+    score, as global rows, best first."""
     by_fragment: dict[int, list[np.ndarray]] = {k: list(v) for k, v in exact.items()}
     for frag, pos in proposed:
         _add(by_fragment, frag, pos)
@@ -355,7 +361,8 @@ def _top(
     pos = np.concatenate(poss)
     keep = min(len(score), query.k + 8)  # the margin: float ties at the k-th score
     best = np.argpartition(-score, keep - 1)[:keep] if keep < len(score) else np.arange(len(score))
-    return np.sort(snapshot.global_rows(frag[best], pos[best]))
+    best = best[np.argsort(-score[best], kind="stable")]
+    return snapshot.global_rows(frag[best], pos[best])
 
 
 def describe(snapshot: Snapshot, query: VectorQuery, index: Index) -> list[str]:
@@ -368,3 +375,128 @@ def describe(snapshot: Snapshot, query: VectorQuery, index: Index) -> list[str]:
         f"candidates: LIMIT+OFFSET {query.k} x refine, then the query runs over them"
         + (f"; WHERE {query.where} evaluated first (the allowed set)" if query.where else ""),
     ]
+
+
+#: Column kinds whose values a direct result takes from the data files as DuckDB would
+#: return them (anything else runs through DuckDB over the candidates).
+_DIRECT_KINDS = {"number", "bool", "text"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectColumn:
+    """One output of a query answered without DuckDB: a stored column or the score."""
+
+    name: str
+    visible: Visible | None
+    """The stored column, or None for the similarity score."""
+
+
+def direct_columns(parsed: ParsedQuery, source: DatasetSource) -> list[DirectColumn] | None:
+    """The outputs of a :class:`VectorQuery` whose projection is only stored columns (``*``,
+    names, aliases of names) and the similarity it orders by; None for anything else."""
+    tree = parsed.tree
+    assert isinstance(tree, exp.Select)
+    order_call = _resolve_alias(tree, tree.args["order"].expressions[0].this)
+    visible = {v.name: v for v in source.visible()}
+    out: list[DirectColumn] = []
+    for item in tree.expressions:
+        target = star_target(item)
+        if target is not None:
+            if target or star_excluded(item) or item.args.get("replace"):
+                return None
+            out.extend(DirectColumn(v.name, v) for v in visible.values())
+            continue
+        name, node = (item.alias, item.this) if isinstance(item, exp.Alias) else (None, item)
+        if isinstance(node, exp.Column) and not node.table and node.name in visible:
+            out.append(DirectColumn(name or node.name, visible[node.name]))
+        elif name and node == order_call:
+            out.append(DirectColumn(name, None))
+        else:
+            return None
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        return None
+    for c in out:
+        v = c.visible
+        if v is not None and v.kind.eager and v.kind.kind not in _DIRECT_KINDS:
+            return None
+    return out
+
+
+def direct_result(
+    parsed: ParsedQuery,
+    source: DatasetSource,
+    query: VectorQuery,
+    columns: list[DirectColumn],
+    candidates: Candidates,
+    fragment_column: FragmentColumn,
+) -> QueryResult:
+    """The query's result built from the candidates, without DuckDB: stored cells taken
+    from the data files, scores computed as the exact path computes them."""
+    snapshot = source.snapshot
+    rows = candidates.rows
+    t = snapshot.type_of(query.field)
+    duck = "DOUBLE" if pa.types.is_float64(t.storage_type.value_type) else "FLOAT"
+    request = SimilarityRequest(query.column, query.metric, query.vector, "", duck, "")
+    scores = _output_scores(snapshot, query, rows, request, fragment_column)
+    rank = scores.to_numpy(zero_copy_only=False).astype(np.float64)
+    rank[np.isnan(rank)] = np.inf  # DuckDB sorts NaN above every number, NULL last
+    if scores.null_count:
+        rank[~np.asarray(scores.is_valid())] = -np.inf
+    order = np.argsort(-rank, kind="stable")
+    tree = parsed.tree
+    offset = int(tree.args["offset"].expression.this) if tree.args.get("offset") else 0
+    limit = int(tree.args["limit"].expression.this)
+    picked = order[offset : offset + limit]
+    out_rows = rows[picked]
+    outputs: list[OutputColumn] = []
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    fields = [c.visible.field for c in columns if c.visible is not None and c.visible.kind.eager]
+    taken = snapshot.take([f for f in fields if f is not None], out_rows) if fields else {}
+    for c in columns:
+        v = c.visible
+        if v is None:
+            outputs.append(OutputColumn(c.name, classify(None, scores.type)))
+            arrays.append(scores.take(pa.array(picked, pa.int64())))
+            names.append(c.name)
+            continue
+        lazy = not v.kind.eager
+        outputs.append(OutputColumn(c.name, v.kind, field=v.field, type=v.type, lazy=lazy))
+        if not lazy:
+            assert v.field is not None
+            values = taken[v.field.id]
+            if isinstance(values, pa.ExtensionArray):
+                values = values.storage
+            arrays.append(values)
+            names.append(c.name)
+    table = pa.Table.from_arrays(arrays, names=names)
+    sql = "-- answered from " + "; ".join(candidates.notes)
+    return QueryResult(outputs, table, source, out_rows.astype(np.int64), sql)
+
+
+def _output_scores(
+    snapshot: Snapshot,
+    query: VectorQuery,
+    rows: np.ndarray,
+    request: SimilarityRequest,
+    fragment_column: FragmentColumn,
+) -> pa.Array:
+    """Scores of ``rows`` (in their order) as the relations compute them."""
+    parts: list[pa.Array] = []
+    slots: list[np.ndarray] = []
+    for k, positions, at in snapshot.locate(rows):
+        column = fragment_column(snapshot, k, query.field)
+        taken = column.take(pa.array(positions, pa.int64()))
+        scores = similarity_scores(taken, request, None)
+        if scores is None:  # null elements: DuckDB's function gives NULL
+            scores = pa.nulls(len(positions), _SCORE_TYPES[request.duck_type])
+        parts.append(scores)
+        slots.append(at)
+    if not parts:
+        return pa.array([], _SCORE_TYPES[request.duck_type])
+    merged = pa.concat_arrays(parts)
+    slot = np.concatenate(slots)
+    inverse = np.empty_like(slot)
+    inverse[slot] = np.arange(len(slot))
+    return merged.take(pa.array(inverse))
