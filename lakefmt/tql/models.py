@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.text import Bm25Stats
 from lakefmt.tql.columns import ColumnKind, classify
 
 #: Hidden columns every relation may carry.
@@ -166,8 +167,18 @@ SIMILARITY_COLUMN = "__lf_simcol"
 
 @dataclasses.dataclass
 class Bm25Request:
-    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation."""
+    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation.
+
+    Attributes:
+        column: The text column.
+        terms: The query's distinct terms (:func:`lakefmt.indexes.text.query_terms`).
+        output: The name of the computed column.
+        stats: Collection statistics to score with instead of the relation's own (N, mean
+            length, document frequencies), e.g. those of the whole version when the
+            relation holds only candidate rows; None: the relation's.
+    """
 
     column: str
     terms: list[str]
     output: str
+    stats: Bm25Stats | None = None

@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lakefmt.errors import InvalidArgumentError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.text import BM25_B, BM25_K1, tokens_sql
 from lakefmt.storage import Storage
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.columns import classify, duck_type, quote_ident, quote_str, sql_literal, storage_of
@@ -59,12 +61,6 @@ _GLOB_CHARS = set("*?[]{}")
 
 #: Views of at most this many rows take their cells instead of scanning their fragments.
 SMALL_VIEW_ROWS = 4096
-
-# BM25 parameters (Lucene's defaults)
-BM25_K1 = 1.2
-BM25_B = 0.75
-#: Tokens are runs of letters and digits, lower-cased (the same rule for documents and query).
-TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
 
 
 class TableRegistry:
@@ -693,7 +689,13 @@ def _parquet_part(
 
 
 def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
-    """Wrap a relation with a BM25 score column over the text column ``req.column``."""
+    """Wrap a relation with a BM25 score column over the text column ``req.column``.
+
+    N, the mean length and each term's document frequency are aggregates over the relation,
+    or the constants of ``req.stats`` when it is set (the same expression either way, so a
+    subset of rows scored with the full relation's statistics gets the full relation's
+    scores, bit for bit).
+    """
     toks, dl, n, avg = f"__lf_bm{i}_toks", f"__lf_bm{i}_dl", f"__lf_bm{i}_n", f"__lf_bm{i}_avg"
     col = quote_ident(req.column)
     tf_cols = [f"__lf_bm{i}_tf{j}" for j in range(len(req.terms))]
@@ -702,9 +704,24 @@ def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
         f", len(list_filter({toks}, lambda __lf_t: __lf_t = {quote_str(term)})) AS {tf}"
         for term, tf in zip(req.terms, tf_cols, strict=True)
     )
-    df_sql = "".join(
-        f", count_if({tf} > 0) OVER () AS {df}" for tf, df in zip(tf_cols, df_cols, strict=True)
-    )
+    stats = req.stats
+    if stats is None:
+        # not avg(): DuckDB's windowed avg divides in long double, its plain avg in double;
+        # a float64 quotient of the exact sum is the same number wherever it is computed
+        n_sql, avg_sql = "count(*) OVER ()", f"sum({dl}) OVER () / count(*) OVER ()"
+        df_sqls = [f"count_if({tf} > 0) OVER ()" for tf in tf_cols]
+    else:
+        if len(stats.document_frequencies) != len(req.terms):
+            raise InvalidArgumentError(
+                f"BM25 statistics name {len(stats.document_frequencies)} document frequencies "
+                f"for {len(req.terms)} terms"
+            )
+        average = stats.average_length
+        # repr round-trips a float64; DuckDB parses the string to the same double
+        avg_sql = "CAST(NULL AS DOUBLE)" if average is None else f"CAST('{average!r}' AS DOUBLE)"
+        n_sql = f"CAST({int(stats.count)} AS BIGINT)"
+        df_sqls = [f"CAST({int(df)} AS BIGINT)" for df in stats.document_frequencies]
+    df_sql = "".join(f", {d} AS {df}" for d, df in zip(df_sqls, df_cols, strict=True))
     norm = f"(1 - {BM25_B} + {BM25_B} * CASE WHEN {avg} > 0 THEN {dl} / {avg} ELSE 0 END)"
     terms = [
         f"ln(1 + ({n} - {df} + 0.5) / ({df} + 0.5)) * {tf} * {BM25_K1 + 1} "
@@ -715,8 +732,7 @@ def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
     helpers = ", ".join([toks, dl, n, avg, *tf_cols, *df_cols])
     return (
         f"SELECT * EXCLUDE ({helpers}), CAST({score} AS DOUBLE) AS {quote_ident(req.output)} FROM ("
-        f"SELECT *, count(*) OVER () AS {n}, avg({dl}) OVER () AS {avg}{df_sql} FROM ("
+        f"SELECT *, {n_sql} AS {n}, {avg_sql} AS {avg}{df_sql} FROM ("
         f"SELECT *, len({toks}) AS {dl}{tf_sql} FROM ("
-        f"SELECT *, list_filter(string_split_regex(lower(coalesce(CAST({col} AS VARCHAR), '')), "
-        f"{quote_str(TOKEN_PATTERN)}), lambda __lf_t: __lf_t <> '') AS {toks} FROM ({sql}))))"
+        f"SELECT *, {tokens_sql(col)} AS {toks} FROM ({sql}))))"
     )
