@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 Resolver = Callable[[str], Source]
+IndexQuery = index_search.VectorQuery | index_search.TextQuery
 
 
 #: Plans of queries over a whole dataset version, by query text and version. A version
@@ -179,7 +180,7 @@ def execute(
 
 def _index_plan(
     tql: str, default: Source | None, config: SearchConfig
-) -> tuple[parser.ParsedQuery, DatasetSource, index_search.VectorQuery, Index] | None:
+) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
     """The index that answers ``tql`` over ``default``, if one does."""
     if (
         config.exact
@@ -191,11 +192,15 @@ def _index_plan(
     ):
         return None
     parsed = parser.parse(tql)
-    query = index_search.vector_query(parsed, default)
-    if query is None:
-        return None
-    index = index_search.vector_index(default.snapshot, query)
-    return None if index is None else (parsed, default, query, index)
+    vector = index_search.vector_query(parsed, default)
+    if vector is not None:
+        index = index_search.vector_index(default.snapshot, vector)
+        return None if index is None else (parsed, default, vector, index)
+    words = index_search.text_query(parsed, default)
+    if words is not None:
+        index = index_search.text_index(default.snapshot, words)
+        return None if index is None else (parsed, default, words, index)
+    return None
 
 
 def _indexed(
@@ -212,6 +217,15 @@ def _indexed(
         matched = execute(f"SELECT 1 AS one WHERE {query.where}", default=source, search=exact)
         allowed = matched.rows
     builder = RelationBuilder(TableRegistry(), _load_column)
+    if isinstance(query, index_search.TextQuery):
+        words = index_search.search_text(
+            source.snapshot, query, index, allowed, builder.fragment_column
+        )
+        if words is None:  # a damaged segment: the exact answer
+            return None
+        stats = {(query.column, query.terms): words.stats}
+        view = dataclasses.replace(source, rows=words.rows, bm25_stats=stats)
+        return execute(tql, default=view, resolve=resolve, search=exact)
     candidates = index_search.search_vectors(
         source.snapshot, query, index, allowed, config, builder.fragment_column
     )

@@ -354,7 +354,13 @@ def _bm25(tr: Translator, node: exp.Expression, args: list[exp.Expression]) -> e
             "between them)",
             column,
         )
-    occ.bm25.append(Bm25Request(origin.name, terms, output))
+    source = occ.source
+    stats = (
+        source.bm25_stats.get((origin.name, tuple(terms)))
+        if isinstance(source, DatasetSource)
+        else None
+    )
+    occ.bm25.append(Bm25Request(origin.name, terms, output, stats=stats))
     return exp.column(output, table=exp.to_identifier(alias))
 
 

@@ -1,5 +1,10 @@
 """Queries answered with an index: the shape they must have, and the candidate rows.
 
+Text queries (``ORDER BY BM25_SIMILARITY(col, '...') DESC LIMIT k``) take the same steps: the
+segments propose their best allowed rows under the version's exact collection statistics,
+rows no segment covers are all candidates, and the query runs over the candidates with those
+statistics, so every score is the exact one.
+
 A query ``SELECT ... [WHERE p] ORDER BY COSINE_SIMILARITY(col, ARRAY[...]) DESC LIMIT k``
 (or ``DOT``) over a whole dataset version whose column has a vector index of that metric
 is answered in three steps, each exact where it matters:
@@ -20,15 +25,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
+from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import Field, Index
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes import text
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.indexes.coverage import Coverage, allowed_keys, coverage, keys_to_rows
+from lakefmt.indexes.coverage import (
+    Coverage,
+    CoveredFragment,
+    allowed_keys,
+    coverage,
+    keys_to_rows,
+)
 from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.segments import Unusable, load_segment
 from lakefmt.tql.columns import classify
@@ -71,8 +85,19 @@ class VectorQuery:
     where: str | None
 
 
-def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | None:
-    """The query as a :class:`VectorQuery`, or None if it does not have that shape."""
+@dataclasses.dataclass(frozen=True)
+class _TopK:
+    """``SELECT ... [WHERE p] ORDER BY <call> DESC LIMIT k [OFFSET o]`` over one source."""
+
+    call: exp.Expression
+    args: list[exp.Expression]
+    k: int
+    where: str | None
+
+
+def _top_k(parsed: ParsedQuery, scored_by: str) -> _TopK | None:
+    """The query's top-k shape when it orders by one call of ``scored_by`` (a function
+    name) and nothing in it depends on other rows; else None."""
     tree = parsed.tree
     if not isinstance(tree, exp.Select) or parsed.sample is not None:
         return None
@@ -80,13 +105,6 @@ def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | No
         return None
     if tree.args.get("with") or tree.args.get("windows"):
         return None
-    for node in tree.walk():
-        if isinstance(node, (exp.AggFunc, exp.Window, exp.Subquery, exp.Union)):
-            return None
-        if isinstance(node, exp.Select) and node is not tree:
-            return None
-        if isinstance(node, (exp.Func, exp.Anonymous)) and function_name(node) in _WHOLE_RELATION:
-            return None
     k = _count(tree)
     order = tree.args.get("order")
     if k is None or order is None or len(order.expressions) != 1:
@@ -95,28 +113,192 @@ def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | No
     if not isinstance(ordered, exp.Ordered) or not ordered.args.get("desc"):
         return None
     call = _resolve_alias(tree, ordered.this)
-    if not isinstance(call, (exp.Anonymous, exp.Func)):
+    if not isinstance(call, (exp.Anonymous, exp.Func)) or function_name(call) != scored_by:
         return None
-    metric = _METRICS.get(function_name(call))
+    for node in tree.walk():
+        if isinstance(node, (exp.AggFunc, exp.Window, exp.Subquery, exp.Union)):
+            return None
+        if isinstance(node, exp.Select) and node is not tree:
+            return None
+        name = function_name(node) if isinstance(node, (exp.Func, exp.Anonymous)) else ""
+        # BM25 scores depend on every row: only the ordering call itself is allowed
+        if name in _WHOLE_RELATION and not (name == scored_by and node == call):
+            return None
+    where = tree.args.get("where")
+    where_tql = None
+    if where is not None:
+        if any(isinstance(n, exp.Column) and n.name in parsed.vectors for n in where.walk()):
+            return None
+        where_tql = where.this.sql(dialect="duckdb")
     args = list(call.expressions) if isinstance(call, exp.Anonymous) else list(call.args.values())
-    if metric is None or len(args) != 2:
-        return None
-    visible = {v.name: v for v in source.visible()}
-    for column, constant in (args, args[::-1]):
-        if not isinstance(column, exp.Column) or column.table:
+    return _TopK(call, args, k, where_tql)
+
+
+def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | None:
+    """The query as a :class:`VectorQuery`, or None if it does not have that shape."""
+    tree = parsed.tree
+    for name, metric in _METRICS.items():
+        shape = _top_k(parsed, name)
+        if shape is None or len(shape.args) != 2:
             continue
-        v = visible.get(column.name)
-        vector = _constant(parsed, constant)
-        if v is None or v.field is None or v.kind.kind != "vector" or vector is None:
-            continue
-        where = tree.args.get("where")
-        where_tql = None
-        if where is not None:
-            if any(isinstance(n, exp.Column) and n.name in parsed.vectors for n in where.walk()):
-                return None
-            where_tql = where.this.sql(dialect="duckdb")
-        return VectorQuery(v.field, column.name, metric, vector, k, where_tql)
+        visible = {v.name: v for v in source.visible()}
+        for column, constant in (shape.args, shape.args[::-1]):
+            if not isinstance(column, exp.Column) or column.table:
+                continue
+            v = visible.get(column.name)
+            vector = _constant(parsed, constant)
+            if v is None or v.field is None or v.kind.kind != "vector" or vector is None:
+                continue
+            assert isinstance(tree, exp.Select)
+            return VectorQuery(v.field, column.name, metric, vector, shape.k, shape.where)
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class TextQuery:
+    """``... ORDER BY BM25_SIMILARITY(col, 'terms') DESC LIMIT k`` over a text column.
+
+    Attributes:
+        field: The text column.
+        column: Its name in the query.
+        terms: The query's terms (:func:`lakefmt.indexes.text.query_terms`).
+        k: Rows the query needs (``LIMIT`` + ``OFFSET``).
+        where: The ``WHERE`` condition as TQL text, or None.
+    """
+
+    field: Field
+    column: str
+    terms: tuple[str, ...]
+    k: int
+    where: str | None
+
+
+def text_query(parsed: ParsedQuery, source: DatasetSource) -> TextQuery | None:
+    """The query as a :class:`TextQuery`, or None if it does not have that shape."""
+    shape = _top_k(parsed, "bm25_similarity")
+    if shape is None or len(shape.args) != 2:
+        return None
+    column, query = shape.args
+    if not isinstance(column, exp.Column) or column.table:
+        return None
+    if not (isinstance(query, exp.Literal) and query.is_string):
+        return None
+    v = {v.name: v for v in source.visible()}.get(column.name)
+    if v is None or v.field is None or v.kind.kind != "text":
+        return None
+    terms = tuple(text.query_terms(str(query.this)))
+    return TextQuery(v.field, column.name, terms, shape.k, shape.where)
+
+
+def text_index(snapshot: Snapshot, query: TextQuery) -> Index | None:
+    """The version's text index on the query's column (any text kind: they share postings)."""
+    for index in snapshot.manifest.indexes:
+        kind = KINDS.get(index.kind)
+        if kind is not None and kind.family == "text" and index.field_id == query.field.id:
+            return index
+    return None
+
+
+@dataclasses.dataclass
+class TextCandidates:
+    """What a text index search proposes.
+
+    Attributes:
+        rows: Global row indices (sorted) containing the query's answer.
+        stats: The version's BM25 collection statistics for the query's terms.
+        notes: What was searched how (for ``explain``).
+    """
+
+    rows: np.ndarray
+    stats: text.Bm25Stats
+    notes: list[str]
+
+
+#: In-memory text indexes of fragments no segment covers, by the files their column is
+#: read from (a fragment's values never change under the same files).
+_FRAGMENT_TEXT: LRUCache[Any] = LRUCache(256)
+
+
+def _fragment_text_index(
+    snapshot: Snapshot, k: int, field: Field, fragment_column: FragmentColumn
+) -> Any:
+    """A text index of every row of fragment ``k`` (cached), to score rows no segment
+    covers with the same code, statistics and tokenizer as the segments."""
+    fragment = snapshot.manifest.fragments[k]
+    key = (
+        snapshot.storage.url,
+        field.id,
+        fragment.rows,
+        tuple(d.path for d in fragment.files if field.id in d.field_ids),
+        tuple(u.path for u in fragment.updates if u.field_id == field.id),
+    )
+
+    def build() -> Any:
+        return text.TextIndex.from_files(text.build_text_index(fragment_column(snapshot, k, field)))
+
+    return _FRAGMENT_TEXT.get_or_load(key, build)
+
+
+def search_text(
+    snapshot: Snapshot,
+    query: TextQuery,
+    index: Index,
+    allowed: np.ndarray | None,
+    fragment_column: FragmentColumn,
+) -> TextCandidates | None:
+    """Candidate rows and exact collection statistics for a BM25 query; None when a
+    segment cannot be used (the caller then answers without the index)."""
+    cov = coverage(snapshot, index)
+    masks = _masks(snapshot, allowed)
+    fragments = snapshot.manifest.fragments
+    terms = list(query.terms)
+    # (engine, fragments of its keys or None, live keys, allowed keys)
+    parts_of: list[tuple[Any, list[CoveredFragment] | None, int, np.ndarray, np.ndarray]] = []
+    for segment, parts in cov.segments:
+        try:
+            engine = load_segment(snapshot.storage, index, segment)
+        except Unusable:
+            return None
+        live = allowed_keys(snapshot, segment, parts)
+        mask = live if masks is None else allowed_keys(snapshot, segment, parts, masks)
+        parts_of.append((engine, parts, -1, live, mask))
+    # rows no segment answers for: scored by an in-memory index of their fragment
+    exact: dict[int, list[np.ndarray]] = {}
+    _exact_rest(snapshot, cov, None, exact)
+    outside = 0
+    for k, chunks in exact.items():
+        positions = np.unique(np.concatenate(chunks))
+        if not len(positions):
+            continue
+        live = np.zeros(fragments[k].rows, dtype=bool)
+        live[positions] = True
+        mask = live if masks is None else live & masks.get(k, np.zeros(len(live), bool))
+        engine = _fragment_text_index(snapshot, k, query.field, fragment_column)
+        parts_of.append((engine, None, k, live, mask))
+        outside += len(positions)
+    stats = text.Bm25Stats(0, 0, tuple(0 for _ in terms))
+    for engine, _, _, live, _ in parts_of:
+        stats = stats + engine.stats(terms, live)
+    rows: list[np.ndarray] = []
+    for engine, parts, k, _, mask in parts_of:
+        ((keys, _),) = text.bm25_scores([(engine, mask)], terms, stats, query.k)
+        if len(keys) < query.k:  # rows holding no term score 0: any allowed ones complete k
+            others = np.flatnonzero(mask)
+            others = others[~np.isin(others, keys)][: query.k - len(keys)]
+            keys = np.concatenate([keys, others]).astype(np.int64)
+        if not len(keys):
+            continue
+        if parts is None:
+            rows.append(snapshot.global_rows(np.full(len(keys), k, dtype=np.int64), keys))
+        else:
+            frag, pos = keys_to_rows(parts, keys)
+            rows.append(snapshot.global_rows(frag, pos))
+    notes = [
+        f"index {index.id} ({index.kind}) on column '{query.column}'",
+        f"{outside} rows outside the index scored from their fragments",
+    ]
+    found = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+    return TextCandidates(found, stats, notes)
 
 
 def _count(tree: exp.Select) -> int | None:

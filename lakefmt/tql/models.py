@@ -67,6 +67,7 @@ class DatasetSource:
         extra_types: lakefmt types of ``extra`` columns, where known.
         handle: What the dataset layer needs to build result views (opaque here).
         label: How messages name the source.
+        bm25_stats: See below.
     """
 
     snapshot: Snapshot
@@ -76,6 +77,9 @@ class DatasetSource:
     extra_types: dict[str, Any] = dataclasses.field(default_factory=dict)
     handle: Any = None
     label: str = ""
+    bm25_stats: dict[tuple[str, tuple[str, ...]], Any] = dataclasses.field(default_factory=dict)
+    """Collection statistics ``BM25_SIMILARITY(column, terms)`` scores with instead of its
+    relation's own (a view of index candidates scored as the whole version)."""
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -106,6 +110,7 @@ class TableSource:
         types: lakefmt types of columns, where known (re-wrapped in results).
         handle: What the dataset layer needs to build result views (opaque here).
         label: How messages name the source.
+        bm25_stats: See below.
     """
 
     table: pa.Table
