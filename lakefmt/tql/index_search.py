@@ -413,16 +413,16 @@ def search_vectors(
 
     ``allowed``: global rows matching the WHERE (None: every row).
     """
-    cov = coverage(snapshot, index)
+    cov, live_masks = _coverage_of(snapshot, index)
     masks = _masks(snapshot, allowed)
     fragments = snapshot.manifest.fragments
     want = query.k * config.refine
     exact: dict[int, list[np.ndarray]] = {}  # fragment index -> positions scored exactly
     proposed: list[tuple[np.ndarray, np.ndarray]] = []  # (fragments, positions)
     notes = [f"index {index.id} ({index.kind}) on column '{query.column}'"]
-    for segment, parts in cov.segments:
-        mask = allowed_keys(snapshot, segment, parts, masks)
-        matching = int(mask.sum())
+    for (segment, parts), live in zip(cov.segments, live_masks, strict=True):
+        mask = live if masks is None else allowed_keys(snapshot, segment, parts, masks)
+        matching = int(np.count_nonzero(mask))
         if matching == 0:
             continue
         covered = sum(fragments[p.fragment].live_rows - len(p.dirty) for p in parts)
@@ -454,6 +454,21 @@ def search_vectors(
     notes.append(f"{rest} rows outside the index or its allowed sets scored exactly")
     rows = _top(snapshot, query, proposed, exact, fragment_column)
     return Candidates(rows, notes)
+
+
+#: Coverage of an index in a version, and each segment's keys that are live: a version
+#: never changes, so neither do they (by dataset, version id and index id).
+_COVERAGE: LRUCache[tuple[Coverage, list[np.ndarray]]] = LRUCache(64)
+
+
+def _coverage_of(snapshot: Snapshot, index: Index) -> tuple[Coverage, list[np.ndarray]]:
+    def load() -> tuple[Coverage, list[np.ndarray]]:
+        cov = coverage(snapshot, index)
+        return cov, [allowed_keys(snapshot, s, parts) for s, parts in cov.segments]
+
+    manifest = snapshot.manifest
+    key = (snapshot.storage.url, manifest.id, manifest.timestamp, index.id)
+    return _COVERAGE.get_or_load(key, load)
 
 
 def _add(exact: dict[int, list[np.ndarray]], frag: np.ndarray, pos: np.ndarray) -> None:
