@@ -16,13 +16,28 @@ from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.maintain import Declared
 from lakefmt.types import Dict, Embedding, Text, check_column_metadata, resolve_type, type_from_json
 from lakefmt.types.base import Type
-from lakefmt.types.indexes import ColumnKind, canonical_index_type, declared_index_types
+from lakefmt.types.indexes import (
+    ColumnKind,
+    canonical_index_type,
+    check_buildable,
+    declared_index_types,
+)
 
 
 def check_column_name(name: Any) -> None:
     """Raise ``SchemaError`` unless ``name`` is a non-empty string."""
     if not isinstance(name, str) or not name:
         raise SchemaError(f"column names must be non-empty strings, got {name!r}")
+
+
+def check_declared_indexes(column_type: Type) -> None:
+    """Refuse a new column whose type declares an index this lakefmt does not build.
+
+    Raises:
+        InvalidTypeError: A JSON index or binary quantization.
+    """
+    for declaration in declared_index_types(column_type.params()):
+        check_buildable(declaration, repr(column_type))
 
 
 def add_column(snap: Snapshot, name: str, dtype: Any, default_value: Any) -> commits.Operation:
@@ -38,6 +53,7 @@ def add_column(snap: Snapshot, name: str, dtype: Any, default_value: Any) -> com
     if name in {f.name for f in snap.fields}:
         raise ColumnExistsError(f"column '{name}' already exists")
     column_type = resolve_type(dtype, column=name)
+    check_declared_indexes(column_type)
     # validated and converted now, as an appended value would be, not on read
     encoded = (
         None if default_value is None else encode_default(default_value, column_type, column=name)
@@ -138,6 +154,7 @@ def declare_index(
     if kind is None:
         raise SchemaError(f"column '{column}' of type {t!r} cannot have an index")
     form = _one(index_type, kind, t)
+    check_buildable(declared_index_types({"index_type": form})[0], repr(t))
     if _name(form) in {_name(f) for f in stored}:
         raise InvalidArgumentError(f"column '{column}' already has a {_name(form)} index")
     combined = [*stored, form]

@@ -23,7 +23,7 @@ from lakefmt.format.manifest import Field, Index, IndexedFragment, IndexSegment,
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.coverage import coverage, field_update_files, source_file
 from lakefmt.indexes.kinds import KINDS, IndexKind, kind
-from lakefmt.types.indexes import declared_index_types
+from lakefmt.types.indexes import check_buildable, declared_index_types
 
 #: A commit in automatic indexing mode adds a delta segment once this many live rows of an
 #: indexed column are not covered (fewer are searched exactly at little cost).
@@ -48,7 +48,11 @@ def declared(snapshot: Snapshot) -> list[Declared]:
         except InvalidTypeError:
             continue  # declared by a newer lakefmt: ignoring an index never changes rows
         for d in declarations:
-            if d.name in KINDS:  # numeric and JSON indexes are written with the data files
+            try:
+                check_buildable(d, field.name)
+            except InvalidTypeError:
+                continue  # declared by another writer; this lakefmt does not build it
+            if d.name in KINDS:  # numeric indexes are bloom filters, written with the data
                 out.append(Declared(field, KINDS[d.name], d.index_params()))
     return out
 

@@ -71,6 +71,7 @@ __all__ = [
     "TextIndexEnumType",
     "TextIndexType",
     "canonical_index_type",
+    "check_buildable",
     "declared_index_types",
 ]
 
@@ -486,6 +487,30 @@ def canonical_index_type(
         return None
     forms = [one.to_json() for one in _declarations(spec, kind, column_type)]
     return forms[0] if len(forms) == 1 else forms
+
+
+def check_buildable(declaration: IndexDeclaration, column_type: str) -> None:
+    """Refuse a new declaration this lakefmt would record but not build (an index that is
+    accepted and never used would only mislead). Stored declarations still read: a
+    dataset written elsewhere opens, and its unbuildable indexes are ignored.
+
+    Raises:
+        InvalidTypeError: A JSON index, or binary quantization.
+    """
+    if isinstance(declaration, JsonIndex):
+        raise InvalidTypeError(
+            f"{column_type}: JSON indexes are not built by this version of lakefmt; queries "
+            "over Dict columns scan them (index a Text or numeric column extracted from the "
+            "JSON instead)"
+        )
+    if (
+        isinstance(declaration, EmbeddingIndex)
+        and declaration.quantization is QuantizationType.Binary
+    ):
+        raise InvalidTypeError(
+            f"{column_type}: binary quantization is not built by this version of lakefmt; use "
+            "ClusteredQuantized (8-bit codes, re-ranked exactly), Clustered or PooledQuantized"
+        )
 
 
 def declared_index_types(type_params: dict[str, Any]) -> list[IndexDeclaration]:
