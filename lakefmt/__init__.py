@@ -78,7 +78,7 @@ from lakefmt.errors import (
     VersionNotFoundError,
 )
 from lakefmt.format import FORMAT_VERSION
-from lakefmt.indexes.config import IndexingMode, SearchConfig
+from lakefmt.indexes.config import IndexBuildConfig, IndexingMode, SearchConfig
 from lakefmt.integrations import (
     from_arrow,
     from_coco,
@@ -114,6 +114,7 @@ __all__ = [
     "FormatError",
     "Future",
     "History",
+    "IndexBuildConfig",
     "IndexingMode",
     "InvalidArgumentError",
     "InvalidIndexError",

@@ -63,7 +63,7 @@ from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
 from lakefmt.format.versions import physical_ref, read_head
-from lakefmt.indexes.config import IndexingMode, SearchConfig
+from lakefmt.indexes.config import IndexBuildConfig, IndexingMode, SearchConfig
 from lakefmt.indexes.maintain import (
     DELTA_ROWS,
     build_operation,
@@ -396,6 +396,7 @@ class Dataset(ReadOnlyDataset):
         self._specs: list[ColumnSpec] | None = None
         self.auto_compact = True
         self._indexing_mode = IndexingMode.Automatic
+        self._build_config = IndexBuildConfig()
         register_writer(self)
 
     # -- indexes ---------------------------------------------------------------------------------
@@ -412,6 +413,19 @@ class Dataset(ReadOnlyDataset):
             )
         self._indexing_mode = mode
 
+    @property
+    def indexing_config(self) -> IndexBuildConfig:
+        """How much effort this handle's index builds spend (see :class:`IndexBuildConfig`)."""
+        return self._build_config
+
+    @indexing_config.setter
+    def indexing_config(self, config: IndexBuildConfig) -> None:
+        if not isinstance(config, IndexBuildConfig):
+            raise InvalidArgumentError(
+                f"indexing_config must be a lakefmt.IndexBuildConfig, not {type(config).__name__}"
+            )
+        self._build_config = config
+
     def build_indexes(self) -> None:
         """Index every row the columns' declared indexes do not cover yet, in a new commit
         (nothing happens when every row is covered).
@@ -421,7 +435,7 @@ class Dataset(ReadOnlyDataset):
         """
         with self._lock:
             self.flush()
-            ops = index_operations(self._snap, delta_rows=1)
+            ops = index_operations(self._snap, delta_rows=1, config=self._build_config)
             if ops:
                 self._commit_ops(ops, is_commit=True, message="build indexes")
 
@@ -432,7 +446,11 @@ class Dataset(ReadOnlyDataset):
             ops = [op]
             fragments = buildable_fragments(self._snap, self._snap.field(column).id)
             if want is not None and fragments:
-                ops.append(build_operation(self._snap, want, fragments, replace=True))
+                ops.append(
+                    build_operation(
+                        self._snap, want, fragments, replace=True, config=self._build_config
+                    )
+                )
             self._commit_ops(ops)
 
     def _drop_index(self, column: str, index_type: Any) -> None:
@@ -554,7 +572,7 @@ class Dataset(ReadOnlyDataset):
                 return self.version
             # indexes are rebuilt over the compacted fragments, in the same commit
             self._commit_ops(ops)
-            rebuild = index_operations(self._snap, rebuild=True)
+            rebuild = index_operations(self._snap, rebuild=True, config=self._build_config)
             self._commit_ops(rebuild, is_commit=True, message="optimize")
             return self.version
 
@@ -635,7 +653,7 @@ class Dataset(ReadOnlyDataset):
             if self._indexing_mode is not IndexingMode.Off and declared(self._snap):
                 self._commit_pending()
                 delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
-                ops = index_operations(self._snap, delta_rows=delta)
+                ops = index_operations(self._snap, delta_rows=delta, config=self._build_config)
                 if ops:
                     self._commit_ops(ops, is_commit=True, message=message)
                     return self.version

@@ -11,22 +11,26 @@ from lakefmt.errors import InvalidArgumentError
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    """Settings of index searches made by queries.
+    """Settings of index searches made by queries (Deep Lake 4's ``SearchConfig``).
 
     Attributes:
-        ef_search: Candidates an HNSW search keeps (higher: better recall, slower); None
-            picks one from ``LIMIT`` (at least 64).
-        nprobe: IVF lists a ``pooled_quantized`` search visits; None: 16.
-        refine: The index proposes ``LIMIT x refine`` rows, which are scored exactly.
+        accuracy_factor: Deep Lake's re-rank multiplier: the index proposes ``LIMIT x
+            accuracy_factor`` rows, which are scored exactly (``refine`` is the same value).
+        cluster_search_accuracy_factor: Scales how much of the index a search visits (HNSW's
+            candidate list, IVF's lists), 0.5 to 2.0 in Deep Lake's presets.
+        ef_search: Candidates an HNSW search keeps, overriding the scaled default (at least
+            64 and ``LIMIT x accuracy_factor``).
+        nprobe: IVF lists a ``pooled_quantized`` search visits, overriding the default.
         exact: Never use an index: every query scores every row (the reference answer).
         exact_below: A WHERE matching fewer than this share of the covered rows is answered
             by scoring the matching rows exactly (a graph search with a selective filter
             loses recall; exact scoring of few rows is cheap).
     """
 
+    accuracy_factor: int = 4
+    cluster_search_accuracy_factor: float = 1.0
     ef_search: int | None = None
     nprobe: int | None = None
-    refine: int = 4
     exact: bool = False
     exact_below: float = 0.1
 
@@ -37,12 +41,82 @@ class SearchConfig:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise InvalidArgumentError(f"SearchConfig {name} must be a positive int or None")
-        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 1:
-            raise InvalidArgumentError("SearchConfig refine must be a positive int")
+        factor = self.accuracy_factor
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+            raise InvalidArgumentError("SearchConfig accuracy_factor must be a positive int")
+        scale = self.cluster_search_accuracy_factor
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise InvalidArgumentError(
+                "SearchConfig cluster_search_accuracy_factor must be a positive number"
+            )
         if not isinstance(self.exact, bool):
             raise InvalidArgumentError("SearchConfig exact must be True or False")
-        if not isinstance(self.exact_below, (int, float)) or not 0 <= self.exact_below <= 1:
+        below = self.exact_below
+        if isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 <= below <= 1:
             raise InvalidArgumentError("SearchConfig exact_below must be between 0 and 1")
+
+    @property
+    def refine(self) -> int:
+        """Rows proposed per row asked for (``accuracy_factor``)."""
+        return self.accuracy_factor
+
+    @classmethod
+    def default_config(cls) -> SearchConfig:
+        """The default settings."""
+        return cls()
+
+    @classmethod
+    def balanced(cls) -> SearchConfig:
+        """The default settings (Deep Lake's name)."""
+        return cls()
+
+    @classmethod
+    def high_accuracy(cls) -> SearchConfig:
+        """Twice the candidates and twice the search effort: higher recall, slower."""
+        return cls(accuracy_factor=8, cluster_search_accuracy_factor=2.0)
+
+    @classmethod
+    def fast(cls) -> SearchConfig:
+        """Half the search effort: lower recall, faster."""
+        return cls(accuracy_factor=2, cluster_search_accuracy_factor=0.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexBuildConfig:
+    """How much effort index builds spend (Deep Lake 4's ``IndexBuildConfig``).
+
+    Attributes:
+        build_multiplier: Scales the build effort of vector indexes: HNSW's candidate list
+            while inserting (``ef_construction`` = 10 x this), IVF's training iterations. 2
+            (fast) to 10 (best graphs); 4 is the default.
+    """
+
+    build_multiplier: int = 4
+
+    def __post_init__(self) -> None:
+        m = self.build_multiplier
+        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 64:
+            raise InvalidArgumentError("IndexBuildConfig build_multiplier must be an int in 1..64")
+
+    @property
+    def ef_construction(self) -> int:
+        """HNSW's candidate list while building."""
+        return 10 * self.build_multiplier
+
+    @classmethod
+    def default_config(cls) -> IndexBuildConfig:
+        """The default effort."""
+        return cls()
+
+    @classmethod
+    def high_quality(cls) -> IndexBuildConfig:
+        """Twice the effort: better graphs, slower builds."""
+        return cls(build_multiplier=8)
+
+    @classmethod
+    def fast(cls) -> IndexBuildConfig:
+        """Half the effort: faster builds, somewhat lower recall."""
+        return cls(build_multiplier=2)
 
 
 class IndexingMode(enum.Enum):

@@ -21,6 +21,7 @@ from lakefmt.format.commit import AddIndexSegment, Operation
 from lakefmt.format.index_files import new_segment_folder, write_index_file
 from lakefmt.format.manifest import Field, Index, IndexedFragment, IndexSegment, now_ms
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.config import IndexBuildConfig
 from lakefmt.indexes.coverage import coverage, field_update_files, source_file
 from lakefmt.indexes.kinds import KINDS, IndexKind, kind
 from lakefmt.types.indexes import check_buildable, declared_index_types
@@ -66,7 +67,11 @@ def find_index(snapshot: Snapshot, field_id: int, kind_name: str) -> Index | Non
 
 
 def index_operations(
-    snapshot: Snapshot, *, delta_rows: int = DELTA_ROWS, rebuild: bool = False
+    snapshot: Snapshot,
+    *,
+    delta_rows: int = DELTA_ROWS,
+    rebuild: bool = False,
+    config: IndexBuildConfig | None = None,
 ) -> list[Operation]:
     """The segments to build for ``snapshot`` (built and written by this call).
 
@@ -94,7 +99,7 @@ def index_operations(
                 continue
         elif not fragments:
             continue
-        ops.append(build_operation(snapshot, want, fragments, replace=rebuild))
+        ops.append(build_operation(snapshot, want, fragments, replace=rebuild, config=config))
     return ops
 
 
@@ -109,9 +114,15 @@ def buildable_fragments(snapshot: Snapshot, field_id: int) -> list[int]:
 
 
 def build_operation(
-    snapshot: Snapshot, want: Declared, fragments: list[int], *, replace: bool = False
+    snapshot: Snapshot,
+    want: Declared,
+    fragments: list[int],
+    *,
+    replace: bool = False,
+    config: IndexBuildConfig | None = None,
 ) -> AddIndexSegment:
-    """Build a segment over ``fragments`` (indices into the manifest) and write its files.
+    """Build a segment over ``fragments`` (indices into the manifest) and write its files,
+    with the effort ``config`` asks for.
 
     Raises:
         InvalidArgumentError: The column's type cannot have this kind of index.
@@ -146,7 +157,10 @@ def build_operation(
     storage_type = snapshot.type_of(field).storage_type
     merged = pa.concat_arrays(values) if values else pa.array([], storage_type)
     mask = np.concatenate(live) if live else np.zeros(0, dtype=bool)
-    built = want.kind.build(merged, mask, want.params)
+    params = dict(want.params)
+    if want.kind.name in ("clustered", "clustered_quantized"):
+        params["ef_construction"] = (config or IndexBuildConfig()).ef_construction
+    built = want.kind.build(merged, mask, params)
     folder = new_segment_folder()
     files = [
         write_index_file(snapshot.storage, folder, f"{role}.bin", role, data)
@@ -159,7 +173,7 @@ def build_operation(
         kind=want.kind.name,
         engine=want.kind.engine,
         engine_version=want.kind.engine_version(),
-        params=want.params,
+        params=params,
     )
     return AddIndexSegment(template, segment, replace=replace)
 

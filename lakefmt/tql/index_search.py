@@ -11,8 +11,8 @@ is answered in three steps, each exact where it matters:
 
 1. ``p`` is evaluated over the version like any query (the rows it matches form the
    *allowed set*);
-2. each index segment proposes ``k x refine`` allowed rows, searching *with* the allowed set
-   (deleted and updated rows are never in it); rows no segment covers, and covered rows
+2. each index segment proposes ``k x accuracy_factor`` allowed rows, searching *with* the
+   allowed set (deleted and updated rows are never in it); rows no segment covers, and covered rows
    when the allowed set is too small for a graph search, are scored exactly;
 3. the original query runs over the union of those candidates, so every value and score
    it returns is computed exactly, as without an index.
@@ -43,6 +43,7 @@ from lakefmt.indexes.coverage import (
     coverage,
     keys_to_rows,
 )
+from lakefmt.indexes.embedding import default_nprobe
 from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.segments import Unusable, load_segment
 from lakefmt.tql.columns import classify
@@ -136,7 +137,6 @@ def _top_k(parsed: ParsedQuery, scored_by: str) -> _TopK | None:
 
 def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | None:
     """The query as a :class:`VectorQuery`, or None if it does not have that shape."""
-    tree = parsed.tree
     for name, metric in _METRICS.items():
         shape = _top_k(parsed, name)
         if shape is None or len(shape.args) != 2:
@@ -149,7 +149,13 @@ def vector_query(parsed: ParsedQuery, source: DatasetSource) -> VectorQuery | No
             vector = _constant(parsed, constant)
             if v is None or v.field is None or v.kind.kind != "vector" or vector is None:
                 continue
-            assert isinstance(tree, exp.Select)
+            usable = (
+                vector.shape == (v.kind.size,)
+                and bool(np.isfinite(vector).all())
+                and (metric != "cosine" or bool(np.any(vector != 0)))
+            )
+            if not usable:  # the exact path gives its answer or its error
+                return None
             return VectorQuery(v.field, column.name, metric, vector, shape.k, shape.where)
     return None
 
@@ -421,7 +427,10 @@ def search_vectors(
     proposed: list[tuple[np.ndarray, np.ndarray]] = []  # (fragments, positions)
     notes = [f"index {index.id} ({index.kind}) on column '{query.column}'"]
     for (segment, parts), live in zip(cov.segments, live_masks, strict=True):
-        mask = live if masks is None else allowed_keys(snapshot, segment, parts, masks)
+        if masks is not None:
+            mask = allowed_keys(snapshot, segment, parts, masks)
+        else:
+            mask = np.ones(segment.rows, dtype=bool) if live is None else live
         matching = int(np.count_nonzero(mask))
         if matching == 0:
             continue
@@ -438,7 +447,11 @@ def search_vectors(
             _add(exact, frag, pos)
             notes.append(f"segment {segment.id} not used ({exc}): its rows scored exactly")
             continue
-        keys = _graph_search(loaded.graph, query, mask, min(want, matching), config, matching)
+        every = masks is None and live is None  # no filter, nothing deleted: no selector
+        search_mask = None if every else mask
+        keys = _graph_search(
+            loaded.graph, query, search_mask, min(want, matching), config, matching
+        )
         if keys is None:  # the graph could not find enough allowed rows
             frag, pos = keys_to_rows(parts, np.flatnonzero(mask))
             _add(exact, frag, pos)
@@ -458,13 +471,14 @@ def search_vectors(
 
 #: Coverage of an index in a version, and each segment's keys that are live: a version
 #: never changes, so neither do they (by dataset, version id and index id).
-_COVERAGE: LRUCache[tuple[Coverage, list[np.ndarray]]] = LRUCache(64)
+_COVERAGE: LRUCache[tuple[Coverage, list[np.ndarray | None]]] = LRUCache(64)
 
 
-def _coverage_of(snapshot: Snapshot, index: Index) -> tuple[Coverage, list[np.ndarray]]:
-    def load() -> tuple[Coverage, list[np.ndarray]]:
+def _coverage_of(snapshot: Snapshot, index: Index) -> tuple[Coverage, list[np.ndarray | None]]:
+    def load() -> tuple[Coverage, list[np.ndarray | None]]:
         cov = coverage(snapshot, index)
-        return cov, [allowed_keys(snapshot, s, parts) for s, parts in cov.segments]
+        live = [allowed_keys(snapshot, s, parts) for s, parts in cov.segments]
+        return cov, [None if bool(m.all()) else m for m in live]  # None: every key
 
     manifest = snapshot.manifest
     key = (snapshot.storage.url, manifest.id, manifest.timestamp, index.id)
@@ -477,29 +491,34 @@ def _add(exact: dict[int, list[np.ndarray]], frag: np.ndarray, pos: np.ndarray) 
 
 
 def _graph_search(
-    graph: object,
+    graph: Any,
     query: VectorQuery,
-    mask: np.ndarray,
+    mask: np.ndarray | None,
     want: int,
     config: SearchConfig,
     matching: int,
 ) -> np.ndarray | None:
-    """Keys from a graph search with the allowed set inside it; None when even a wider
-    search returns fewer than the query needs."""
-    share = matching / max(len(mask), 1)
-    ef = config.ef_search or max(64, want)
-    if share < 1:  # a filter hides part of the graph: look further
-        ef = min(int(ef / max(share, 1e-3)), 4096)
+    """Keys from a graph search with the allowed set inside it (None: every key); None
+    when even a wider search returns fewer than the query needs."""
+    share = 1.0 if mask is None else matching / max(len(mask), 1)
+    scale = config.cluster_search_accuracy_factor
     need = min(query.k, matching)
-    search = graph.search  # type: ignore[attr-defined]  # EmbeddingIndex
+    hnsw = graph.params.kind != "pooled_quantized"
+    if hnsw:
+        effort = config.ef_search or max(want, int(max(64, want) * scale))
+        if share < 1:  # a filter hides part of the graph: look further
+            effort = min(int(effort / max(share, 1e-3)), 4096)
+    else:
+        nlist = graph.params.nlist or 1
+        effort = config.nprobe or max(1, int(default_nprobe(nlist) * scale))
+        if share < 1:
+            effort = min(int(effort / max(share, 1e-3)), nlist)
     for _ in range(3):
-        keys = np.asarray(
-            search(query.vector, want, allowed=mask, ef_search=ef, nprobe=config.nprobe),
-            dtype=np.int64,
-        )
+        knobs = {"ef_search": effort} if hnsw else {"nprobe": effort}
+        keys = np.asarray(graph.search(query.vector, want, allowed=mask, **knobs), dtype=np.int64)
         if len(keys) >= need:
             return keys
-        ef = min(ef * 4, 16384)
+        effort = min(effort * 4, 16384 if hnsw else graph.params.nlist or 1)
     return None
 
 
@@ -562,14 +581,16 @@ def _top(
     return snapshot.global_rows(frag[best], pos[best])
 
 
-def describe(snapshot: Snapshot, query: VectorQuery, index: Index) -> list[str]:
+def describe(snapshot: Snapshot, query: VectorQuery | TextQuery, index: Index) -> list[str]:
     """What an index search of ``query`` would use (for ``explain``), without searching."""
     cov = coverage(snapshot, index)
     return [
         f"index {index.id} ({index.kind}, {index.engine} {index.engine_version}) on column "
         f"'{query.column}': {len(cov.segments)} segment(s) covering "
         f"{cov.covered_rows(snapshot)} rows; {cov.uncovered_rows(snapshot)} rows scored exactly",
-        f"candidates: LIMIT+OFFSET {query.k} x refine, then the query runs over them"
+        f"candidates: the best LIMIT+OFFSET ({query.k}) of each segment"
+        + (" x accuracy_factor" if isinstance(query, VectorQuery) else "")
+        + ", then the query runs over them"
         + (f"; WHERE {query.where} evaluated first (the allowed set)" if query.where else ""),
     ]
 

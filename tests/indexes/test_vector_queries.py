@@ -285,3 +285,47 @@ def test_copy_and_cleanup_keep_index_files(world, tmp_path):
         .files
     ]
     assert all(os.path.exists(os.path.join(ds.url, p)) for p in files)
+
+
+def test_search_and_build_configs_validate_and_change_effort(world):
+    ds, _rng, centers = world
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        lakefmt.SearchConfig(accuracy_factor=0)
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        lakefmt.SearchConfig(cluster_search_accuracy_factor=-1.0)
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        lakefmt.SearchConfig(ef_search=True)
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        lakefmt.IndexBuildConfig(build_multiplier=0)
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        ds.query_config = {"exact": True}
+    with pytest.raises(lakefmt.InvalidArgumentError):
+        ds.indexing_config = 4
+    assert lakefmt.SearchConfig.high_accuracy().refine > lakefmt.SearchConfig.fast().refine
+    for config in (lakefmt.SearchConfig.fast(), lakefmt.SearchConfig.high_accuracy()):
+        ds.query_config = config
+        _same(ds, centers[9], min_recall=0.8)
+    ds.indexing_config = lakefmt.IndexBuildConfig.fast()
+    ds["emb"].drop_index(types.Clustered)
+    ds["emb"].create_index(types.Clustered)
+    assert ds._manifest.indexes[0].params["ef_construction"] == 20
+    _same(ds, centers[9], min_recall=0.8)
+
+
+def test_queries_an_index_cannot_answer_stay_exact(world):
+    ds, _rng, centers = world
+    q = ",".join(f"{v:.5f}" for v in centers[0])
+    zero = ",".join("0" for _ in range(DIM))
+    for tql in (
+        f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{q}]) ASC LIMIT 3",
+        "SELECT label, count(*) AS c GROUP BY label ORDER BY c DESC LIMIT 3",
+        f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{zero}]) DESC LIMIT 3",
+        f"SELECT id, ROW_NUMBER() AS r ORDER BY COSINE_SIMILARITY(emb, ARRAY[{q}]) DESC LIMIT 3",
+        f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{q}]) DESC, id LIMIT 3",
+    ):
+        assert "Index: none" in ds.explain(tql), tql
+    with pytest.raises(lakefmt.QueryError):
+        ds.query("SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[1.0, 2.0]) DESC LIMIT 3")
+    view = ds[0:100]
+    got = view.query(f"SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[{q}]) DESC LIMIT 3")
+    assert all(i < 100 for i in got["id"][:])
