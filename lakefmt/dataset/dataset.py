@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import warnings
 from typing import Any, cast
 
 import numpy as np
@@ -51,6 +52,7 @@ from lakefmt.errors import (
     CommitConflictError,
     DatasetNotFoundError,
     InvalidArgumentError,
+    MissingDependencyError,
     QueryError,
     ReadOnlyError,
     VersionNotFoundError,
@@ -64,11 +66,13 @@ from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
 from lakefmt.format.versions import physical_ref, read_head
 from lakefmt.indexes.config import IndexBuildConfig, IndexingMode, SearchConfig
+from lakefmt.indexes.coverage import coverage
 from lakefmt.indexes.maintain import (
     DELTA_ROWS,
     build_operation,
     buildable_fragments,
     declared,
+    find_index,
     index_operations,
 )
 from lakefmt.storage import Storage, open_storage
@@ -572,7 +576,7 @@ class Dataset(ReadOnlyDataset):
                 return self.version
             # indexes are rebuilt over the compacted fragments, in the same commit
             self._commit_ops(ops)
-            rebuild = index_operations(self._snap, rebuild=True, config=self._build_config)
+            rebuild = self._index_operations(rebuild=True)
             self._commit_ops(rebuild, is_commit=True, message="optimize")
             return self.version
 
@@ -650,15 +654,39 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             if self._manifest.is_commit and self._writes.is_empty():
                 return self.version
-            if self._indexing_mode is not IndexingMode.Off and declared(self._snap):
-                self._commit_pending()
-                delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
-                ops = index_operations(self._snap, delta_rows=delta, config=self._build_config)
+            delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
+            if self._indexing_mode is not IndexingMode.Off and self._index_due(delta):
+                self._commit_pending()  # the segments index the flushed fragments
+                ops = self._index_operations(delta_rows=delta)
                 if ops:
                     self._commit_ops(ops, is_commit=True, message=message)
                     return self.version
             self._commit_pending(is_commit=True, message=message)
             return self.version
+
+    def _index_due(self, delta_rows: int) -> bool:
+        """Whether this commit may build a segment: a declared index with no segment yet,
+        or ``delta_rows`` rows it does not cover once the buffered rows are flushed."""
+        pending = self._writes.rows
+        for want in declared(self._snap):
+            index = find_index(self._snap, want.field.id, want.kind.name)
+            if index is None or not index.segments:
+                if pending or self._snap.num_rows:
+                    return True
+                continue
+            uncovered = coverage(self._snap, index).uncovered_rows(self._snap)
+            if uncovered + pending >= delta_rows or self._writes.updates:
+                return True
+        return False
+
+    def _index_operations(self, **kwargs: Any) -> list[commits.Operation]:
+        """The index builds of an automatic commit or optimize; none, with a warning, when
+        an engine is not installed (queries then search the new rows exactly)."""
+        try:
+            return index_operations(self._snap, config=self._build_config, **kwargs)
+        except MissingDependencyError as exc:
+            warnings.warn(f"indexes not updated: {exc}", stacklevel=3)
+            return []
 
     def rollback(self) -> None:
         """Drop buffered rows and updates that were not flushed yet."""
