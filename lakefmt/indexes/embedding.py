@@ -339,7 +339,8 @@ def build_embedding_index(
             key of row ``i`` is ``i``.
         valid: ``None`` (every row) or a bool array of length ``rows``; rows where it is false
             are never returned by a search (null vectors). Rows with a NaN or infinite
-            component, and zero vectors under ``cosine``, are excluded as well.
+            component, vectors too large for float32 arithmetic, and zero vectors under
+            ``cosine`` are excluded as well (:attr:`EmbeddingIndex.indexed` counts the rest).
         params: What to build.
         threads: OpenMP threads for the build (default: the machine's cores), capped by
             lakefmt's thread budget.
