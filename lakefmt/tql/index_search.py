@@ -289,7 +289,7 @@ def search_text(
     for engine, _, _, live, _ in parts_of:
         stats = stats + engine.stats(terms, live)
     rows: list[np.ndarray] = []
-    for engine, parts, k, _, mask in parts_of:
+    for engine, covered, k, _, mask in parts_of:
         ((keys, _),) = text.bm25_scores([(engine, mask)], terms, stats, query.k)
         if len(keys) < query.k:  # rows holding no term score 0: any allowed ones complete k
             others = np.flatnonzero(mask)
@@ -297,10 +297,10 @@ def search_text(
             keys = np.concatenate([keys, others]).astype(np.int64)
         if not len(keys):
             continue
-        if parts is None:
+        if covered is None:
             rows.append(snapshot.global_rows(np.full(len(keys), k, dtype=np.int64), keys))
         else:
-            frag, pos = keys_to_rows(parts, keys)
+            frag, pos = keys_to_rows(covered, keys)
             rows.append(snapshot.global_rows(frag, pos))
     notes = [
         f"index {index.id} ({index.kind}) on column '{query.column}'",
