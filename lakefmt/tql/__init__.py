@@ -40,7 +40,7 @@ import pyarrow as pa
 from lakefmt.errors import QueryError
 from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.tql import engine, parser
+from lakefmt.tql import engine, parser, pruning
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -110,6 +110,7 @@ def _plan_key(tql: str, default: Source | None) -> tuple[object, ...] | None:
         manifest.timestamp,
         id(manifest),  # with the rest: the very version object this handle reads
         VECTORS.max_bytes > 0,  # vector columns from RAM or from DuckDB's reader
+        pruning.ENABLED,  # fragments skipped by statistics (tests turn it off)
     )
 
 
@@ -222,7 +223,11 @@ def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None
     except DuckDBError as exc:
         raise query_error(exc, tql) from None
     kind = "row references" if plan.row_source is not None else "computed table"
-    return f"TQL:\n{tql}\n\nResult: {kind}\n\nDuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
+    notes = "".join(f"\n{note}" for note in plan.notes) or "\nnone"
+    return (
+        f"TQL:\n{tql}\n\nResult: {kind}\n\nFragment pruning:{notes}\n\n"
+        f"DuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
+    )
 
 
 def _rows(plan: Plan, table: pa.Table) -> np.ndarray:

@@ -1,0 +1,145 @@
+"""Per-column statistics of data files, recorded in the manifest when the file is written.
+
+The bounds come from the Parquet footer pyarrow returns after writing (no second read of
+the file): each row group's ``min``/``max``/``null_count``, combined over the file. Only
+scalar columns a reader can compare without knowing lakefmt types get them: integers,
+``float64``, booleans and strings. NaN counts of ``float64`` columns are counted from the
+values being written (Parquet statistics leave NaN out of ``min``/``max``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakefmt.format.manifest import ColumnStats
+
+__all__ = ["MAX_STRING_BOUND", "column_stats", "has_stats"]
+
+#: Longest string bound stored (characters): a longer ``min`` is cut to this prefix (still a
+#: lower bound), a longer ``max`` is left out (no upper bound), so that long text values do
+#: not bloat the manifest.
+MAX_STRING_BOUND = 64
+
+_PHYSICAL = {"INT32", "INT64", "DOUBLE", "BOOLEAN", "BYTE_ARRAY"}
+
+
+def has_stats(arrow_type: pa.DataType) -> bool:
+    """Whether columns of this (storage) type get :class:`ColumnStats`."""
+    if isinstance(arrow_type, pa.ExtensionType):
+        arrow_type = arrow_type.storage_type
+    return (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_float64(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+    )
+
+
+def _leaves(arrow_type: pa.DataType) -> int:
+    """Parquet leaf columns of an Arrow type (nested types have several)."""
+    if isinstance(arrow_type, pa.ExtensionType):
+        arrow_type = arrow_type.storage_type
+    if pa.types.is_struct(arrow_type):
+        return sum(_leaves(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    if pa.types.is_map(arrow_type):
+        return _leaves(arrow_type.key_type) + _leaves(arrow_type.item_type)
+    if (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+        or pa.types.is_list_view(arrow_type)
+        or pa.types.is_large_list_view(arrow_type)
+    ):
+        return _leaves(arrow_type.value_type)
+    return 1
+
+
+def _bound(value: Any, arrow_type: pa.DataType, *, upper: bool) -> Any:
+    """A JSON-safe bound, or None where the value cannot bound (non-finite, too long)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes):  # a BYTE_ARRAY read without its string logical type
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, str):
+        if len(value) <= MAX_STRING_BOUND:
+            return value
+        return None if upper else value[:MAX_STRING_BOUND]
+    if isinstance(value, bool):
+        return value if pa.types.is_boolean(arrow_type) else None
+    if isinstance(value, int):
+        return value if pa.types.is_integer(arrow_type) else None
+    return None
+
+
+def _one_column(
+    metadata: pq.FileMetaData, leaf: int, arrow_type: pa.DataType, values: Any
+) -> ColumnStats | None:
+    lo: Any = None
+    hi: Any = None
+    known_bounds = True
+    nulls: int | None = 0
+    for g in range(metadata.num_row_groups):
+        column = metadata.row_group(g).column(leaf)
+        if column.physical_type not in _PHYSICAL:
+            return None
+        stats = column.statistics
+        rows = metadata.row_group(g).num_rows
+        if stats is None:
+            nulls = None
+            known_bounds = known_bounds and rows == 0
+            continue
+        group_nulls = stats.null_count if stats.has_null_count else None
+        nulls = None if nulls is None or group_nulls is None else nulls + group_nulls
+        if stats.has_min_max:
+            g_lo = _bound(stats.min, arrow_type, upper=False)
+            g_hi = _bound(stats.max, arrow_type, upper=True)
+            if g_lo is None or g_hi is None:
+                known_bounds = False
+            elif lo is None:
+                lo, hi = g_lo, g_hi
+            else:
+                lo, hi = min(lo, g_lo), max(hi, g_hi)
+        elif group_nulls != rows:
+            # values without bounds: all NaN, or a writer that kept none
+            known_bounds = False
+    if not known_bounds:
+        lo = hi = None
+    nan_count = None
+    if pa.types.is_float64(arrow_type) and values is not None:
+        nan_count = int(pc.sum(pc.is_nan(values)).as_py() or 0)
+    if lo is None and hi is None and nulls is None and nan_count is None:
+        return None
+    return ColumnStats(min=lo, max=hi, null_count=nulls, nan_count=nan_count)
+
+
+def column_stats(
+    metadata: pq.FileMetaData, schema: pa.Schema, table: pa.Table | None = None
+) -> list[ColumnStats | None]:
+    """:class:`ColumnStats` of each top-level column of a written file (None where the
+    column's type gets none); ``table``, the values written, gives NaN counts."""
+    out: list[ColumnStats | None] = []
+    leaf = 0
+    for i, field in enumerate(schema):
+        storage = (
+            field.type.storage_type if isinstance(field.type, pa.ExtensionType) else field.type
+        )
+        found = None
+        if has_stats(storage) and metadata.num_columns > leaf:
+            values = None
+            if table is not None and pa.types.is_float64(storage):
+                values = table.column(i)
+                if isinstance(values.type, pa.ExtensionType):
+                    values = pa.chunked_array([c.storage for c in values.chunks], storage)
+            found = _one_column(metadata, leaf, storage, values)
+        out.append(found)
+        leaf += _leaves(field.type)
+    return out
