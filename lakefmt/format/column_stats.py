@@ -5,6 +5,11 @@ the file): each row group's ``min``/``max``/``null_count``, combined over the fi
 scalar columns a reader can compare without knowing lakefmt types get them: integers,
 ``float64``, booleans and strings. NaN counts of ``float64`` columns are counted from the
 values being written (Parquet statistics leave NaN out of ``min``/``max``).
+
+A ``float64`` column holding NaN is written without Parquet statistics at all: DuckDB
+(2.0.1) trusts a row group's ``min``/``max`` to bound every value and drops a filter such
+as ``x <= -2.5`` it judges always true, returning the NaN rows (NaN sorts above every
+number in DuckDB, so they do not match).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pyarrow.parquet as pq
 
 from lakefmt.format.manifest import ColumnStats
 
-__all__ = ["MAX_STRING_BOUND", "column_stats", "has_stats"]
+__all__ = ["MAX_STRING_BOUND", "column_stats", "has_stats", "nan_counts"]
 
 #: Longest string bound stored (characters): a longer ``min`` is cut to this prefix (still a
 #: lower bound), a longer ``max`` is left out (no upper bound), so that long text values do
@@ -26,6 +31,10 @@ __all__ = ["MAX_STRING_BOUND", "column_stats", "has_stats"]
 MAX_STRING_BOUND = 64
 
 _PHYSICAL = {"INT32", "INT64", "DOUBLE", "BOOLEAN", "BYTE_ARRAY"}
+
+
+def _storage(arrow_type: pa.DataType) -> pa.DataType:
+    return arrow_type.storage_type if isinstance(arrow_type, pa.ExtensionType) else arrow_type
 
 
 def has_stats(arrow_type: pa.DataType) -> bool:
@@ -80,8 +89,22 @@ def _bound(value: Any, arrow_type: pa.DataType, *, upper: bool) -> Any:
     return None
 
 
+def nan_counts(table: pa.Table) -> dict[int, int]:
+    """NaN values of each ``float64`` column of ``table`` (by column index)."""
+    out = {}
+    for i, column in enumerate(table.columns):
+        kind = (
+            column.type.storage_type if isinstance(column.type, pa.ExtensionType) else column.type
+        )
+        if pa.types.is_float64(kind):
+            if isinstance(column.type, pa.ExtensionType):
+                column = pa.chunked_array([c.storage for c in column.chunks], kind)
+            out[i] = int(pc.sum(pc.is_nan(column)).as_py() or 0)
+    return out
+
+
 def _one_column(
-    metadata: pq.FileMetaData, leaf: int, arrow_type: pa.DataType, values: Any
+    metadata: pq.FileMetaData, leaf: int, arrow_type: pa.DataType, nans: int | None
 ) -> ColumnStats | None:
     lo: Any = None
     hi: Any = None
@@ -113,19 +136,18 @@ def _one_column(
             known_bounds = False
     if not known_bounds:
         lo = hi = None
-    nan_count = None
-    if pa.types.is_float64(arrow_type) and values is not None:
-        nan_count = int(pc.sum(pc.is_nan(values)).as_py() or 0)
+    nan_count = nans if pa.types.is_float64(arrow_type) else None
     if lo is None and hi is None and nulls is None and nan_count is None:
         return None
     return ColumnStats(min=lo, max=hi, null_count=nulls, nan_count=nan_count)
 
 
 def column_stats(
-    metadata: pq.FileMetaData, schema: pa.Schema, table: pa.Table | None = None
+    metadata: pq.FileMetaData, schema: pa.Schema, nans: dict[int, int] | None = None
 ) -> list[ColumnStats | None]:
     """:class:`ColumnStats` of each top-level column of a written file (None where the
-    column's type gets none); ``table``, the values written, gives NaN counts."""
+    column's type gets none); ``nans`` (:func:`nan_counts` of the values written) gives
+    the NaN counts of ``float64`` columns."""
     out: list[ColumnStats | None] = []
     leaf = 0
     for i, field in enumerate(schema):
@@ -134,12 +156,7 @@ def column_stats(
         )
         found = None
         if has_stats(storage) and metadata.num_columns > leaf:
-            values = None
-            if table is not None and pa.types.is_float64(storage):
-                values = table.column(i)
-                if isinstance(values.type, pa.ExtensionType):
-                    values = pa.chunked_array([c.storage for c in values.chunks], storage)
-            found = _one_column(metadata, leaf, storage, values)
+            found = _one_column(metadata, leaf, storage, (nans or {}).get(i))
         out.append(found)
         leaf += _leaves(field.type)
     return out

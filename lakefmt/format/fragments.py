@@ -24,7 +24,7 @@ from lakefmt._pool import pool_size, shared_pool
 from lakefmt.errors import FormatError, StorageError
 from lakefmt.format import encoding, layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
-from lakefmt.format.column_stats import column_stats
+from lakefmt.format.column_stats import column_stats, nan_counts
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
 from lakefmt.storage import Storage
 from lakefmt.types import as_array
@@ -97,6 +97,11 @@ def write_data_file(
         compression = encoding.column_compression(table, dictionary)
         compression.update(dict.fromkeys(encodings, "none"))
 
+    nans = {} if media else nan_counts(table)
+    # no Parquet statistics for float columns holding NaN (see lakefmt.format.column_stats)
+    statistics: bool | list[str] = not media
+    if any(nans.values()):
+        statistics = [n for i, n in enumerate(table.column_names) if not nans.get(i)]
     blooms = encoding.bloom_filter_options(
         table,
         [
@@ -118,7 +123,7 @@ def write_data_file(
             use_dictionary=dictionary if dictionary else False,
             column_encoding=encodings or None,
             store_schema=True,
-            write_statistics=not media,
+            write_statistics=statistics,
             write_page_index=True,
             write_page_checksum=True,  # CRC32 per page: verify() detects damaged bytes
             bloom_filter_options=blooms or None,
@@ -139,7 +144,7 @@ def write_data_file(
     if footer:
         _FOOTERS.get_or_load((storage.url, path), lambda: footer[0])
         if not media:
-            stats = column_stats(footer[0], schema, table)
+            stats = column_stats(footer[0], schema, nans)
     return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups, stats=stats)
 
 
