@@ -106,9 +106,9 @@ def nan_counts(table: pa.Table) -> dict[int, int]:
 def _one_column(
     metadata: pq.FileMetaData, leaf: int, arrow_type: pa.DataType, nans: int | None
 ) -> ColumnStats | None:
-    lo: Any = None
-    hi: Any = None
-    known_bounds = True
+    lows: list[Any] = []
+    highs: list[Any] = []
+    lo_known = hi_known = True
     nulls: int | None = 0
     for g in range(metadata.num_row_groups):
         column = metadata.row_group(g).column(leaf)
@@ -118,24 +118,23 @@ def _one_column(
         rows = metadata.row_group(g).num_rows
         if stats is None:
             nulls = None
-            known_bounds = known_bounds and rows == 0
+            if rows:
+                lo_known = hi_known = False
             continue
         group_nulls = stats.null_count if stats.has_null_count else None
         nulls = None if nulls is None or group_nulls is None else nulls + group_nulls
         if stats.has_min_max:
             g_lo = _bound(stats.min, arrow_type, upper=False)
             g_hi = _bound(stats.max, arrow_type, upper=True)
-            if g_lo is None or g_hi is None:
-                known_bounds = False
-            elif lo is None:
-                lo, hi = g_lo, g_hi
-            else:
-                lo, hi = min(lo, g_lo), max(hi, g_hi)
+            lo_known = lo_known and g_lo is not None
+            hi_known = hi_known and g_hi is not None
+            lows.append(g_lo)
+            highs.append(g_hi)
         elif group_nulls != rows:
             # values without bounds: all NaN, or a writer that kept none
-            known_bounds = False
-    if not known_bounds:
-        lo = hi = None
+            lo_known = hi_known = False
+    lo = min(lows) if lo_known and lows else None
+    hi = max(highs) if hi_known and highs else None
     nan_count = nans if pa.types.is_float64(arrow_type) else None
     if lo is None and hi is None and nulls is None and nan_count is None:
         return None

@@ -184,17 +184,20 @@ def _widen(value: Any, kind: str) -> tuple[Any, Any]:
 
 
 def _holds(op: str, values: Sequence[Any], lo: Any, hi: Any, kind: str) -> bool:
-    """Whether some value in ``[lo, hi]`` can satisfy ``op values``."""
+    """Whether some value in ``[lo, hi]`` (None: unbounded) can satisfy ``op values``."""
     if op in ("=", "in"):
-        return any(a <= hi and b >= lo for a, b in (_widen(v, kind) for v in values))
+        return any(
+            (hi is None or a <= hi) and (lo is None or b >= lo)
+            for a, b in (_widen(v, kind) for v in values)
+        )
     a, b = _widen(values[0], kind)
     if op == "<":
-        return bool(lo < b)
+        return lo is None or bool(lo < b)
     if op == "<=":
-        return bool(lo <= b)
+        return lo is None or bool(lo <= b)
     if op == ">":
-        return bool(hi > a)
-    return bool(hi >= a)
+        return hi is None or bool(hi > a)
+    return hi is None or bool(hi >= a)
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -210,9 +213,15 @@ def _fits(value: Any, kind: str) -> bool:
     return isinstance(value, str)
 
 
-def _range(snap: Snapshot, fragment: Fragment, field: Field, kind: str) -> tuple[Any, Any] | None:
-    """``(lo, hi)`` bounding the field's non-null values in the fragment; ``(None, None)``
-    when it holds none; None when unknown."""
+#: What :func:`_range` returns for a fragment holding no non-null value of the field.
+_EMPTY = "empty"
+
+
+def _range(
+    snap: Snapshot, fragment: Fragment, field: Field, kind: str
+) -> tuple[Any, Any] | str | None:
+    """``(lo, hi)`` bounding the field's non-null values in the fragment (either None:
+    unbounded), :data:`_EMPTY` when it holds none, None when nothing is known."""
     if any(u.field_id == field.id for u in fragment.updates):
         return None
     holder = None
@@ -228,7 +237,7 @@ def _range(snap: Snapshot, fragment: Fragment, field: Field, kind: str) -> tuple
             cell = cell.storage
         value = None if cell is None else cell.to_pylist()[0]
         if value is None:
-            return None, None
+            return _EMPTY
         if not _fits(value, kind) or (isinstance(value, float) and math.isnan(value)):
             return None
         return value, value
@@ -237,13 +246,14 @@ def _range(snap: Snapshot, fragment: Fragment, field: Field, kind: str) -> tuple
     if not isinstance(stats, ColumnStats):
         return None
     nan_free = kind != "float" or stats.nan_count == 0
-    if stats.min is None or stats.max is None:
-        if stats.null_count == sum(holder.row_groups) and nan_free:
-            return None, None
+    lo = stats.min if stats.min is not None and _fits(stats.min, kind) else None
+    hi = stats.max if stats.max is not None and _fits(stats.max, kind) and nan_free else None
+    no_values = stats.null_count == sum(holder.row_groups)
+    if stats.min is None and stats.max is None and nan_free and no_values:
+        return _EMPTY
+    if lo is None and hi is None:
         return None
-    if not (_fits(stats.min, kind) and _fits(stats.max, kind)):
-        return None
-    return stats.min, stats.max if nan_free else math.inf
+    return lo, hi
 
 
 def may_match(
@@ -255,8 +265,10 @@ def may_match(
         bounds = _range(snap, fragment, field, kind)
         if bounds is None:
             continue
+        if bounds == _EMPTY:
+            return False  # null satisfies none of these comparisons
         lo, hi = bounds
-        if lo is None or not _holds(cond.op, cond.values, lo, hi, kind):
+        if not _holds(cond.op, cond.values, lo, hi, kind):
             return False
     return True
 
