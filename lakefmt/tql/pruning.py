@@ -265,7 +265,7 @@ def may_match(
         bounds = _range(snap, fragment, field, kind)
         if bounds is None:
             continue
-        if bounds == _EMPTY:
+        if isinstance(bounds, str):  # _EMPTY
             return False  # null satisfies none of these comparisons
         lo, hi = bounds
         if not _holds(cond.op, cond.values, lo, hi, kind):

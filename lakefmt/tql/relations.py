@@ -190,8 +190,8 @@ class RelationBuilder:
             and not bm25
             and not (want_row and source.rows is None)
         ):
-            fields = {v.name: v.field for v in visible.values() if v.field is not None}
-            kept = kept_fragments(source.snapshot, fields, conditions)
+            by_name = {v.name: v.field for v in visible.values() if v.field is not None}
+            kept = kept_fragments(source.snapshot, by_name, conditions)
             if kept is not None:
                 total = len(source.snapshot.manifest.fragments)
                 self.notes.append(
