@@ -23,12 +23,22 @@ import pyarrow.parquet as pq
 
 from lakefmt.format.manifest import ColumnStats
 
-__all__ = ["MAX_STRING_BOUND", "column_stats", "has_stats", "nan_counts"]
+__all__ = [
+    "MAX_STATS_COLUMNS",
+    "MAX_STRING_BOUND",
+    "column_stats",
+    "has_stats",
+    "nan_counts",
+]
 
 #: Longest string bound stored (characters): a longer ``min`` is cut to this prefix (still a
 #: lower bound), a longer ``max`` is left out (no upper bound), so that long text values do
 #: not bloat the manifest.
 MAX_STRING_BOUND = 64
+
+#: Columns of one file that get statistics, at most (the first ones in file order), so that a
+#: very wide table does not grow every manifest by its width (Iceberg's default is also 100).
+MAX_STATS_COLUMNS = 100
 
 _PHYSICAL = {"INT32", "INT64", "DOUBLE", "BOOLEAN", "BYTE_ARRAY"}
 
@@ -154,7 +164,8 @@ def column_stats(
             field.type.storage_type if isinstance(field.type, pa.ExtensionType) else field.type
         )
         found = None
-        if has_stats(storage) and metadata.num_columns > leaf:
+        recorded = sum(s is not None for s in out)
+        if has_stats(storage) and metadata.num_columns > leaf and recorded < MAX_STATS_COLUMNS:
             found = _one_column(metadata, leaf, storage, (nans or {}).get(i))
         out.append(found)
         leaf += _leaves(field.type)

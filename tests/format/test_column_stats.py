@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakefmt.format import encoding
+from lakefmt.format import column_stats, encoding
 from lakefmt.format import fragments as files
 from lakefmt.format.column_stats import MAX_STRING_BOUND
 from lakefmt.format.manifest import ColumnStats, DataFile, Field, Manifest, dump_manifest
@@ -127,3 +127,9 @@ def test_bloom_filters_only_on_asked_columns(storage: Any) -> None:
     column = meta.row_group(0).column
     assert column(0).to_dict().get("bloom_filter_offset") is None
     assert column(1).to_dict().get("bloom_filter_offset") is not None
+
+
+def test_stats_for_at_most_the_first_columns(storage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(column_stats, "MAX_STATS_COLUMNS", 2)
+    stats = _write(storage, pa.table({c: [1, 2] for c in "abcd"})).stats
+    assert stats == [ColumnStats(min=1, max=2, null_count=0)] * 2 + [None, None]
