@@ -41,7 +41,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -111,6 +110,8 @@ def query_terms(query: str) -> list[str]:
 
 def _connect() -> Any:
     """A private in-memory DuckDB connection that reads nothing outside this process."""
+    import duckdb  # here: ``import lakefmt`` stays light (DuckDB loads with the first query)
+
     con = duckdb.connect(
         ":memory:",
         config={
