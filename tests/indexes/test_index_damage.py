@@ -101,6 +101,21 @@ def exact_answers(handle: Any, tqls: list[str]) -> list[tuple[list[int], list[fl
         handle.query_config = before
 
 
+def same_answers(
+    got: list[tuple[list[int], list[float]]], want: list[tuple[list[int], list[float]]]
+) -> bool:
+    """Equal answers up to ties: the same scores in order, the same rows above the last
+    score (rows tied at the last score may be any of them)."""
+    for (g_ids, g_s), (w_ids, w_s) in zip(got, want, strict=True):
+        if len(g_ids) != len(w_ids) or not np.allclose(g_s, w_s, rtol=0, atol=1e-9):
+            return False
+        if w_s and {i for i, x in zip(g_ids, g_s, strict=True) if x > w_s[-1] + 1e-9} != {
+            i for i, x in zip(w_ids, w_s, strict=True) if x > w_s[-1] + 1e-9
+        }:
+            return False
+    return True
+
+
 def recall(
     got: list[tuple[list[int], list[float]]], want: list[tuple[list[int], list[float]]]
 ) -> float:
@@ -145,7 +160,7 @@ def test_damaged_vector_index_file_falls_back_to_exact(tmp_path: Path, kind: str
     if kind == "pooled_quantized":  # IVF probes some lists: approximate even here
         assert recall(intact, want) >= 0.9
     else:  # HNSW at LIMIT x refine visits about every row of this small segment
-        assert intact == want
+        assert same_answers(intact, want)
     assert "not used" not in vector_explain(ds)
     assert ds.verify() == []
     segment = index_of(ds, kind).segments[0]
@@ -154,7 +169,7 @@ def test_damaged_vector_index_file_falls_back_to_exact(tmp_path: Path, kind: str
         original = (tmp_path / "ds" / index_file.path).read_bytes()
         damage(tmp_path / "ds" / index_file.path, how)
         handle = lakefmt.open_read_only(url)
-        assert answers(handle, tqls) == want, index_file.path
+        assert same_answers(answers(handle, tqls), want), index_file.path
         text = vector_explain(handle)
         assert f"segment {segment.id} not used" in text, text
         assert REASONS[how] in text and index_file.path in text, text
@@ -175,14 +190,14 @@ def test_damage_after_load_is_listed_by_verify_and_answers_stay_exact(tmp_path: 
     ds = make_dataset(url, "clustered")
     tqls = queries()
     want = exact_answers(ds, tqls)
-    assert answers(ds, tqls) == want  # loads the segment
+    assert same_answers(answers(ds, tqls), want)  # loads the segment
     index_file = index_of(ds, "clustered").segments[0].files[0]
     damage(tmp_path / "ds" / index_file.path, "delete")
-    assert answers(ds, tqls) == want
+    assert same_answers(answers(ds, tqls), want)
     problems = ds.verify()
     assert len(problems) == 1 and "missing" in problems[0], problems
     cold_caches()
-    assert answers(lakefmt.open_read_only(url), tqls) == want
+    assert same_answers(answers(lakefmt.open_read_only(url), tqls), want)
 
 
 @pytest.mark.parametrize("how", ["delete", "truncate", "flip"])
@@ -190,12 +205,12 @@ def test_damaged_text_index_file(tmp_path: Path, how: str) -> None:
     url = str(tmp_path / "ds")
     ds = make_dataset(url, "clustered")
     want = exact_answers(ds, [BM25_QUERY])
-    assert answers(ds, [BM25_QUERY]) == want
+    assert same_answers(answers(ds, [BM25_QUERY]), want)
     index_file = index_of(ds, "bm25").segments[0].files[0]
     cold_caches()
     damage(tmp_path / "ds" / index_file.path, how)
     handle = lakefmt.open_read_only(url)
-    assert answers(handle, [BM25_QUERY]) == want
+    assert same_answers(answers(handle, [BM25_QUERY]), want)
     problems = handle.verify()
     assert len(problems) == 1 and index_file.path in problems[0], problems
 
@@ -211,7 +226,7 @@ def test_all_index_files_gone(tmp_path: Path) -> None:
     for path in listed:
         (tmp_path / "ds" / path).unlink()
     handle = lakefmt.open_read_only(url)
-    assert answers(handle, tqls) == want
+    assert same_answers(answers(handle, tqls), want)
     problems = handle.verify()
     assert len(problems) == len(listed)
     assert {p for p in listed if any(p in problem for problem in problems)} == listed
@@ -227,11 +242,11 @@ def test_copy_keeps_the_index(tmp_path: Path) -> None:
     ds.commit()
     tqls = [*queries(), BM25_QUERY]
     want = answers(ds, tqls)
-    assert want == exact_answers(ds, tqls)
+    assert same_answers(want, exact_answers(ds, tqls))
     lakefmt.copy(src, dst)
     cold_caches()
     copy = lakefmt.open_read_only(dst)
-    assert answers(copy, tqls) == want
+    assert same_answers(answers(copy, tqls), want)
     text = vector_explain(copy)
     assert "Index: none" not in text and "not used" not in text, text
     assert copy.verify() == []
@@ -242,7 +257,7 @@ def test_copy_keeps_the_index(tmp_path: Path) -> None:
     for path in source_files:
         assert (tmp_path / "dst" / path).read_bytes() == (tmp_path / "src" / path).read_bytes()
     tagged = copy.tags["v1"].open()
-    assert answers(tagged, tqls) == answers(ds.tags["v1"].open(), tqls)
+    assert same_answers(answers(tagged, tqls), answers(ds.tags["v1"].open(), tqls))
 
 
 def _index_folders(root: Path) -> set[str]:
@@ -293,7 +308,7 @@ def test_cleanup_removes_unlisted_index_files_and_keeps_tagged_ones(tmp_path: Pa
         assert (root / path).exists(), path
     cold_caches()
     handle = ds.tags["indexed"].open()
-    assert answers(handle, tqls) == tagged_want
+    assert same_answers(answers(handle, tqls), tagged_want)
     text = vector_explain(handle)
     assert "Index: none" not in text and "not used" not in text, text
     assert handle.verify() == []

@@ -180,8 +180,8 @@ def vector_sql(q: np.ndarray, k: int, label: int | None) -> str:
 def high_effort(kind: str) -> lakefmt.SearchConfig:
     """A config under which a search of these small datasets visits every row."""
     if kind == "pooled_quantized":
-        return lakefmt.SearchConfig(nprobe=4096, refine=64)
-    return lakefmt.SearchConfig(ef_search=512, refine=64)
+        return lakefmt.SearchConfig(nprobe=4096, accuracy_factor=64)
+    return lakefmt.SearchConfig(ef_search=512, accuracy_factor=64)
 
 
 def check_vectors(
