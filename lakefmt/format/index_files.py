@@ -32,34 +32,41 @@ def new_segment_folder() -> str:
     return layout.index_segment_dir()
 
 
+def _checked_bytes(storage: Storage, index_file: IndexFile) -> bytes:
+    """The file's bytes read from storage now, checked against the manifest."""
+    location = f"{storage.url}/{index_file.path}"
+    try:
+        data = storage.read(index_file.path)
+    except FileNotFoundError:
+        raise FormatError(f"{location}: index file is missing") from None
+    if len(data) != index_file.size:
+        raise FormatError(
+            f"{location}: index file has {len(data)} bytes, the manifest says {index_file.size}"
+        )
+    if hashlib.sha256(data).hexdigest() != index_file.sha256:
+        raise FormatError(f"{location}: index file checksum mismatch; the file is damaged")
+    return data
+
+
 def read_index_file(storage: Storage, index_file: IndexFile) -> bytes:
     """The bytes of an index file, checked against the manifest's size and digest.
 
     Raises:
         FormatError: The file is missing, of another size, or its digest differs.
     """
-
-    def load() -> bytes:
-        location = f"{storage.url}/{index_file.path}"
-        try:
-            data = storage.read(index_file.path)
-        except FileNotFoundError:
-            raise FormatError(f"{location}: index file is missing") from None
-        if len(data) != index_file.size:
-            raise FormatError(
-                f"{location}: index file has {len(data)} bytes, the manifest says {index_file.size}"
-            )
-        if hashlib.sha256(data).hexdigest() != index_file.sha256:
-            raise FormatError(f"{location}: index file checksum mismatch; the file is damaged")
-        return data
-
-    return INDEX_FILE_CACHE.get_or_load((storage.url, index_file.path), load, len)
+    return INDEX_FILE_CACHE.get_or_load(
+        (storage.url, index_file.path), lambda: _checked_bytes(storage, index_file), len
+    )
 
 
 def index_file_problem(storage: Storage, index_file: IndexFile) -> str | None:
-    """What is wrong with an index file (for ``verify``), or None."""
+    """What is wrong with an index file (for ``verify``), or None.
+
+    Reads the file from storage even when it is cached: a file damaged or deleted after
+    it was loaded is a problem of the dataset all the same.
+    """
     try:
-        read_index_file(storage, index_file)
+        _checked_bytes(storage, index_file)
     except FormatError as exc:
         return str(exc)
     except OSError as exc:

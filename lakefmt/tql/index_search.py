@@ -586,9 +586,10 @@ def _top(
 
 
 def describe(snapshot: Snapshot, query: VectorQuery | TextQuery, index: Index) -> list[str]:
-    """What an index search of ``query`` would use (for ``explain``), without searching."""
+    """What an index search of ``query`` would use (for ``explain``), without searching
+    (segments are loaded, so that one that cannot be used is named with the reason)."""
     cov = coverage(snapshot, index)
-    return [
+    lines = [
         f"index {index.id} ({index.kind}, {index.engine} {index.engine_version}) on column "
         f"'{query.column}': {len(cov.segments)} segment(s) covering "
         f"{cov.covered_rows(snapshot)} rows; {cov.uncovered_rows(snapshot)} rows scored exactly",
@@ -597,6 +598,12 @@ def describe(snapshot: Snapshot, query: VectorQuery | TextQuery, index: Index) -
         + ", then the query runs over them"
         + (f"; WHERE {query.where} evaluated first (the allowed set)" if query.where else ""),
     ]
+    for segment, _ in cov.segments:  # a damaged segment is searched exactly: say so
+        try:
+            load_segment(snapshot.storage, index, segment)
+        except Unusable as exc:
+            lines.append(f"segment {segment.id} not used ({exc}): its rows scored exactly")
+    return lines
 
 
 #: Column kinds whose values a direct result takes from the data files as DuckDB would
