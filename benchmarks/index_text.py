@@ -1,24 +1,25 @@
-"""BM25 side by side: tantivy-py against an inverted index kept in Arrow arrays, on the same
-documents, in one run.
+"""BM25 side by side: lakefmt's text index, tantivy-py and Lance's FTS on the same documents,
+in one run.
 
-    python benchmarks/index_text.py --docs 200000 --queries 200
+    cd benchmarks && nice -n 10 python index_text.py --docs 1000000 --queries 200
 
 Generates short documents (5 to 30 words drawn from a Zipf-like vocabulary, like titles or
-captions) and queries of 2 or 3 mid-frequency words (OR semantics). Both sides tokenize alike:
-lowercase, split on anything that is not an ASCII letter or digit (tantivy's ``default``
-tokenizer on this ASCII vocabulary).
+captions) and queries of 2 or 3 mid-frequency words (OR semantics). All sides tokenize alike
+on this ASCII vocabulary: lowercase, split on anything that is not a letter or digit.
 
+* lakefmt: :mod:`lakefmt.indexes.text`, one segment built from the Arrow column (DuckDB
+  tokenises, Parquet bytes reported), searched with :func:`~lakefmt.indexes.text.bm25_scores`
+  under the collection's statistics; timed from the query string (terms, document
+  frequencies, scores, top-10).
 * tantivy: one segment built by one writer thread; ``searcher.search(query, 10)``.
-* Arrow inverted index: terms sorted, a CSR of postings (doc id ``uint32``, term frequency
-  ``uint16``) and the document lengths, all built with pyarrow compute and numpy, stored as a
-  Parquet table of one row per term (its bytes are reported); a query gathers the postings of
-  its terms and scores them with exact BM25 (k1 = 1.2, b = 0.75, Lucene's idf
-  ``ln(1 + (N - n + 0.5) / (n + 0.5))``) in float64.
+* Lance: ``create_scalar_index(col, "INVERTED")`` (no stemming, stop words, folding or
+  positions), ``to_table(full_text_query=q, limit=10)``.
 
-Both are checked against a brute-force BM25 over every document's tokens: ``exact top-10`` is
-the share of queries whose top-10 equals the brute force's (same scores: ties are broken by
-document id, and a tie at the 10th place counts as equal). tantivy stores each document length
-as one byte (a lossy "fieldnorm"), so its scores are close to but not exactly BM25.
+All are checked against a brute-force BM25 over every document's tokens: ``exact top-10`` is,
+for lakefmt, the share of queries whose top-10 scores equal the brute force's (ties broken by
+document id, a tie at the 10th place counts as equal); for tantivy (which stores each length as
+a lossy one-byte "fieldnorm") and Lance, the share whose top-10 ids equal it. lakefmt's scores
+are also compared bit for bit with lakefmt's exact SQL path on ``--check-sql`` queries.
 """
 
 from __future__ import annotations
@@ -31,11 +32,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from _common import machine, table
+
+from lakefmt.indexes.text import (
+    Bm25Stats,
+    TextIndex,
+    bm25_scores,
+    build_text_index,
+    query_terms,
+)
+from lakefmt.tql.models import Bm25Request
+from lakefmt.tql.relations import _bm25_sql
 
 K = 10
 K1, B = 1.2, 0.75
@@ -60,73 +71,35 @@ def tokens_of(docs: pa.Array) -> pa.ListArray:
     return pc.split_pattern_regex(pc.utf8_lower(docs), r"[^a-z0-9]+")
 
 
-class ArrowInverted:
-    """Postings in CSR form: ``offsets[t]:offsets[t+1]`` of ``doc``/``tf`` belong to term ``t``."""
+class LakefmtText:
+    """lakefmt's engine: one segment built from the column, searched with the version's stats."""
 
     def __init__(self, docs: pa.Array) -> None:
-        lists = tokens_of(docs)
-        flat = lists.flatten()
-        parent = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-        keep = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
-        encoded = pc.dictionary_encode(flat.filter(pa.array(keep)))
-        parent = parent[keep]
-        # Sort the dictionary so terms are in lexical order (ranged reads by term later).
-        order = pc.sort_indices(encoded.dictionary).to_numpy()
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        term = rank[encoded.indices.to_numpy()]
-        self.terms = encoded.dictionary.take(pa.array(order))
-        self.n_docs = len(docs)
-        self.doc_len = np.bincount(parent, minlength=self.n_docs).astype(np.uint16)
-        key = term.astype(np.int64) * self.n_docs + parent
-        uniq, tf = np.unique(key, return_counts=True)
-        uterm = uniq // self.n_docs
-        self.doc = (uniq % self.n_docs).astype(np.uint32)
-        self.tf = tf.astype(np.uint16)
-        self.offsets = np.searchsorted(uterm, np.arange(len(self.terms) + 1))
-        self.lookup = {t: i for i, t in enumerate(self.terms.to_pylist())}
-        avg = self.doc_len.mean()
-        self.norm = (K1 * (1 - B + B * self.doc_len / avg)).astype(np.float64)
-        self.acc = np.zeros(self.n_docs)
-
-    def to_table(self) -> pa.Table:
-        """One row per term: its postings as two lists, plus the document lengths apart."""
-        offsets = pa.array(self.offsets.astype(np.int32))
-        return pa.table(
-            {
-                "term": self.terms,
-                "doc": pa.ListArray.from_arrays(offsets, pa.array(self.doc)),
-                "tf": pa.ListArray.from_arrays(offsets, pa.array(self.tf)),
-            }
-        )
+        self.files = build_text_index(docs)
+        self.index = TextIndex.from_files(self.files)
+        lengths = self.index.lengths()
+        # per version, not per query: the live rows' count and tokens
+        self.count, self.total = len(lengths), int(lengths.sum(dtype=np.int64))
 
     def search(self, query: str, k: int = K) -> tuple[np.ndarray, np.ndarray]:
-        # A term's postings name each document once, so ``acc[d] += part`` adds without
-        # collisions; ``acc`` (one float64 per document) is zeroed again before returning.
-        acc, found = self.acc, []
-        for word in set(_TOKEN.findall(query.lower())):
-            t = self.lookup.get(word)
-            if t is None:
-                continue
-            s, e = self.offsets[t], self.offsets[t + 1]
-            d, tf = self.doc[s:e], self.tf[s:e].astype(np.float64)
-            idf = math.log(1 + (self.n_docs - (e - s) + 0.5) / (e - s + 0.5))
-            acc[d] += idf * tf * (K1 + 1) / (tf + self.norm[d])
-            found.append(d)
-        if not found:
-            return np.empty(0, np.int64), np.empty(0)
-        cand = np.concatenate(found).astype(np.int64)
-        vals = acc[cand]
-        # A document occurs once per matching term: the best k x terms entries hold k documents.
-        want = k * len(found)
-        if len(cand) > want:
-            cut = np.partition(vals, len(vals) - want)[len(vals) - want]
-            keep = vals >= cut
-            cand, vals = cand[keep], vals[keep]
-        cand, first = np.unique(cand, return_index=True)
-        ids, scores = top_k(cand, vals[first], k)
-        acc[np.concatenate(found)] = 0.0
+        terms = query_terms(query)
+        dfs = tuple(self.index.document_frequency(t) for t in terms)
+        stats = Bm25Stats(self.count, self.total, dfs)
+        ((ids, scores),) = bm25_scores([(self.index, None)], terms, stats, k=k)
         return ids, scores
+
+
+def exact_path(docs: pa.Array, query: str, k: int = K) -> tuple[np.ndarray, np.ndarray]:
+    """lakefmt's exact BM25 (the SQL ``BM25_SIMILARITY`` runs) over every document."""
+    req = Bm25Request("t", query_terms(query), "score")
+    con = duckdb.connect()
+    con.register("docs", pa.table({"k": pa.array(np.arange(len(docs))), "t": docs}))
+    sql = _bm25_sql("SELECT * FROM docs", req, 0)
+    got = con.execute(
+        f"SELECT k, score FROM ({sql}) WHERE score > 0 ORDER BY score DESC, k LIMIT {k}"
+    ).fetchall()
+    con.close()
+    return np.array([r[0] for r in got], np.int64), np.array([r[1] for r in got])
 
 
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,10 +137,13 @@ def same_top(a_ids, a_scores, b_ids, b_scores) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=200_000)
+    parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--vocab", type=int, default=30_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--check", type=int, default=50, help="queries checked by brute force")
+    parser.add_argument(
+        "--check-sql", type=int, default=10, help="queries compared bit for bit with lakefmt's SQL"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(17)
     docs, words = make_docs(args.docs, args.vocab, rng)
@@ -181,17 +157,15 @@ def main() -> None:
     try:
         arrow_docs = pa.array(docs)
         start = time.perf_counter()
-        inv = ArrowInverted(arrow_docs)
-        arrow_build = time.perf_counter() - start
-        pq.write_table(inv.to_table(), work / "postings.parquet", compression="zstd")
-        pq.write_table(pa.table({"len": inv.doc_len}), work / "lengths.parquet")
-        arrow_bytes = sum(p.stat().st_size for p in work.glob("*.parquet"))
+        engine = LakefmtText(arrow_docs)
+        lakefmt_build = time.perf_counter() - start
+        lakefmt_bytes = sum(len(b) for b in engine.files.values())
 
         # Brute force for the check, from an independent flat token stream.
         lists = tokens_of(arrow_docs)
-        flat = lists.flatten().to_pylist()
-        vocab_ids = {w: i for i, w in enumerate(sorted(set(flat)))}
-        term_ids = np.array([vocab_ids[w] for w in flat])
+        flat = pc.dictionary_encode(lists.flatten())
+        vocab_ids = {w: i for i, w in enumerate(flat.dictionary.to_pylist())}
+        term_ids = flat.indices.to_numpy()
         parent = pc.list_parent_indices(lists).to_numpy()
         doc_len = np.bincount(parent, minlength=args.docs).astype(np.float64)
         truth = [
@@ -204,6 +178,13 @@ def main() -> None:
             )
             for q in queries[: args.check]
         ]
+        # lakefmt's engine against lakefmt's exact SQL path: the same scores, bit for bit
+        bit_exact = np.mean(
+            [
+                np.array_equal(engine.search(q)[1], exact_path(arrow_docs, q)[1])
+                for q in queries[: args.check_sql]
+            ]
+        )
 
         def measure(search) -> tuple[float, float]:
             for q in queries[:3]:
@@ -217,8 +198,19 @@ def main() -> None:
                     exact += same_top(ids, scores, *truth[i])
             return float(np.median(times)), exact / min(args.check, len(queries))
 
-        p50, exact = measure(inv.search)
-        rows.append(["Arrow inverted (numpy)", p50, exact, arrow_build, arrow_bytes])
+        def id_sets(search) -> float:
+            """Share of queries whose top-10 ids are the brute force's (lossy scores)."""
+            return float(
+                np.mean(
+                    [
+                        set(search(q)[0].tolist()) == set(t[0].tolist())
+                        for q, t in zip(queries[: args.check], truth, strict=False)
+                    ]
+                )
+            )
+
+        p50, exact = measure(engine.search)
+        rows.append(["lakefmt.indexes.text", p50, exact, lakefmt_build, lakefmt_bytes])
 
         try:
             import tantivy
@@ -251,23 +243,39 @@ def main() -> None:
 
             p50, _ = measure(tsearch)
             # tantivy's scores are float32 over quantized lengths: compare the ids only.
-            agree = np.mean(
-                [
-                    len(set(tsearch(q)[0].tolist()) & set(t[0].tolist())) / max(len(t[0]), 1)
-                    for q, t in zip(queries[: args.check], truth, strict=False)
-                ]
+            rows.append(["tantivy-py", p50, id_sets(tsearch), tantivy_build, tantivy_bytes])
+
+        try:
+            import lance
+        except ImportError:
+            print("skipped: lance (not installed)")
+        else:
+            start = time.perf_counter()
+            lds = lance.write_dataset(
+                pa.table({"id": pa.array(np.arange(args.docs)), "body": arrow_docs}),
+                str(work / "lance"),
             )
-            exact_sets = np.mean(
-                [
-                    set(tsearch(q)[0].tolist()) == set(t[0].tolist())
-                    for q, t in zip(queries[: args.check], truth, strict=False)
-                ]
+            lds.create_scalar_index(
+                "body",
+                "INVERTED",
+                with_position=False,
+                stem=False,
+                remove_stop_words=False,
+                ascii_folding=False,
             )
-            rows.append(["tantivy-py", p50, float(exact_sets), tantivy_build, tantivy_bytes])
-            print(f"tantivy top-10 overlap with exact BM25: {agree:.3f}")
+            lance_build = time.perf_counter() - start
+            index_dir = work / "lance" / "_indices"
+            lance_bytes = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+
+            def lsearch(q: str) -> tuple[np.ndarray, np.ndarray]:
+                got = lds.to_table(full_text_query=q, columns=["id", "_score"], limit=K)
+                return got["id"].to_numpy(), got["_score"].to_numpy()
+
+            p50, _ = measure(lsearch)
+            rows.append(["Lance FTS (INVERTED)", p50, id_sets(lsearch), lance_build, lance_bytes])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    base = rows[-1][1]
+    base = next((r[1] for r in rows if r[0] == "tantivy-py"), rows[0][1])
     out = [
         [
             name,
@@ -279,8 +287,12 @@ def main() -> None:
         ]
         for name, p50, exact, build, nbytes in rows
     ]
-    header = ["index", "p50 ms", "ratio to last", "exact top-10", "build s", "MB"]
+    header = ["index", "p50 ms", "ratio to tantivy", "exact top-10", "build s", "MB"]
     print(table(out, header))
+    print(
+        f"\nlakefmt engine == lakefmt's exact SQL path (scores bit for bit, top-10): "
+        f"{bit_exact:.2f} of {args.check_sql} queries"
+    )
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ product (cosine, since every vector has norm 1) is the ground truth. Then, in on
 
 * numpy exact search over the matrix in RAM (one matrix-vector product per query, BLAS on
   every core): the baseline every ratio is taken against;
-* faiss-cpu: HNSW (flat and 8-bit scalar-quantised vectors), IVF-Flat, IVF-SQ8 and IVF-PQ
-  with an exact re-rank of the PQ candidates; HNSW-SQ8 with an exact re-rank of the top
-  ``k x --refine`` from the float32 matrix (``faiss-rerank``: the design issue 17 proposes),
-  and the same with a WHERE of 50%, 5% and 0.1% selectivity as an in-graph bitmap
-  (``faiss-filtered``);
+* lakefmt's own engine (:mod:`lakefmt.indexes.embedding`, faiss inside), each kind of
+  ``--engine-kinds`` (``engine``): its own top-10 and its top ``k x --refine`` re-ranked
+  exactly from the float32 matrix (what lakefmt does from the stored column); the default
+  kind (HNSW32-SQ8) with a WHERE of 50%, 5%, 0.5% and 0.1% selectivity passed in as the
+  ``allowed`` mask, beside numpy's exact scoring of the allowed rows (``engine-filtered``);
+  and freshness, the index built on the first 90% and the last ``--fresh`` 10% answered
+  exactly or by a delta index, merged (``engine-fresh``);
+* faiss-cpu directly: HNSW (flat and 8-bit scalar-quantised vectors), IVF-Flat, IVF-SQ8 and
+  IVF-PQ with an exact re-rank of the PQ candidates (``faiss``);
 * usearch: HNSW with float32 and int8 vectors;
 * Lance (``pip install pylance``), when installed: IVF_HNSW_SQ through ``to_table(nearest=...)``.
 
@@ -190,86 +194,179 @@ def bench_faiss(data, queries, truth, threads: int, nlist: int) -> Iterable[Resu
     yield sweep(index, res, "nprobe", ivf_values, ivf_probe)
 
 
-def bench_faiss_rerank(data, queries, truth, threads: int, refine: int) -> Iterable[Result]:
-    """faiss HNSW32 over SQ8 codes, the top ``k x refine`` re-ranked exactly from the float32
-    vectors (which lakefmt keeps in its Parquet column: not counted in the index bytes)."""
-    import faiss
+def _rerank(data: np.ndarray, q: np.ndarray, cand: np.ndarray, k: int = K) -> np.ndarray:
+    """The exact top-k of the candidates, from the float32 matrix (what lakefmt does from
+    the stored column)."""
+    return cand[np.argsort(-(data[cand] @ q))[:k]]
 
-    faiss.omp_set_num_threads(threads)
+
+def _engine_build(data: np.ndarray, kind: str, threads: int, valid=None):
+    from lakefmt.indexes.embedding import (
+        EmbeddingIndex,
+        EmbeddingIndexParams,
+        build_embedding_index,
+    )
+
     start = time.perf_counter()
-    index = faiss.IndexHNSWSQ(
-        data.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT
-    )
-    index.hnsw.efConstruction = 40
-    index.train(data)
-    index.add(data)
+    blob = build_embedding_index(data, valid, EmbeddingIndexParams(kind=kind), threads=threads)
     build = time.perf_counter() - start
-    faiss.omp_set_num_threads(1)
-    res = Result(
-        f"faiss HNSW32 SQ8 (efC 40) + exact re-rank of {refine}k",
-        build,
-        len(faiss.serialize_index(index)),
-    )
-    for ef in (32, 64, 128, 256):
-        index.hnsw.efSearch = max(ef, K * refine)
-
-        def search(q: np.ndarray) -> np.ndarray:
-            cand = index.search(q[None, :], K * refine)[1][0]
-            cand = cand[cand >= 0]
-            scores = data[cand] @ q
-            return cand[np.argsort(-scores)[:K]]
-
-        p50, found = per_query(search, queries)
-        res.points.append((f"efSearch={max(ef, K * refine)}", recall(found, truth), p50))
-    yield res
+    return EmbeddingIndex.from_bytes(blob), build
 
 
-def bench_faiss_filtered(data, queries, threads: int, refine: int) -> Iterable[Result]:
-    """Filtered search on HNSW32-SQ8 + re-rank: the allowed rows (a random ``label`` at 50%, 5%
-    and 0.1% selectivity) go into the graph search as a bitmap (never a post-filter). Reports
-    recall against the exact filtered top-10 and, in the knob, the fewest rows any query got."""
-    import faiss
+_ENGINE_NAMES = {
+    "clustered": "HNSW32 flat",
+    "clustered_quantized": "HNSW32 SQ8",
+    "pooled_quantized": "IVF-PQ",
+}
 
-    faiss.omp_set_num_threads(threads)
-    start = time.perf_counter()
-    index = faiss.IndexHNSWSQ(
-        data.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT
-    )
-    index.hnsw.efConstruction = 40
-    index.train(data)
-    index.add(data)
-    build = time.perf_counter() - start
-    faiss.omp_set_num_threads(1)
+
+def bench_engine(
+    data, queries, truth, threads: int, refine: int, kinds: list[str], built: dict
+) -> Iterable[Result]:
+    """lakefmt's engine (:mod:`lakefmt.indexes.embedding`), each kind: its own top-10, and
+    its top ``k x refine`` re-ranked exactly from the float32 matrix (the float32 vectors are
+    lakefmt's Parquet column: not counted in the index bytes). ``pooled_quantized`` re-ranks
+    ``k x 10`` (PQ codes cannot order close neighbours)."""
+    for kind in kinds:
+        index, build = _engine_build(data, kind, threads)
+        if kind == "clustered_quantized":
+            built[kind] = (index, build)  # reused by the filtered and freshness runs
+        label = f"lakefmt engine {kind} ({_ENGINE_NAMES[kind]}, cosine)"
+        raw = Result(f"{label}, its own top-10", build, index.nbytes)
+        if kind == "pooled_quantized":
+            assert index.params.nlist is not None
+            knob, values = "nprobe", [8, 16, 32, 64, 128]
+            depth = K * 10
+        else:
+            knob, values = "ef_search", [16, 32, 64, 128, 256]
+            depth = K * refine
+        reranked = Result(f"{label} + exact re-rank of top {depth}", build, index.nbytes)
+        for v in values:
+            opts = {knob: v}
+            p50, found = per_query(lambda q, o=opts, ix=index: ix.search(q, K, **o), queries)
+            raw.points.append((f"{knob}={v}", recall(found, truth), p50))
+            if knob == "ef_search":
+                opts = {knob: max(v, depth)}
+                if any(p[0] == f"{knob}={opts[knob]}" for p in reranked.points):
+                    continue  # ef below the depth: the same search as the last one
+
+            def search(q: np.ndarray, o=opts, ix=index, depth=depth) -> np.ndarray:
+                return _rerank(data, q, ix.search(q, depth, **o))
+
+            p50, found = per_query(search, queries)
+            reranked.points.append((f"{knob}={opts[knob]}", recall(found, truth), p50))
+        yield raw
+        yield reranked
+
+
+def bench_engine_filtered(
+    data, queries, threads: int, refine: int, built: dict
+) -> Iterable[Result]:
+    """Filtered search on the engine's default kind (HNSW32-SQ8) + re-rank: the allowed rows
+    (a random ``label`` at 50%, 5%, 0.5% and 0.1% selectivity) go into the search as
+    ``allowed`` (an in-graph bitmap, never a post-filter). Reports recall against the exact
+    filtered top-10, the fewest rows any query got, and beside it the exact scoring of the
+    allowed rows with numpy (gather the rows, score, top-10), which is exact by construction."""
+    if "clustered_quantized" not in built:
+        built["clustered_quantized"] = _engine_build(data, "clustered_quantized", threads)
+    index, build = built["clustered_quantized"]
     rng = np.random.default_rng(3)
-    for share in (0.5, 0.05, 0.001):
+    for share in (0.5, 0.05, 0.005, 0.001):
         allowed = rng.random(len(data)) < share
         rows = np.flatnonzero(allowed)
         if len(rows) <= K:
             continue  # too few rows at this scale for a top-k
         truth = rows[exact_topk(data[rows], queries, K)]
-        bits = np.packbits(allowed, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(data), faiss.swig_ptr(bits))
-        res = Result(f"filtered {share:.1%}: faiss HNSW32 SQ8 + re-rank", build, 0)
-        for ef in (64, 256):
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef, K * refine))
+        res = Result(
+            f"filtered {share:.1%} ({len(rows):,} rows): engine HNSW32 SQ8 + re-rank", build, 0
+        )
+        for ef in (64, 256, 1024):
+            ef = max(ef, K * refine)
             fewest = [K]
 
-            def search(q: np.ndarray, params=params, fewest=fewest) -> np.ndarray:
-                cand = index.search(q[None, :], K * refine, params=params)[1][0]
-                cand = cand[cand >= 0]
-                top = cand[np.argsort(-(data[cand] @ q))[:K]]
+            def search(q: np.ndarray, ef=ef, fewest=fewest, allowed=allowed) -> np.ndarray:
+                cand = index.search(q, K * refine, allowed=allowed, ef_search=ef)
+                top = _rerank(data, q, cand)
                 fewest[0] = min(fewest[0], len(top))
                 return top
 
             p50, found = per_query(search, queries)
             res.points.append(
                 (
-                    f"efSearch={max(ef, K * refine)}, fewest rows {fewest[0]}",
+                    f"ef_search={max(ef, K * refine)}, fewest rows {fewest[0]}",
                     recall(found, truth),
                     p50,
                 )
             )
+
+        def exact(q: np.ndarray, rows=rows) -> np.ndarray:
+            scores = data[rows] @ q
+            part = np.argpartition(-scores, K)[:K]
+            return rows[part[np.argsort(-scores[part])]]
+
+        p50, found = per_query(exact, queries)
+        res.points.append(
+            ("numpy exact over the allowed rows (gather + score)", recall(found, truth), p50)
+        )
         yield res
+
+
+def bench_engine_fresh(
+    data, queries, truth, threads: int, refine: int, fresh: float, built: dict
+) -> Iterable[Result]:
+    """Freshness: the default kind built on the first ``1 - fresh`` of the rows; the rest
+    (appended after the build) answered (a) exactly with numpy, (b) by a delta index built
+    over them alone (what ``automatic`` indexing adds at commit); both merged with the
+    re-ranked index candidates into one top-10. Against the index over every row."""
+    if "clustered_quantized" not in built:
+        built["clustered_quantized"] = _engine_build(data, "clustered_quantized", threads)
+    full, full_build = built["clustered_quantized"]
+    cut = round(len(data) * (1 - fresh))
+    main, build = _engine_build(data[:cut], "clustered_quantized", threads)
+    tail = data[cut:]
+    delta, delta_build = _engine_build(tail, "clustered_quantized", threads)
+    depth = K * refine
+
+    def merged(q: np.ndarray, ef: int, tail_top: np.ndarray) -> np.ndarray:
+        cand = main.search(q, depth, ef_search=ef)
+        both = np.concatenate([cand, tail_top])
+        return _rerank(data, q, both)
+
+    res_full = Result("fresh: engine HNSW32 SQ8 over all rows + re-rank", full_build, full.nbytes)
+    res_exact = Result(
+        f"fresh: engine over {1 - fresh:.0%} + numpy exact over the last {fresh:.0%}",
+        build,
+        main.nbytes,
+    )
+    res_delta = Result(
+        f"fresh: engine over {1 - fresh:.0%} + delta index over the last {fresh:.0%} "
+        f"(delta build {delta_build:.1f} s)",
+        build,
+        main.nbytes + delta.nbytes,
+    )
+    for ef in (64, 128, 256):
+        ef = max(ef, depth)
+        p50, found = per_query(
+            lambda q, ef=ef: _rerank(data, q, full.search(q, depth, ef_search=ef)), queries
+        )
+        res_full.points.append((f"ef_search={ef}", recall(found, truth), p50))
+
+        def exact_tail(q: np.ndarray, ef=ef) -> np.ndarray:
+            scores = tail @ q
+            part = np.argpartition(-scores, K)[:K] + cut
+            return merged(q, ef, part)
+
+        p50, found = per_query(exact_tail, queries)
+        res_exact.points.append((f"ef_search={ef}", recall(found, truth), p50))
+
+        def delta_tail(q: np.ndarray, ef=ef) -> np.ndarray:
+            return merged(q, ef, delta.search(q, depth, ef_search=ef) + cut)
+
+        p50, found = per_query(delta_tail, queries)
+        res_delta.points.append((f"ef_search={ef}", recall(found, truth), p50))
+    yield res_full
+    yield res_exact
+    yield res_delta
 
 
 def bench_usearch(data, queries, truth, threads: int, workdir: Path) -> Iterable[Result]:
@@ -335,7 +432,15 @@ def main() -> None:
     parser.add_argument("--nlist", type=int, default=1024, help="IVF lists for faiss")
     parser.add_argument("--lance-partitions", type=int, default=64)
     parser.add_argument("--refine", type=int, default=4, help="re-rank k x refine candidates")
-    parser.add_argument("--only", default="numpy,faiss,faiss-rerank,faiss-filtered,usearch,lance")
+    parser.add_argument(
+        "--only", default="numpy,engine,engine-filtered,engine-fresh,faiss,usearch,lance"
+    )
+    parser.add_argument(
+        "--engine-kinds",
+        default="clustered,clustered_quantized,pooled_quantized",
+        help="lakefmt engine kinds for the 'engine' run",
+    )
+    parser.add_argument("--fresh", type=float, default=0.1, help="share appended after the build")
     args = parser.parse_args()
     only = set(args.only.split(","))
 
@@ -354,14 +459,26 @@ def main() -> None:
     try:
         if "numpy" in only:
             results.append(bench_numpy(data, queries, truth))
+        built: dict[str, Any] = {}  # engine indexes built once, reused by the runs after
+        kinds = args.engine_kinds.split(",")
         runs: list[tuple[str, Callable[[], Iterable[Result]]]] = [
             (
-                "faiss-filtered",
-                lambda: bench_faiss_filtered(data, queries, args.build_threads, args.refine),
+                "engine",
+                lambda: bench_engine(
+                    data, queries, truth, args.build_threads, args.refine, kinds, built
+                ),
             ),
             (
-                "faiss-rerank",
-                lambda: bench_faiss_rerank(data, queries, truth, args.build_threads, args.refine),
+                "engine-filtered",
+                lambda: bench_engine_filtered(
+                    data, queries, args.build_threads, args.refine, built
+                ),
+            ),
+            (
+                "engine-fresh",
+                lambda: bench_engine_fresh(
+                    data, queries, truth, args.build_threads, args.refine, args.fresh, built
+                ),
             ),
             ("faiss", lambda: bench_faiss(data, queries, truth, args.build_threads, args.nlist)),
             ("usearch", lambda: bench_usearch(data, queries, truth, args.build_threads, workdir)),
@@ -374,6 +491,8 @@ def main() -> None:
                 for res in run():
                     results.append(res)
                     print(f"  done: {res.name} (build {res.build_s:.1f} s)", flush=True)
+                    for knob, rec, p50 in res.points:  # kept if a long run is stopped
+                        print(f"    {knob}: recall {rec:.3f}, p50 {p50 * 1000:.3f} ms", flush=True)
             except ImportError as exc:
                 skipped.append(f"{name} ({exc})")
     finally:

@@ -78,6 +78,7 @@ from lakefmt.errors import (
     VersionNotFoundError,
 )
 from lakefmt.format import FORMAT_VERSION
+from lakefmt.indexes.config import IndexBuildConfig, IndexingMode, SearchConfig
 from lakefmt.integrations import (
     from_arrow,
     from_coco,
@@ -113,6 +114,8 @@ __all__ = [
     "FormatError",
     "Future",
     "History",
+    "IndexBuildConfig",
+    "IndexingMode",
     "InvalidArgumentError",
     "InvalidIndexError",
     "InvalidMergeError",
@@ -130,6 +133,7 @@ __all__ = [
     "RowRange",
     "Schema",
     "SchemaError",
+    "SearchConfig",
     "SourceNotFoundError",
     "StorageError",
     "Tag",

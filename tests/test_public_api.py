@@ -41,7 +41,7 @@ def _public_callables() -> list[tuple[str, object]]:
 # ``annotations`` feature ``from __future__ import annotations`` binds, and the typing names
 # errors.py's signatures use.
 SUBMODULES = {
-    "lakefmt": {"cli", "codecs", "dataset", "format", "integrations", "storage", "tql"},
+    "lakefmt": {"cli", "codecs", "dataset", "format", "indexes", "integrations", "storage", "tql"},
     "lakefmt.types": {
         "array",
         "base",
@@ -49,6 +49,7 @@ SUBMODULES = {
         "convert",
         "extension",
         "geometry",
+        "indexes",
         "labels",
         "link",
         "masks",

@@ -12,6 +12,7 @@ from typing import Any, overload
 
 from lakefmt._pool import new_pool
 from lakefmt._progress import Progress
+from lakefmt.dataset import schema_changes
 from lakefmt.dataset.dataset import (
     Dataset,
     ReadOnlyDataset,
@@ -57,7 +58,9 @@ def create(
     for name, spec in (schema or {}).items():
         if not isinstance(name, str) or not name:
             raise SchemaError(f"column names must be non-empty strings, got {name!r}")
-        columns.append((name, resolve_type(spec, column=name)))
+        column_type = resolve_type(spec, column=name)
+        schema_changes.check_declared_indexes(column_type)
+        columns.append((name, column_type))
     return Dataset(storage, protocol.create_dataset(storage, columns))
 
 

@@ -35,7 +35,7 @@ def _unknown_attribute(obj: object, name: str, read_only: bool) -> UnknownAttrib
         for n in dir(cls)
         if not n.startswith("_")
         and not callable(getattr(cls, n))
-        and not isinstance(getattr(cls, n), property)
+        and (not isinstance(getattr(cls, n), property) or getattr(cls, n).fset is not None)
     )
     close = difflib.get_close_matches(name, [n for n in dir(cls) if not n.startswith("_")])
     hint = f" (did you mean {close[0]!r}?)" if close else ""

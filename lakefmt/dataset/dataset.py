@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import warnings
 from typing import Any, cast
 
 import numpy as np
@@ -51,6 +52,7 @@ from lakefmt.errors import (
     CommitConflictError,
     DatasetNotFoundError,
     InvalidArgumentError,
+    MissingDependencyError,
     QueryError,
     ReadOnlyError,
     VersionNotFoundError,
@@ -63,6 +65,16 @@ from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
 from lakefmt.format.versions import physical_ref, read_head
+from lakefmt.indexes.config import IndexBuildConfig, IndexingMode, SearchConfig
+from lakefmt.indexes.coverage import coverage
+from lakefmt.indexes.maintain import (
+    DELTA_ROWS,
+    build_operation,
+    buildable_fragments,
+    declared,
+    find_index,
+    index_operations,
+)
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types.convert import ColumnSpec, to_table
 
@@ -80,6 +92,7 @@ class ReadOnlyDataset(DatasetView):
         self._snap = Snapshot(storage, manifest)
         self._pinned = pinned
         self._lock = threading.RLock()
+        self._search_config = SearchConfig()
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Refuse typos and options of other libraries (``ds.auto_commit_enabled = True``),
@@ -197,11 +210,28 @@ class ReadOnlyDataset(DatasetView):
 
     def _query(self, rows: np.ndarray | None, query: str) -> QueryView:
         source = dataset_source(self._pinned_now(), rows)
-        return run_query(query, source, open_query_source, self._query_creds(rows))
+        return run_query(
+            query, source, open_query_source, self._query_creds(rows), self.query_config
+        )
 
     def _explain(self, rows: np.ndarray | None, query: str) -> str:
         source = dataset_source(self._pinned_now(), rows)
-        return explain_query(query, source, open_query_source, self._query_creds(rows))
+        return explain_query(
+            query, source, open_query_source, self._query_creds(rows), self.query_config
+        )
+
+    @property
+    def query_config(self) -> SearchConfig:
+        """How this handle's queries use indexes (``SearchConfig(exact=True)``: never)."""
+        return self._search_config
+
+    @query_config.setter
+    def query_config(self, config: SearchConfig) -> None:
+        if not isinstance(config, SearchConfig):
+            raise InvalidArgumentError(
+                f"query_config must be a lakefmt.SearchConfig, not {type(config).__name__}"
+            )
+        self._search_config = config
 
     # -- writes are refused -------------------------------------------------------------------
     # Each writing method of Dataset has its refusal here, with the same signature, so that
@@ -369,7 +399,69 @@ class Dataset(ReadOnlyDataset):
         self._writes = PendingWrites()
         self._specs: list[ColumnSpec] | None = None
         self.auto_compact = True
+        self._indexing_mode = IndexingMode.Automatic
+        self._build_config = IndexBuildConfig()
         register_writer(self)
+
+    # -- indexes ---------------------------------------------------------------------------------
+    @property
+    def indexing_mode(self) -> IndexingMode:
+        """When this handle builds the indexes columns declare (see :class:`IndexingMode`)."""
+        return self._indexing_mode
+
+    @indexing_mode.setter
+    def indexing_mode(self, mode: IndexingMode) -> None:
+        if not isinstance(mode, IndexingMode):
+            raise InvalidArgumentError(
+                f"indexing_mode must be a lakefmt.IndexingMode, not {mode!r}"
+            )
+        self._indexing_mode = mode
+
+    @property
+    def indexing_config(self) -> IndexBuildConfig:
+        """How much effort this handle's index builds spend (see :class:`IndexBuildConfig`)."""
+        return self._build_config
+
+    @indexing_config.setter
+    def indexing_config(self, config: IndexBuildConfig) -> None:
+        if not isinstance(config, IndexBuildConfig):
+            raise InvalidArgumentError(
+                f"indexing_config must be a lakefmt.IndexBuildConfig, not {type(config).__name__}"
+            )
+        self._build_config = config
+
+    def build_indexes(self) -> None:
+        """Index every row the columns' declared indexes do not cover yet, in a new commit
+        (nothing happens when every row is covered).
+
+        Raises:
+            MissingDependencyError: A vector index needs faiss (``lakefmt[index]``).
+        """
+        with self._lock:
+            self.flush()
+            ops = index_operations(self._snap, delta_rows=1, config=self._build_config)
+            if ops:
+                self._commit_ops(ops, is_commit=True, message="build indexes")
+
+    def _create_index(self, column: str, index_type: Any) -> None:
+        with self._lock:
+            self.flush()
+            op, want = schema_changes.declare_index(self._snap, column, index_type)
+            ops = [op]
+            fragments = buildable_fragments(self._snap, self._snap.field(column).id)
+            if want is not None and fragments:
+                ops.append(
+                    build_operation(
+                        self._snap, want, fragments, replace=True, config=self._build_config
+                    )
+                )
+            self._commit_ops(ops)
+
+    def _drop_index(self, column: str, index_type: Any) -> None:
+        with self._lock:
+            self.flush()
+            ops = schema_changes.undeclare_index(self._snap, column, index_type)
+            self._commit_ops(ops)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _check_writable(self) -> None:
@@ -479,7 +571,13 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             self.flush()
             ops = full_compaction(self._storage, self._snap, progress=progress)
-            self._commit_ops(ops, is_commit=True, message="optimize")
+            if self._indexing_mode is IndexingMode.Off or not declared(self._snap):
+                self._commit_ops(ops, is_commit=True, message="optimize")
+                return self.version
+            # indexes are rebuilt over the compacted fragments, in the same commit
+            self._commit_ops(ops)
+            rebuild = self._index_operations(rebuild=True)
+            self._commit_ops(rebuild, is_commit=True, message="optimize")
             return self.version
 
     def cleanup(
@@ -556,8 +654,39 @@ class Dataset(ReadOnlyDataset):
         with self._lock:
             if self._manifest.is_commit and self._writes.is_empty():
                 return self.version
+            delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
+            if self._indexing_mode is not IndexingMode.Off and self._index_due(delta):
+                self._commit_pending()  # the segments index the flushed fragments
+                ops = self._index_operations(delta_rows=delta)
+                if ops:
+                    self._commit_ops(ops, is_commit=True, message=message)
+                    return self.version
             self._commit_pending(is_commit=True, message=message)
             return self.version
+
+    def _index_due(self, delta_rows: int) -> bool:
+        """Whether this commit may build a segment: a declared index with no segment yet,
+        or ``delta_rows`` rows it does not cover once the buffered rows are flushed."""
+        pending = self._writes.rows
+        for want in declared(self._snap):
+            index = find_index(self._snap, want.field.id, want.kind.name)
+            if index is None or not index.segments:
+                if pending or self._snap.num_rows:
+                    return True
+                continue
+            uncovered = coverage(self._snap, index).uncovered_rows(self._snap)
+            if uncovered + pending >= delta_rows or self._writes.updates:
+                return True
+        return False
+
+    def _index_operations(self, **kwargs: Any) -> list[commits.Operation]:
+        """The index builds of an automatic commit or optimize; none, with a warning, when
+        an engine is not installed (queries then search the new rows exactly)."""
+        try:
+            return index_operations(self._snap, config=self._build_config, **kwargs)
+        except MissingDependencyError as exc:
+            warnings.warn(f"indexes not updated: {exc}", stacklevel=3)
+            return []
 
     def rollback(self) -> None:
         """Drop buffered rows and updates that were not flushed yet."""

@@ -34,6 +34,7 @@ from lakefmt.dataset.view import DatasetView, WritableRows
 from lakefmt.errors import ColumnNotFoundError, ReadOnlyError, TypeMismatchError
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import ROW_COUNT_FIELD, Snapshot
+from lakefmt.indexes.config import SearchConfig
 from lakefmt.types import Type, as_array, resolve_type
 
 if TYPE_CHECKING:
@@ -410,10 +411,15 @@ def _view_of(result: QueryResult, tql: str, open_source: SourceOpener) -> QueryV
 
 # -- entry points ----------------------------------------------------------------------------------
 def run_query(
-    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+    tql: str,
+    default: Source | None,
+    open_source: SourceOpener,
+    creds: dict[str, Any] | None,
+    search: SearchConfig | None = None,
 ) -> QueryView:
     """Run ``tql`` over ``default`` (the implicit source; None: only the sources it names
-    in ``FROM``, which ``open_source`` opens with ``creds``).
+    in ``FROM``, which ``open_source`` opens with ``creds``); ``search`` says how indexes
+    are used.
 
     Raises:
         QueryError: A syntax error, an unknown column, function or dataset, or a forbidden
@@ -421,12 +427,16 @@ def run_query(
     """
     from lakefmt.tql import execute  # lazy: sqlglot, DuckDB
 
-    result = execute(tql, default=default, resolve=_resolver(open_source, creds))
+    result = execute(tql, default=default, resolve=_resolver(open_source, creds), search=search)
     return _view_of(result, tql, open_source)
 
 
 def explain_query(
-    tql: str, default: Source | None, open_source: SourceOpener, creds: dict[str, Any] | None
+    tql: str,
+    default: Source | None,
+    open_source: SourceOpener,
+    creds: dict[str, Any] | None,
+    search: SearchConfig | None = None,
 ) -> str:
     """The DuckDB SQL ``tql`` translates to and DuckDB's plan for it (nothing runs); the
     sources as for :func:`run_query`.
@@ -436,4 +446,4 @@ def explain_query(
     """
     from lakefmt.tql import explain  # lazy: sqlglot, DuckDB
 
-    return explain(tql, default=default, resolve=_resolver(open_source, creds))
+    return explain(tql, default=default, resolve=_resolver(open_source, creds), search=search)

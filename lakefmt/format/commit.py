@@ -28,8 +28,8 @@ from lakefmt.errors import (
     FormatError,
     StorageError,
 )
+from lakefmt.format import encoding, layout
 from lakefmt.format import fragments as files
-from lakefmt.format import layout
 from lakefmt.format.defaults import upgraded_fields
 from lakefmt.format.manifest import (
     FORMAT_VERSION,
@@ -37,6 +37,8 @@ from lakefmt.format.manifest import (
     DataFile,
     Field,
     Fragment,
+    Index,
+    IndexSegment,
     Manifest,
     UpdateFile,
     dump_manifest,
@@ -261,6 +263,7 @@ def _merge_update(
             pa.table({field.name: column}),
             [field.id],
             media=snapshot.type_of(field).is_media,
+            bloom_filters=[field.id] if encoding.wants_bloom_filter(field) else (),
         )
         return fragment.model_copy(
             update={"files": [*fragment.files, data_file], "updates": others}
@@ -337,7 +340,8 @@ class DropColumn(ColumnChange):
         """
         fields = list(manifest.fields)
         del fields[self._position(fields)]
-        return manifest.model_copy(update={"fields": fields})
+        indexes = [i for i in manifest.indexes if i.field_id != self.field_id]
+        return manifest.model_copy(update={"fields": fields, "indexes": indexes})
 
 
 @dataclasses.dataclass
@@ -380,6 +384,32 @@ class SetColumnMetadata(ColumnChange):
 
 
 @dataclasses.dataclass
+class SetColumnIndexTypes(ColumnChange):
+    """Replace the indexes a column's type declares (``index_type`` in its params)."""
+
+    index_type: Any
+    """The canonical JSON of the declarations, or None for none."""
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Set the declarations in the field's type.
+
+        Raises:
+            ColumnNotFoundError: A concurrent commit removed the column.
+        """
+        fields = list(manifest.fields)
+        i = self._position(fields)
+        params = dict(fields[i].type.get("params") or {})
+        params.pop("index_type", None)
+        if self.index_type is not None:
+            params["index_type"] = self.index_type
+        new_type = {**fields[i].type, "params": params}
+        if not params:
+            new_type.pop("params")
+        fields[i] = fields[i].model_copy(update={"type": new_type})
+        return manifest.model_copy(update={"fields": fields})
+
+
+@dataclasses.dataclass
 class SetMetadata(Operation):
     """Set (value) or remove (``None`` in ``removed``) dataset metadata keys."""
 
@@ -392,6 +422,78 @@ class SetMetadata(Operation):
         merged = {k: v for k, v in manifest.metadata.items() if k not in self.removed}
         merged.update(self.values)
         return manifest.model_copy(update={"metadata": merged})
+
+
+# Index changes (operation "index"): segments are checked against the fragments by every
+# reader (spec/format.md, "Indexes"), so they re-apply on any newer manifest unchanged.
+
+
+@dataclasses.dataclass
+class AddIndexSegment(Operation):
+    """Add a segment to an index of a column, creating the index if the manifest has none.
+
+    With ``replace`` the segment replaces the index's segments (a rebuild). Re-applied on a
+    manifest that no longer has the column, it adds nothing.
+    """
+
+    template: Index
+    """The index as it should appear if new (``id`` and ``segments`` are assigned here)."""
+    segment: IndexSegment
+    replace: bool = False
+    name: str = "index"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Give the segment the next segment id of its index and add it."""
+        if self.template.field_id not in {f.id for f in manifest.fields}:
+            return manifest
+        indexes = list(manifest.indexes)
+        at = next(
+            (
+                i
+                for i, x in enumerate(indexes)
+                if x.field_id == self.template.field_id and x.kind == self.template.kind
+            ),
+            None,
+        )
+        next_index_id = manifest.next_index_id
+        if at is None:
+            index = self.template.model_copy(update={"id": next_index_id, "segments": []})
+            next_index_id += 1
+            indexes.append(index)
+            at = len(indexes) - 1
+        index = indexes[at]
+        if any(
+            f.path in {g.path for s in index.segments for g in s.files} for f in self.segment.files
+        ):
+            return manifest  # an earlier attempt of this commit landed
+        segment_id = max((s.id for s in index.segments), default=-1) + 1
+        segment = self.segment.model_copy(update={"id": segment_id})
+        kept = [] if self.replace else list(index.segments)
+        indexes[at] = index.model_copy(
+            update={
+                "segments": [*kept, segment],
+                "engine": self.template.engine,
+                "engine_version": self.template.engine_version,
+                "params": self.template.params,
+            }
+        )
+        return manifest.model_copy(update={"indexes": indexes, "next_index_id": next_index_id})
+
+
+@dataclasses.dataclass
+class DropIndex(Operation):
+    """Remove the indexes of a kind from a column (their files stay for older versions)."""
+
+    field_id: int
+    kind: str
+    name: str = "index"
+
+    def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
+        """Leave the column's index of that kind out."""
+        indexes = [
+            i for i in manifest.indexes if not (i.field_id == self.field_id and i.kind == self.kind)
+        ]
+        return manifest.model_copy(update={"indexes": indexes})
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ UPDATES_DIR = "_updates"
 TAGS_DIR = "_refs/tags"
 BRANCHES_DIR = "_refs/branches"
 TMP_DIR = "_tmp"
+INDEXES_DIR = "_indexes"
 MAIN_BRANCH = "main"
 LATEST_HINT = "_latest"
 
@@ -77,6 +78,11 @@ def deletion_file_path(fragment_id: int) -> str:
 def update_file_path(fragment_id: int, field_id: int) -> str:
     """A fresh cell-update file name for one column of a fragment."""
     return f"{UPDATES_DIR}/{fragment_id}-{field_id}-{_unique()}.parquet"
+
+
+def index_segment_dir() -> str:
+    """A fresh folder for the files of one index segment."""
+    return f"{INDEXES_DIR}/{_unique()}"
 
 
 def tag_path(name: str) -> str:

@@ -184,6 +184,10 @@ def _referenced(manifest: Manifest) -> Iterable[str]:
             yield fragment.deletion.path
         for update in fragment.updates:
             yield update.path
+    for index in manifest.indexes:
+        for segment in index.segments:
+            for index_file in segment.files:
+                yield index_file.path
 
 
 def cleanup(
@@ -276,7 +280,13 @@ def cleanup(
             else:
                 doomed.append(path)
     report.manifests = list(doomed)
-    for prefix in (layout.DATA_DIR, layout.DELETIONS_DIR, layout.UPDATES_DIR, layout.TMP_DIR):
+    for prefix in (
+        layout.DATA_DIR,
+        layout.DELETIONS_DIR,
+        layout.UPDATES_DIR,
+        layout.INDEXES_DIR,
+        layout.TMP_DIR,
+    ):
         for path in storage.list(prefix):
             if path in referenced:
                 continue

@@ -53,6 +53,24 @@ class Field(_Model):
     metadata: dict[str, Any] = {}
 
 
+class ColumnStats(_Model):
+    """Bounds of one column of one data file, from the Parquet footer written with it.
+
+    ``min``/``max`` bound every value of the column in the file that is neither null nor
+    NaN (``min <= v <= max``; either may be a looser bound than the smallest or largest
+    value, e.g. a string prefix); absent means no bound is known. Readers may skip a data
+    file that no value can match, but only for the values the file holds: update files of
+    the field and rows that read a default are not covered (``spec/format.md``, 5.3).
+    """
+
+    min: bool | int | float | str | None = None
+    max: bool | int | float | str | None = None
+    null_count: int | None = None
+    """Null values in the file (absent: unknown)."""
+    nan_count: int | None = None
+    """NaN values of a floating-point column (absent: unknown, so possibly some)."""
+
+
 class DataFile(_Model):
     """A Parquet file holding some columns (a column group) of a fragment."""
 
@@ -62,6 +80,10 @@ class DataFile(_Model):
     size: int
     row_groups: list[int]
     """Row count of each row group, so a read of a few rows opens only their groups."""
+    stats: list[ColumnStats | None] | None = None
+    """Per top-level column, aligned with ``field_ids`` (so a merge that renumbers field ids
+    keeps them right): its :class:`ColumnStats`, or null where none were recorded. Absent
+    in manifests of writers that record none."""
 
 
 class DeletionFile(_Model):
@@ -98,6 +120,62 @@ class Fragment(_Model):
     def live_rows(self) -> int:
         """Rows not deleted."""
         return self.rows - (self.deletion.count if self.deletion else 0)
+
+
+class IndexFile(_Model):
+    """A file of an index segment (under ``_indexes/``)."""
+
+    path: str
+    size: int
+    """Bytes; a reader refuses a file of another size."""
+    sha256: str
+    """Hex digest of the whole file, checked when the file is first loaded."""
+    role: str
+    """What the file holds, as its index kind defines (``graph``, ``postings``...)."""
+
+
+class IndexedFragment(_Model):
+    """The rows of one fragment as an index segment read them when it was built."""
+
+    data_file: str
+    """Path of the data file the indexed field was read from. Data file names are never
+    reused, so this names the fragment's rows, whatever its id becomes (merges)."""
+    rows: int
+    """The fragment's physical rows; segment keys ``key_start`` .. ``key_start + rows - 1``."""
+    key_start: int
+    update_files: list[str] = []
+    """Paths of the field's update files applied at build, in the fragment's order."""
+
+
+class IndexSegment(_Model):
+    """Immutable files indexing a set of fragments' rows under keys ``0 .. rows - 1``."""
+
+    id: int
+    """Unique within the index, never reused; of two segments covering a fragment, the
+    higher id wins."""
+    fragments: list[IndexedFragment]
+    files: list[IndexFile]
+    rows: int
+    built_at: int = 0
+    """Milliseconds since the epoch (informative)."""
+
+
+class Index(_Model):
+    """An index over one column, as a list of segments (``spec/format.md``, "Indexes")."""
+
+    id: int
+    """Unique in the manifest, from ``next_index_id``; never reused."""
+    field_id: int
+    kind: str
+    """``clustered``, ``clustered_quantized``, ``pooled_quantized`` (vectors), ``bm25``,
+    ``inverted``, ``exact`` (text). Readers ignore kinds they do not know."""
+    engine: str
+    """Whose file format the segments use: ``faiss``, ``lakefmt.inverted``."""
+    engine_version: str
+    """Version of that file format (``faiss``: the faiss release that wrote it)."""
+    params: dict[str, Any] = {}
+    """Build parameters (metric, graph degree, ...)."""
+    segments: list[IndexSegment] = []
 
 
 class VersionRef(_Model):
@@ -162,6 +240,9 @@ class Manifest(_Model):
     metadata: dict[str, Any] = {}
     merges: dict[str, MergeRecord] = {}
     """Per source branch, the last merge into this branch."""
+    indexes: list[Index] = []
+    """Indexes this version may use (optional: ignoring them reads the same rows)."""
+    next_index_id: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -205,13 +286,23 @@ def now_ms() -> int:
 
 
 #: Members added by format 2 that are written only when set (absent reads as null/false).
-_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted")
+_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted", "indexes", "next_index_id")
 
 
 def _without_unset(data: dict[str, Any], *, format_version: int) -> dict[str, Any]:
     for key in _OPTIONAL_MEMBERS:
         if key in data and (not data[key] or (key == "id" and format_version < 2)):
             del data[key]  # format 1 has no id member: its ids are derived (section 8.3)
+    for fragment in data.get("fragments") or ():
+        for data_file in fragment.get("files") or ():
+            stats = data_file.get("stats")
+            if stats is None:
+                data_file.pop("stats", None)  # written only when recorded
+            else:
+                data_file["stats"] = [
+                    None if s is None else {k: v for k, v in s.items() if v is not None}
+                    for s in stats
+                ]
     for key in ("parent", "previous_commit"):
         ref = data.get(key)
         if isinstance(ref, dict) and ref.get("branch_id") is None:

@@ -157,6 +157,18 @@ class Snapshot:
             result.append((k, physical[inner], slots[inner]))
         return result
 
+    def global_rows(self, frag: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Global row indices of live physical rows ``(fragment index, position)``."""
+        frag = np.asarray(frag, dtype=np.int64)
+        out = self._starts[frag] + np.asarray(pos, dtype=np.int64)
+        for k in np.unique(frag):
+            fragment = self.manifest.fragments[int(k)]
+            if fragment.deletion is None:
+                continue
+            at = frag == k
+            out[at] -= np.searchsorted(self.deleted(fragment), pos[at])
+        return out.astype(np.int64)
+
     def read_fragment(
         self, fragment: Fragment, fields: Sequence[Field], positions: np.ndarray
     ) -> Arrays:

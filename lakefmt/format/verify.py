@@ -9,6 +9,7 @@ import pyarrow as pa
 from lakefmt.errors import LakefmtError
 from lakefmt.format import fragments as files
 from lakefmt.format import layout, refs, versions
+from lakefmt.format.index_files import index_file_problem
 from lakefmt.format.manifest import DataFile, Fragment, Manifest, UpdateFile
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.storage import Storage
@@ -35,7 +36,8 @@ def verify_manifest(
     Checks that each data, deletion and update file the manifest references exists, has
     the recorded size, opens as Parquet, passes the CRC32 checksum of every page, and
     holds the recorded rows, row groups and columns (with their field ids); that deletion
-    positions are sorted, unique and inside their fragment. The manifest's own checksum was
+    positions are sorted, unique and inside their fragment; that each index file exists
+    with its recorded size and SHA-256. The manifest's own checksum was
     verified when it was read. Never raises for a damaged file: each is listed.
 
     Args:
@@ -59,6 +61,12 @@ def verify_manifest(
                 problems.append(f"{where}: deletion file: {_problem(exc)}")
         for update in fragment.updates:
             problems.extend(f"{where}: {p}" for p in _check_update_file(storage, fragment, update))
+    for index in manifest.indexes:
+        for segment in index.segments:
+            for index_file in segment.files:
+                problem = index_file_problem(storage, index_file)
+                if problem is not None:
+                    problems.append(f"index {index.id} ({index.kind}): {problem}")
     if deep and not problems:  # decoding reads through the files checked above
         problems.extend(_decode_media(storage, manifest))
     return problems

@@ -39,12 +39,15 @@ import pyarrow as pa
 
 from lakefmt.errors import QueryError
 from lakefmt.format.cache import ByteBudgetCache
+from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
-from lakefmt.tql import engine, parser
+from lakefmt.indexes.config import SearchConfig
+from lakefmt.tql import engine, index_search, parser, pruning
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
 from lakefmt.tql.relations import RelationBuilder, TableRegistry
+from lakefmt.tql.results import QueryResult
 from lakefmt.tql.sqltree import unique_name
 from lakefmt.tql.translate import WEIGHT, OutputColumn, Plan, Planner
 
@@ -61,27 +64,7 @@ __all__ = [
 ]
 
 Resolver = Callable[[str], Source]
-
-
-@dataclasses.dataclass
-class QueryResult:
-    """What a query returned.
-
-    Attributes:
-        columns: The result's columns in order. For row results, ``lazy`` ones are not in
-            ``table``: read them from ``source`` at ``rows``.
-        table: Values of the non-lazy columns (DuckDB's Arrow output, no extension types).
-        source: The source the rows refer to (row results), else None.
-        rows: Row results: global row indices (a whole dataset) or positions in the source
-            view or table. None for computed tables.
-        sql: The DuckDB SQL that ran.
-    """
-
-    columns: list[OutputColumn]
-    table: pa.Table
-    source: Source | None
-    rows: np.ndarray | None
-    sql: str
+IndexQuery = index_search.VectorQuery | index_search.TextQuery
 
 
 #: Plans of queries over a whole dataset version, by query text and version. A version
@@ -110,6 +93,7 @@ def _plan_key(tql: str, default: Source | None) -> tuple[object, ...] | None:
         manifest.timestamp,
         id(manifest),  # with the rest: the very version object this handle reads
         VECTORS.max_bytes > 0,  # vector columns from RAM or from DuckDB's reader
+        pruning.ENABLED,  # fragments skipped by statistics (tests turn it off)
     )
 
 
@@ -123,9 +107,6 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
             return cached
     parsed = parser.parse(tql)
 
-    def load(dirs: Sequence[str], path: str, column: str, arrow_type: pa.DataType) -> pa.Array:
-        return engine.database(dirs).load_column(path, column, arrow_type)
-
     resolved: list[str] = []
 
     def tracked(spec: str) -> Source:
@@ -133,7 +114,7 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
         assert resolve is not None
         return resolve(spec)
 
-    builder = RelationBuilder(TableRegistry(), load)
+    builder = RelationBuilder(TableRegistry(), _load_column)
     plan = Planner(parsed, default, tracked if resolve is not None else None, builder).plan()
     if key is not None and not resolved and (plan.row_source in (None, default)):
         size = len(plan.sql) + sum(t.nbytes for _, t in plan.tables)
@@ -142,7 +123,11 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
 
 
 def execute(
-    tql: str, *, default: Source | None = None, resolve: Resolver | None = None
+    tql: str,
+    *,
+    default: Source | None = None,
+    resolve: Resolver | None = None,
+    search: SearchConfig | None = None,
 ) -> QueryResult:
     """Run a TQL query.
 
@@ -150,6 +135,8 @@ def execute(
         tql: The query.
         default: The implicit source of ``SELECT`` statements without ``FROM``.
         resolve: Opens the sources named by ``FROM "url"`` (``url@version`` etc.).
+        search: How index searches try (:class:`~lakefmt.indexes.config.SearchConfig`);
+            ``SearchConfig(exact=True)`` never uses an index.
 
     Returns:
         The result (see :class:`QueryResult`).
@@ -158,6 +145,9 @@ def execute(
         QueryError: A syntax error, an unknown column or function, a forbidden statement or
             function, or a failure while running (with position and reason).
     """
+    indexed = _indexed(tql, default, resolve, search or SearchConfig())
+    if indexed is not None:
+        return indexed
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
@@ -189,6 +179,70 @@ def execute(
     return QueryResult(plan.columns, _plain_numbers(table), plan.row_source, rows, plan.sql)
 
 
+def _index_plan(
+    tql: str, default: Source | None, config: SearchConfig
+) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
+    """The index that answers ``tql`` over ``default``, if one does."""
+    if (
+        config.exact
+        or not isinstance(default, DatasetSource)
+        or not default.snapshot.manifest.indexes
+        or default.rows is not None
+        or default.extra is not None
+        or default.columns is not None
+    ):
+        return None
+    parsed = parser.parse(tql)
+    vector = index_search.vector_query(parsed, default)
+    if vector is not None:
+        index = index_search.vector_index(default.snapshot, vector)
+        return None if index is None else (parsed, default, vector, index)
+    words = index_search.text_query(parsed, default)
+    if words is not None:
+        index = index_search.text_index(default.snapshot, words)
+        return None if index is None else (parsed, default, words, index)
+    return None
+
+
+def _indexed(
+    tql: str, default: Source | None, resolve: Resolver | None, config: SearchConfig
+) -> QueryResult | None:
+    """Run ``tql`` over the candidates of an index search (see :mod:`.index_search`)."""
+    found = _index_plan(tql, default, config)
+    if found is None:
+        return None
+    parsed, source, query, index = found
+    exact = SearchConfig(exact=True)
+    allowed = None
+    if query.where is not None:
+        matched = execute(f"SELECT 1 AS one WHERE {query.where}", default=source, search=exact)
+        allowed = matched.rows
+    builder = RelationBuilder(TableRegistry(), _load_column)
+    if isinstance(query, index_search.TextQuery):
+        words = index_search.search_text(
+            source.snapshot, query, index, allowed, builder.fragment_column
+        )
+        if words is None:  # a damaged segment: the exact answer
+            return None
+        stats = {(query.column, query.terms): words.stats}
+        view = dataclasses.replace(source, rows=words.rows, bm25_stats=stats)
+        return execute(tql, default=view, resolve=resolve, search=exact)
+    candidates = index_search.search_vectors(
+        source.snapshot, query, index, allowed, config, builder.fragment_column
+    )
+    direct = index_search.direct_columns(parsed, source)
+    if direct is not None:
+        return index_search.direct_result(
+            parsed, source, query, direct, candidates, builder.fragment_column
+        )
+    view = dataclasses.replace(source, rows=np.sort(candidates.rows))
+    return execute(tql, default=view, resolve=resolve, search=exact)
+
+
+def _load_column(dirs: Sequence[str], path: str, column: str, arrow_type: pa.DataType) -> pa.Array:
+    return engine.database(dirs).load_column(path, column, arrow_type)
+
+
 def _plain_numbers(table: pa.Table) -> pa.Table:
     """DuckDB's DECIMAL/HUGEINT results (``SUM`` of integers, decimal literals) as int64/float64."""
     for i, field in enumerate(table.schema):
@@ -209,12 +263,28 @@ def _plain_numbers(table: pa.Table) -> pa.Table:
     return table
 
 
-def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None = None) -> str:
-    """The DuckDB SQL a TQL query translates to, and DuckDB's plan for it.
+def explain(
+    tql: str,
+    *,
+    default: Source | None = None,
+    resolve: Resolver | None = None,
+    search: SearchConfig | None = None,
+) -> str:
+    """The DuckDB SQL a TQL query translates to, DuckDB's plan for it, and the index it
+    uses (if any).
 
     Raises:
         QueryError: As for :func:`execute`.
     """
+    found = _index_plan(tql, default, search or SearchConfig())
+    if found is not None:
+        _, source, query, index = found
+        lines = index_search.describe(source.snapshot, query, index)
+        return (
+            f"TQL:\n{tql}\n\nIndex:\n"
+            + "\n".join(lines)
+            + ("\n\nThe query then runs over the candidate rows, exactly as without an index.")
+        )
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
@@ -222,7 +292,11 @@ def explain(tql: str, *, default: Source | None = None, resolve: Resolver | None
     except DuckDBError as exc:
         raise query_error(exc, tql) from None
     kind = "row references" if plan.row_source is not None else "computed table"
-    return f"TQL:\n{tql}\n\nResult: {kind}\n\nDuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
+    notes = "".join(f"\n{note}" for note in plan.notes) or "\nnone"
+    return (
+        f"TQL:\n{tql}\n\nIndex: none\n\nResult: {kind}\n\nFragment pruning:{notes}\n\n"
+        f"DuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
+    )
 
 
 def _rows(plan: Plan, table: pa.Table) -> np.ndarray:
@@ -237,16 +311,7 @@ def _rows(plan: Plan, table: pa.Table) -> np.ndarray:
 
 def global_indices(snapshot: Snapshot, frag: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Global row indices of physical rows ``(fragment index, position)`` of a version."""
-    starts = snapshot._starts
-    out = starts[frag] + pos
-    fragments = snapshot.manifest.fragments
-    for k in np.unique(frag):
-        fragment = fragments[int(k)]
-        if fragment.deletion is None:
-            continue
-        mask = frag == k
-        out[mask] -= np.searchsorted(snapshot.deleted(fragment), pos[mask])
-    return out.astype(np.int64)
+    return snapshot.global_rows(frag, pos)
 
 
 def weighted_sample(

@@ -21,13 +21,13 @@ in ``LIKE``, element-wise arithmetic on arrays) are operators, not functions: th
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
+from lakefmt.indexes.text import query_terms
 from lakefmt.tql import parser
 from lakefmt.tql.columns import NUMBER, UNKNOWN, ColumnKind, sql_literal, storage_of
 from lakefmt.tql.context import Occurrence, Origin, PlanningContext, Translator
@@ -341,7 +341,7 @@ def _bm25(tr: Translator, node: exp.Expression, args: list[exp.Expression]) -> e
         raise ctx.error("BM25_SIMILARITY takes the query as a string literal", query)
     occ = origin.occurrence
     assert occ is not None and origin.name is not None and isinstance(column, exp.Column)
-    terms = list(dict.fromkeys(t.lower() for t in re.findall(r"[^\W_]+", str(query.this))))
+    terms = query_terms(str(query.this))
     output = f"__lf_bm25_{len(occ.bm25)}"
     select = ctx.current_select()
     # the scores are a column of the relation reading the dataset: reached through
@@ -354,7 +354,13 @@ def _bm25(tr: Translator, node: exp.Expression, args: list[exp.Expression]) -> e
             "between them)",
             column,
         )
-    occ.bm25.append(Bm25Request(origin.name, terms, output))
+    source = occ.source
+    stats = (
+        source.bm25_stats.get((origin.name, tuple(terms)))
+        if isinstance(source, DatasetSource)
+        else None
+    )
+    occ.bm25.append(Bm25Request(origin.name, terms, output, stats=stats))
     return exp.column(output, table=exp.to_identifier(alias))
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from lakefmt.format.manifest import Field
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.text import Bm25Stats
 from lakefmt.tql.columns import ColumnKind, classify
 
 #: Hidden columns every relation may carry.
@@ -66,6 +67,7 @@ class DatasetSource:
         extra_types: lakefmt types of ``extra`` columns, where known.
         handle: What the dataset layer needs to build result views (opaque here).
         label: How messages name the source.
+        bm25_stats: See below.
     """
 
     snapshot: Snapshot
@@ -75,6 +77,9 @@ class DatasetSource:
     extra_types: dict[str, Any] = dataclasses.field(default_factory=dict)
     handle: Any = None
     label: str = ""
+    bm25_stats: dict[tuple[str, tuple[str, ...]], Any] = dataclasses.field(default_factory=dict)
+    """Collection statistics ``BM25_SIMILARITY(column, terms)`` scores with instead of its
+    relation's own (a view of index candidates scored as the whole version)."""
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -105,6 +110,7 @@ class TableSource:
         types: lakefmt types of columns, where known (re-wrapped in results).
         handle: What the dataset layer needs to build result views (opaque here).
         label: How messages name the source.
+        bm25_stats: See below.
     """
 
     table: pa.Table
@@ -166,8 +172,18 @@ SIMILARITY_COLUMN = "__lf_simcol"
 
 @dataclasses.dataclass
 class Bm25Request:
-    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation."""
+    """A ``BM25_SIMILARITY(column, 'query')`` computed over a whole relation.
+
+    Attributes:
+        column: The text column.
+        terms: The query's distinct terms (:func:`lakefmt.indexes.text.query_terms`).
+        output: The name of the computed column.
+        stats: Collection statistics to score with instead of the relation's own (N, mean
+            length, document frequencies), e.g. those of the whole version when the
+            relation holds only candidate rows; None: the relation's.
+    """
 
     column: str
     terms: list[str]
     output: str
+    stats: Bm25Stats | None = None

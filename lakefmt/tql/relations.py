@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lakefmt.errors import InvalidArgumentError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.manifest import DataFile, Field, Fragment
 from lakefmt.format.snapshot import Snapshot
+from lakefmt.indexes.text import BM25_B, BM25_K1, tokens_sql
 from lakefmt.storage import Storage
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.columns import classify, duck_type, quote_ident, quote_str, sql_literal, storage_of
@@ -50,6 +52,7 @@ from lakefmt.tql.models import (
     TableSource,
     Visible,
 )
+from lakefmt.tql.pruning import Condition, kept_fragments
 from lakefmt.tql.similarity import score_type, similarity_scores
 from lakefmt.types import as_array
 
@@ -57,11 +60,8 @@ from lakefmt.types import as_array
 #: through Arrow instead.
 _GLOB_CHARS = set("*?[]{}")
 
-# BM25 parameters (Lucene's defaults)
-BM25_K1 = 1.2
-BM25_B = 0.75
-#: Tokens are runs of letters and digits, lower-cased (the same rule for documents and query).
-TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
+#: Views of at most this many rows take their cells instead of scanning their fragments.
+SMALL_VIEW_ROWS = 4096
 
 
 class TableRegistry:
@@ -148,6 +148,8 @@ class RelationBuilder:
     def __init__(self, registry: TableRegistry, load_vectors: VectorLoader | None) -> None:
         self.registry = registry
         self.load_vectors = load_vectors
+        self.notes: list[str] = []
+        """What ``ds.explain`` reports of the relations built (fragments skipped)."""
 
     # -- entry point --------------------------------------------------------------------------
     def relation(
@@ -159,12 +161,16 @@ class RelationBuilder:
         bm25: Sequence[Bm25Request] = (),
         similarity: Sequence[SimilarityRequest] = (),
         identity: bool = True,
+        conditions: Sequence[Condition] = (),
     ) -> str:
         """SQL of a relation over ``source`` with the identity columns and ``needed`` columns.
 
         ``bm25`` and ``similarity`` add computed score columns (their ``output`` names);
         similarity requests name stored vector columns of a dataset source. ``identity=False``
         says the query never reads the identity columns of a whole dataset (an aggregate).
+        ``conditions`` are terms of a WHERE the query applies to every row of the relation:
+        fragments whose statistics rule one out are left out (not with row numbers or BM25,
+        which are computed over the whole relation).
         """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
@@ -177,6 +183,20 @@ class RelationBuilder:
             or any(visible[r.column].field is None for r in similarity)
         ):
             raise ValueError("similarity columns need stored vector columns of a dataset")
+        kept = None
+        if (
+            isinstance(source, DatasetSource)
+            and not bm25
+            and not (want_row and source.rows is None)
+        ):
+            by_name = {v.name: v.field for v in visible.values() if v.field is not None}
+            kept = kept_fragments(source.snapshot, by_name, conditions)
+            if kept is not None:
+                total = len(source.snapshot.manifest.fragments)
+                self.notes.append(
+                    f"{source.label or 'dataset'}: column statistics skip {total - len(kept)} "
+                    f"of {total} fragments"
+                )
         if isinstance(source, TableSource):
             sql = self._table_relation(source, [visible[n] for n in needed])
         elif source.rows is None:
@@ -184,13 +204,13 @@ class RelationBuilder:
             sql = self._dataset_relation(
                 source.snapshot,
                 fields,
-                fragments=None,
+                fragments=kept,
                 deletions=True,
                 similarity=similarity,
                 identity=identity or want_row,
             )
         else:
-            sql = self._view_relation(source, [visible[n] for n in needed], similarity)
+            sql = self._view_relation(source, [visible[n] for n in needed], similarity, kept)
         if want_row:
             if isinstance(source, DatasetSource) and source.rows is None:
                 sql = (
@@ -219,6 +239,7 @@ class RelationBuilder:
         source: DatasetSource,
         cols: list[Visible],
         similarity: Sequence[SimilarityRequest] = (),
+        kept: set[int] | None = None,
     ) -> str:
         snap = source.snapshot
         rows = np.asarray(source.rows, dtype=np.int64)
@@ -234,15 +255,17 @@ class RelationBuilder:
             assert source.extra is not None
             arrays.append(_plain(source.extra.column(v.name)))
             names.append(v.name)
-        rows_name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
         fields = [(v.name, v.field) for v in cols if v.field is not None]
+        if fields and len(rows) <= SMALL_VIEW_ROWS:
+            return self._small_view_relation(snap, frag, pos, arrays, names, fields, similarity)
+        rows_name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
         extra_sql = "".join(f", r.{quote_ident(v.name)}" for v in extra)
         if not fields:
             return f"SELECT r.{VROW}{extra_sql} FROM {rows_name} AS r"
         base = self._dataset_relation(
             snap,
             fields,
-            fragments={int(k) for k in np.unique(frag)},
+            fragments={int(k) for k in np.unique(frag) if kept is None or int(k) in kept},
             deletions=False,
             similarity=similarity,
         )
@@ -254,6 +277,92 @@ class RelationBuilder:
             f"SELECT r.{VROW}{extra_sql}{field_sql} FROM ({base}) AS b JOIN {rows_name} AS r "
             f"ON b.{FRAG} = r.{FRAG} AND b.{POS} = r.{POS}"
         )
+
+    def _small_view_relation(
+        self,
+        snap: Snapshot,
+        frag: np.ndarray,
+        pos: np.ndarray,
+        arrays: list[pa.Array],
+        names: list[str],
+        fields: Sequence[tuple[str, Field]],
+        similarity: Sequence[SimilarityRequest],
+    ) -> str:
+        """A view of few rows: their cells are taken (vectors from the vector cache), not
+        scanned with their fragments; similarity scores of those rows only."""
+        arrays, names = list(arrays), list(names)
+        select = [VROW, *(quote_ident(n) for n in names[3:])]
+        field_of = dict(fields)
+        for i, (name, f) in enumerate(fields):
+            t = snap.type_of(f)
+            arrays.append(self._cells(snap, frag, pos, f, t))
+            names.append(f"__lf_c{i}")
+            select.append(f"CAST(__lf_c{i} AS {duck_type(t.storage_type)}) AS {quote_ident(name)}")
+        column_of = {name: f"__lf_c{i}" for i, (name, _) in enumerate(fields)}
+        for req in similarity:
+            vectors = arrays[names.index(column_of[req.column])]
+            scores = similarity_scores(vectors, req, None)
+            if scores is None:  # null elements: DuckDB's function decides
+                target = duck_type(snap.type_of(field_of[req.column]).storage_type)
+                cell = f"CAST({column_of[req.column]} AS {target})"
+                select.append(f"{req.sql.replace(SIMILARITY_COLUMN, cell)} AS {req.output}")
+            else:
+                arrays.append(scores)
+                names.append(req.output)
+                select.append(req.output)
+        name = self.registry.add(pa.Table.from_arrays(arrays, names=names))
+        return f"SELECT {', '.join(select)} FROM {name}"
+
+    def _cells(
+        self, snap: Snapshot, frag: np.ndarray, pos: np.ndarray, f: Field, t: Any
+    ) -> pa.Array:
+        """Cells of one field at ``(fragment, position)`` pairs, in their order."""
+        vector = VECTORS.max_bytes > 0 and classify(None, t.storage_type).kind == "vector"
+        parts: list[pa.Array] = []
+        slots: list[np.ndarray] = []
+        for k in np.unique(frag):
+            where = np.flatnonzero(frag == k)
+            positions = pos[where]
+            if vector:
+                column = self.fragment_column(snap, int(k), f)
+                parts.append(column.take(pa.array(positions)))
+                slots.append(where)
+                continue
+            order = np.argsort(positions, kind="stable")
+            got = snap.read_fragment(snap.manifest.fragments[int(k)], [f], positions[order])
+            parts.append(_to_storage(got[f.id], t.storage_type))
+            slots.append(where[order])
+        if not parts:
+            return pa.array([], storage_of(t.storage_type))
+        merged = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+        slot = np.concatenate(slots)
+        inverse = np.empty_like(slot)
+        inverse[slot] = np.arange(len(slot))
+        return merged.take(pa.array(inverse))
+
+    def fragment_column(self, snap: Snapshot, k: int, f: Field) -> pa.Array:
+        """A field's cells for every physical row of fragment ``k`` (storage type; updates
+        and defaults applied); the data file's column comes from the vector cache."""
+        fragment = snap.manifest.fragments[k]
+        t = snap.type_of(f)
+        holder = next((d for d in reversed(fragment.files) if f.id in d.field_ids), None)
+        if holder is None:
+            return _to_storage(snap.default_array(f, fragment.rows), t.storage_type)
+        pname = _column_names(snap.storage, holder)[holder.field_ids.index(f.id)]
+        files.verify_column_chunks(snap.storage, holder, [pname])
+        base = self._read_column(snap.storage, holder, f.id, pname, t.storage_type, cache=True)
+        updated = [u for u in fragment.updates if u.field_id == f.id]
+        if not updated:
+            return base
+        positions = np.unique(
+            np.concatenate(
+                [files.read_update_file(snap.storage, u.path, u.size)[0] for u in updated]
+            )
+        ).astype(np.int64)
+        new = _to_storage(snap.read_fragment(fragment, [f], positions)[f.id], t.storage_type)
+        take = np.arange(fragment.rows, dtype=np.int64)
+        take[positions] = fragment.rows + np.arange(len(positions))
+        return pa.concat_arrays([base, new]).take(pa.array(take))
 
     # -- datasets ----------------------------------------------------------------------------------
     def _dataset_relation(
@@ -602,7 +711,13 @@ def _parquet_part(
 
 
 def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
-    """Wrap a relation with a BM25 score column over the text column ``req.column``."""
+    """Wrap a relation with a BM25 score column over the text column ``req.column``.
+
+    N, the mean length and each term's document frequency are aggregates over the relation,
+    or the constants of ``req.stats`` when it is set (the same expression either way, so a
+    subset of rows scored with the full relation's statistics gets the full relation's
+    scores, bit for bit).
+    """
     toks, dl, n, avg = f"__lf_bm{i}_toks", f"__lf_bm{i}_dl", f"__lf_bm{i}_n", f"__lf_bm{i}_avg"
     col = quote_ident(req.column)
     tf_cols = [f"__lf_bm{i}_tf{j}" for j in range(len(req.terms))]
@@ -611,9 +726,24 @@ def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
         f", len(list_filter({toks}, lambda __lf_t: __lf_t = {quote_str(term)})) AS {tf}"
         for term, tf in zip(req.terms, tf_cols, strict=True)
     )
-    df_sql = "".join(
-        f", count_if({tf} > 0) OVER () AS {df}" for tf, df in zip(tf_cols, df_cols, strict=True)
-    )
+    stats = req.stats
+    if stats is None:
+        # not avg(): DuckDB's windowed avg divides in long double, its plain avg in double;
+        # a float64 quotient of the exact sum is the same number wherever it is computed
+        n_sql, avg_sql = "count(*) OVER ()", f"sum({dl}) OVER () / count(*) OVER ()"
+        df_sqls = [f"count_if({tf} > 0) OVER ()" for tf in tf_cols]
+    else:
+        if len(stats.document_frequencies) != len(req.terms):
+            raise InvalidArgumentError(
+                f"BM25 statistics name {len(stats.document_frequencies)} document frequencies "
+                f"for {len(req.terms)} terms"
+            )
+        average = stats.average_length
+        # repr round-trips a float64; DuckDB parses the string to the same double
+        avg_sql = "CAST(NULL AS DOUBLE)" if average is None else f"CAST('{average!r}' AS DOUBLE)"
+        n_sql = f"CAST({int(stats.count)} AS BIGINT)"
+        df_sqls = [f"CAST({int(df)} AS BIGINT)" for df in stats.document_frequencies]
+    df_sql = "".join(f", {d} AS {df}" for d, df in zip(df_sqls, df_cols, strict=True))
     norm = f"(1 - {BM25_B} + {BM25_B} * CASE WHEN {avg} > 0 THEN {dl} / {avg} ELSE 0 END)"
     terms = [
         f"ln(1 + ({n} - {df} + 0.5) / ({df} + 0.5)) * {tf} * {BM25_K1 + 1} "
@@ -624,8 +754,7 @@ def _bm25_sql(sql: str, req: Bm25Request, i: int) -> str:
     helpers = ", ".join([toks, dl, n, avg, *tf_cols, *df_cols])
     return (
         f"SELECT * EXCLUDE ({helpers}), CAST({score} AS DOUBLE) AS {quote_ident(req.output)} FROM ("
-        f"SELECT *, count(*) OVER () AS {n}, avg({dl}) OVER () AS {avg}{df_sql} FROM ("
+        f"SELECT *, {n_sql} AS {n}, {avg_sql} AS {avg}{df_sql} FROM ("
         f"SELECT *, len({toks}) AS {dl}{tf_sql} FROM ("
-        f"SELECT *, list_filter(string_split_regex(lower(coalesce(CAST({col} AS VARCHAR), '')), "
-        f"{quote_str(TOKEN_PATTERN)}), lambda __lf_t: __lf_t <> '') AS {toks} FROM ({sql}))))"
+        f"SELECT *, {tokens_sql(col)} AS {toks} FROM ({sql}))))"
     )

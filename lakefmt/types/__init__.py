@@ -8,6 +8,11 @@ Multimodal and structured types (``Image``, ``Video``, ``Mesh``, ``Link``, ``Emb
 ``Polygon``, ``Sequence``, ``Struct``, ``Dict``) are Arrow extension types named
 ``lakefmt.<type>``; importing this package registers them with pyarrow, so Parquet files
 written by lakefmt read back typed. Their storage layouts are in ``spec/types.md``.
+
+Index types (Deep Lake 4's names: ``EmbeddingIndex``, ``Clustered``, ``ClusteredQuantized``,
+``PooledQuantized``, ``QuantizationType``, ``IndexType``, ``TextIndex``, ``BM25``,
+``Inverted``, ``Exact``, ``NumericIndex``, ``JsonIndex``) are given as ``index_type`` to
+``Embedding``, ``Text``, the numeric types and ``Dict``; see ``lakefmt.types.indexes``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,26 @@ from lakefmt.types.array import Array, Embedding
 from lakefmt.types.base import Type, as_array
 from lakefmt.types.containers import Dict, Sequence, Struct
 from lakefmt.types.geometry import BoundingBox, Point, Polygon
+from lakefmt.types.indexes import (
+    BM25,
+    Binary,
+    Clustered,
+    ClusteredQuantized,
+    EmbeddingIndex,
+    EmbeddingIndexEnumType,
+    EmbeddingIndexType,
+    Exact,
+    IndexType,
+    Inverted,
+    JsonIndex,
+    NumericIndex,
+    NumericIndexEnumType,
+    PooledQuantized,
+    QuantizationType,
+    TextIndex,
+    TextIndexEnumType,
+    TextIndexType,
+)
 from lakefmt.types.labels import ClassLabel, check_column_metadata, with_column_metadata
 from lakefmt.types.link import Link, link_credentials
 from lakefmt.types.masks import BinaryMask, SegmentMask
@@ -42,30 +67,48 @@ from lakefmt.types.scalars import (
 __all__ = [
     "as_array",
     "Array",
+    "BM25",
+    "Binary",
     "BinaryMask",
     "Bool",
     "BoundingBox",
     "Bytes",
     "ClassLabel",
+    "Clustered",
+    "ClusteredQuantized",
     "Dict",
     "Embedding",
+    "EmbeddingIndex",
+    "EmbeddingIndexEnumType",
+    "EmbeddingIndexType",
+    "Exact",
     "Float16",
     "Float32",
     "Float64",
     "Image",
+    "IndexType",
+    "Inverted",
     "Int8",
     "Int16",
     "Int32",
     "Int64",
+    "JsonIndex",
     "Link",
     "Mesh",
     "Numeric",
+    "NumericIndex",
+    "NumericIndexEnumType",
     "Point",
     "Polygon",
+    "PooledQuantized",
+    "QuantizationType",
     "SegmentMask",
     "Sequence",
     "Struct",
     "Text",
+    "TextIndex",
+    "TextIndexEnumType",
+    "TextIndexType",
     "Type",
     "UInt8",
     "UInt16",

@@ -39,12 +39,12 @@ from lakefmt.types._helpers import (
     to_items,
 )
 from lakefmt.types.base import Type, _depth
+from lakefmt.types.indexes import canonical_index_type
 from lakefmt.types.registry import register_type
 
 __all__ = ["Array", "Embedding"]
 
 _EMBEDDING_DTYPES = ("float16", "float32", "float64", "int8", "uint8")
-_INDEX_TYPES = (None, "flat", "hnsw", "ivf", "pq", "binary", "clustered", "clustered_quantized")
 
 
 @register_type
@@ -59,22 +59,27 @@ class Embedding(Type):
     Args:
         size: Length of every vector (>= 1).
         dtype: ``"float32"`` (default), ``"float16"``, ``"float64"``, ``"int8"``, ``"uint8"``.
-        index_type: A vector index the query layer may build (``"flat"``, ``"hnsw"``,
-            ``"clustered"``, ...), or ``None``.
+        index_type: The vector index to build: ``types.ClusteredQuantized`` (HNSW over SQ8
+            codes), ``types.Clustered`` (HNSW over float32), ``types.PooledQuantized``
+            (IVF-PQ), an ``EmbeddingIndex(...)``, a ``QuantizationType``, a name
+            (``"clustered_quantized"``...), a list of them, or ``None`` (no index). See
+            :mod:`lakefmt.types.indexes`.
+
+    Raises:
+        InvalidTypeError: A bad size or dtype, or an index that is not an embedding index.
     """
 
     name: ClassVar[str] = "lakefmt.embedding"
     is_extension: ClassVar[bool] = True
     row_ndim = 1
 
-    def __init__(self, size: int, dtype: str = "float32", index_type: str | None = None) -> None:
+    def __init__(self, size: int, dtype: str = "float32", index_type: Any = None) -> None:
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise InvalidTypeError(f"Embedding size must be a positive integer, got {size!r}")
-        if index_type not in _INDEX_TYPES:
-            raise InvalidTypeError(f"unknown Embedding index_type {index_type!r}")
         self.size = int(size)
         self.dtype = normalize_dtype(dtype, _EMBEDDING_DTYPES)
-        self.index_type = index_type
+        #: The declared indexes in their canonical stored form (see ``lakefmt.types.indexes``).
+        self.index_type = canonical_index_type(index_type, "embedding", f"Embedding({size})")
 
     def params(self) -> dict[str, Any]:
         """``size``, ``dtype`` and ``index_type`` (when set)."""

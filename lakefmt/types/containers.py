@@ -37,6 +37,7 @@ from lakefmt.types._helpers import (
     validity,
 )
 from lakefmt.types.base import Type, mismatch
+from lakefmt.types.indexes import canonical_index_type
 from lakefmt.types.registry import register_type, resolve_type, type_from_json
 from lakefmt.types.scalars import utf8_array
 
@@ -301,6 +302,22 @@ class Dict(Type):
 
     name: ClassVar[str] = "lakefmt.dict"
     is_extension: ClassVar[bool] = True
+
+    def __init__(self, index_type: Any = None) -> None:
+        """``index_type``: a JSON lookup index to build: ``types.Inverted``,
+        ``types.JsonIndex(path=...)``, ``"json"``, or ``None`` (no index). See
+        :mod:`lakefmt.types.indexes`.
+
+        Raises:
+            InvalidTypeError: An index a Dict column does not take.
+            InvalidArgumentError: A ``JsonIndex`` path that is not a JSON path.
+        """
+        #: The declared indexes in their canonical stored form, or ``None``.
+        self.index_type = canonical_index_type(index_type, "json", "Dict")
+
+    def params(self) -> dict[str, Any]:
+        """``index_type`` when set."""
+        return {"index_type": self.index_type} if self.index_type else {}
 
     @property
     def storage_type(self) -> pa.DataType:

@@ -41,12 +41,15 @@ def type_from_json(data: dict[str, Any]) -> Type:
         FormatError: The type name or its parameters are unknown to this version of lakefmt.
     """
     name = data.get("name")
-    if name in NUMERIC_DTYPES:
-        return Numeric(name)
-    cls = _BY_NAME.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise FormatError(f"unknown column type {name!r}; a newer lakefmt may be needed")
     params = dict(data.get("params") or {})
+    if name in NUMERIC_DTYPES:
+        cls: type[Type] = Numeric
+        params["dtype"] = name  # numeric types are stored under their dtype
+    else:
+        found = _BY_NAME.get(name) if isinstance(name, str) else None
+        if found is None:
+            raise FormatError(f"unknown column type {name!r}; a newer lakefmt may be needed")
+        cls = found
     try:
         return cls.from_params(params)
     except (TypeError, ValueError, KeyError) as exc:  # e.g. a parameter added by a newer lakefmt

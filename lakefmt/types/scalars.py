@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from lakefmt.errors import InvalidTypeError, TypeMismatchError
 from lakefmt.types.base import Type, as_array, as_list, mismatch
+from lakefmt.types.indexes import canonical_index_type
 
 NUMERIC_ARROW_TYPES: dict[str, pa.DataType] = {
     "int8": pa.int8(),
@@ -125,26 +126,47 @@ def utf8_array(items: list[Any], column: str) -> pa.Array:
 
 
 class Numeric(Type):
-    """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``."""
+    """Integers, floats and booleans; ``Numeric("int32")`` is the same as ``Int32()``.
+
+    Args:
+        dtype: ``"int8"`` ... ``"uint64"``, ``"float16"`` ... ``"float64"`` or ``"bool"``.
+        index_type: A point/range lookup index to build: ``types.Inverted``,
+            ``types.NumericIndex()``, ``"inverted"``/``"numeric"``, or ``None`` (no index;
+            ``bool`` columns take none). See :mod:`lakefmt.types.indexes`.
+
+    Raises:
+        InvalidTypeError: An unknown dtype, or an index a numeric column does not take.
+    """
 
     name: ClassVar[str] = "numeric"
 
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, index_type: Any = None) -> None:
         if dtype not in NUMERIC_ARROW_TYPES:
             raise InvalidTypeError(
                 f"unknown numeric dtype {dtype!r}; expected one of {sorted(NUMERIC_ARROW_TYPES)}"
             )
+        if dtype == "bool" and index_type is not None:
+            raise InvalidTypeError(f"Bool columns take no index_type, got {index_type!r}")
         self.dtype = dtype
+        #: The declared index in its canonical stored form (``"numeric"``), or ``None``.
+        self.index_type = canonical_index_type(index_type, "numeric", repr(self))
+
+    def params(self) -> dict[str, Any]:
+        """``index_type`` when set."""
+        return {"index_type": self.index_type} if self.index_type else {}
 
     def to_json(self) -> dict[str, Any]:
-        """Numeric types are stored under their dtype name (``{"name": "int32"}``)."""
-        return {"name": self.dtype}
+        """Numeric types are stored under their dtype name (``{"name": "int32"}``), with
+        ``params`` only when they declare an index."""
+        params = self.params()
+        return {"name": self.dtype, "params": params} if params else {"name": self.dtype}
 
     def __hash__(self) -> int:
         return hash(self.dtype)
 
     def __repr__(self) -> str:
-        return f"{self.dtype.capitalize().replace('Uint', 'UInt')}()"
+        shown = f"index_type={self.index_type!r}" if getattr(self, "index_type", None) else ""
+        return f"{self.dtype.capitalize().replace('Uint', 'UInt')}({shown})"
 
     @property
     def storage_type(self) -> pa.DataType:
@@ -240,16 +262,23 @@ class Numeric(Type):
 
 
 class Text(Type):
-    """UTF-8 text. ``index_type`` ("inverted", "bm25") asks for a text index in queries."""
+    """UTF-8 text.
+
+    Args:
+        index_type: The text index to build: ``types.BM25`` (``BM25_SIMILARITY``),
+            ``types.Inverted`` (``CONTAINS``), ``types.Exact``, a ``TextIndex(...)``, a name
+            (``"bm25"``...), a list of them, or ``None`` (no index). See
+            :mod:`lakefmt.types.indexes`.
+
+    Raises:
+        InvalidTypeError: An index that is not a text index.
+    """
 
     name: ClassVar[str] = "text"
 
-    def __init__(self, index_type: str | None = None) -> None:
-        if index_type not in (None, "inverted", "bm25", "exact"):
-            raise InvalidTypeError(
-                f"unknown text index_type {index_type!r}; use 'inverted' or 'bm25'"
-            )
-        self.index_type = index_type
+    def __init__(self, index_type: Any = None) -> None:
+        #: The declared indexes in their canonical stored form (see ``lakefmt.types.indexes``).
+        self.index_type = canonical_index_type(index_type, "text", "Text")
 
     def params(self) -> dict[str, Any]:
         """``index_type`` when set."""
@@ -334,78 +363,78 @@ class Bytes(Type):
 class Int8(Numeric):
     """8-bit signed integers."""
 
-    def __init__(self) -> None:
-        super().__init__("int8")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("int8", index_type)
 
 
 class Int16(Numeric):
     """16-bit signed integers."""
 
-    def __init__(self) -> None:
-        super().__init__("int16")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("int16", index_type)
 
 
 class Int32(Numeric):
     """32-bit signed integers."""
 
-    def __init__(self) -> None:
-        super().__init__("int32")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("int32", index_type)
 
 
 class Int64(Numeric):
     """64-bit signed integers."""
 
-    def __init__(self) -> None:
-        super().__init__("int64")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("int64", index_type)
 
 
 class UInt8(Numeric):
     """8-bit unsigned integers."""
 
-    def __init__(self) -> None:
-        super().__init__("uint8")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("uint8", index_type)
 
 
 class UInt16(Numeric):
     """16-bit unsigned integers."""
 
-    def __init__(self) -> None:
-        super().__init__("uint16")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("uint16", index_type)
 
 
 class UInt32(Numeric):
     """32-bit unsigned integers."""
 
-    def __init__(self) -> None:
-        super().__init__("uint32")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("uint32", index_type)
 
 
 class UInt64(Numeric):
     """64-bit unsigned integers."""
 
-    def __init__(self) -> None:
-        super().__init__("uint64")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("uint64", index_type)
 
 
 class Float16(Numeric):
     """Half-precision floats."""
 
-    def __init__(self) -> None:
-        super().__init__("float16")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("float16", index_type)
 
 
 class Float32(Numeric):
     """Single-precision floats."""
 
-    def __init__(self) -> None:
-        super().__init__("float32")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("float32", index_type)
 
 
 class Float64(Numeric):
     """Double-precision floats."""
 
-    def __init__(self) -> None:
-        super().__init__("float64")
+    def __init__(self, index_type: Any = None) -> None:
+        super().__init__("float64", index_type)
 
 
 class Bool(Numeric):
