@@ -42,7 +42,7 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.tql import engine, index_search, parser, pruning
+from lakefmt.tql import engine, index_search, parser, pruning, scalar_search
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -148,6 +148,9 @@ def execute(
     indexed = _indexed(tql, default, resolve, search or SearchConfig())
     if indexed is not None:
         return indexed
+    looked_up = _looked_up(tql, default, resolve, search or SearchConfig())
+    if looked_up is not None:
+        return looked_up
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
@@ -202,6 +205,38 @@ def _index_plan(
         index = index_search.text_index(default.snapshot, words)
         return None if index is None else (parsed, default, words, index)
     return None
+
+
+def _lookup_plan(
+    tql: str, default: Source | None, config: SearchConfig
+) -> tuple[DatasetSource, scalar_search.LookupQuery] | None:
+    """The lookup an index narrows ``tql`` over ``default`` with, if one does."""
+    if (
+        config.exact
+        or not isinstance(default, DatasetSource)
+        or not default.snapshot.manifest.indexes
+        or default.rows is not None
+        or default.extra is not None
+        or default.columns is not None
+    ):
+        return None
+    query = scalar_search.lookup_query(parser.parse(tql), default)
+    return None if query is None else (default, query)
+
+
+def _looked_up(
+    tql: str, default: Source | None, resolve: Resolver | None, config: SearchConfig
+) -> QueryResult | None:
+    """Run ``tql`` over the candidates of an index lookup (see :mod:`.scalar_search`)."""
+    found = _lookup_plan(tql, default, config)
+    if found is None:
+        return None
+    source, query = found
+    candidates = scalar_search.search_lookup(source.snapshot, query)
+    if candidates is None or candidates.rows is None:  # damaged, or too many rows
+        return None
+    view = dataclasses.replace(source, rows=candidates.rows)
+    return execute(tql, default=view, resolve=resolve, search=SearchConfig(exact=True))
 
 
 def _indexed(
@@ -285,6 +320,15 @@ def explain(
             + "\n".join(lines)
             + ("\n\nThe query then runs over the candidate rows, exactly as without an index.")
         )
+    lookup = _lookup_plan(tql, default, search or SearchConfig())
+    if lookup is not None:
+        candidates = scalar_search.search_lookup(lookup[0].snapshot, lookup[1])
+        if candidates is not None and candidates.rows is not None:
+            return (
+                f"TQL:\n{tql}\n\nIndex:\n"
+                + "\n".join(candidates.notes)
+                + "\n\nThe query then runs over the candidate rows, exactly as without an index."
+            )
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
