@@ -17,6 +17,7 @@ Loaded, a segment is two numpy arrays searched with ``searchsorted``.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -147,7 +148,7 @@ class SortedKeys:
         """Keys whose value is in the range (None: unbounded on that side), unsorted."""
         start, stop = 0, len(self.values)
         if low is not None:
-            side = "left" if low_inclusive else "right"
+            side: Literal["left", "right"] = "left" if low_inclusive else "right"
             start = int(np.searchsorted(self.values, low, side=side))
         if high is not None:
             side = "right" if high_inclusive else "left"

@@ -39,7 +39,7 @@ MAX_CANDIDATES = 100_000
 #: Largest integer a float64 holds exactly: wider integer literals against a float column
 #: are left to DuckDB's coercions.
 _EXACT_FLOAT_INT = 1 << 53
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+_FLIP: dict[type[exp.Expression], type[exp.Expression]] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +129,7 @@ def lookup_index(snapshot: Snapshot, field: Field) -> Index | None:
 
 
 def _condition(
-    node: exp.Expression, indexed: dict[str, tuple[Field, pa.DataType]]
+    node: exp.Expr, indexed: dict[str, tuple[Field, pa.DataType]]
 ) -> Condition | None:
     if isinstance(node, exp.Paren):
         return _condition(node.this, indexed)
@@ -172,11 +172,11 @@ def _condition(
     return Condition(field, left.name, None, high=value, high_inclusive=op is exp.LTE)
 
 
-def _is_indexed(node: exp.Expression, indexed: dict[str, tuple[Field, pa.DataType]]) -> bool:
+def _is_indexed(node: exp.Expr, indexed: dict[str, tuple[Field, pa.DataType]]) -> bool:
     return isinstance(node, exp.Column) and not node.table and node.name in indexed
 
 
-def _literal(node: exp.Expression, t: pa.DataType) -> int | float | str | None:
+def _literal(node: exp.Expr, t: pa.DataType) -> int | float | str | None:
     """The literal's value when it has exactly the column's type; else None."""
     negative = isinstance(node, exp.Neg)
     if negative:
