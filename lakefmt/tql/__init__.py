@@ -145,12 +145,15 @@ def execute(
         QueryError: A syntax error, an unknown column or function, a forbidden statement or
             function, or a failure while running (with position and reason).
     """
-    indexed = _indexed(tql, default, resolve, search or SearchConfig())
-    if indexed is not None:
-        return indexed
-    looked_up = _looked_up(tql, default, resolve, search or SearchConfig())
-    if looked_up is not None:
-        return looked_up
+    config = search or SearchConfig()
+    parsed = _parsed_for_index(tql, default, config)
+    if parsed is not None:
+        indexed = _indexed(tql, parsed, default, resolve, config)
+        if indexed is not None:
+            return indexed
+        looked_up = _looked_up(tql, parsed, default, resolve)
+        if looked_up is not None:
+            return looked_up
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
@@ -182,10 +185,11 @@ def execute(
     return QueryResult(plan.columns, _plain_numbers(table), plan.row_source, rows, plan.sql)
 
 
-def _index_plan(
+def _parsed_for_index(
     tql: str, default: Source | None, config: SearchConfig
-) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
-    """The index that answers ``tql`` over ``default``, if one does."""
+) -> parser.ParsedQuery | None:
+    """``tql`` parsed when an index may answer it over ``default`` (a whole version with
+    indexes, no exact search asked), else None."""
     if (
         config.exact
         or not isinstance(default, DatasetSource)
@@ -195,7 +199,14 @@ def _index_plan(
         or default.columns is not None
     ):
         return None
-    parsed = parser.parse(tql)
+    return parser.parse(tql)
+
+
+def _index_plan(
+    parsed: parser.ParsedQuery, default: Source | None
+) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
+    """The index that answers a parsed query over ``default``, if one does."""
+    assert isinstance(default, DatasetSource)
     vector = index_search.vector_query(parsed, default)
     if vector is not None:
         index = index_search.vector_index(default.snapshot, vector)
@@ -207,43 +218,33 @@ def _index_plan(
     return None
 
 
-def _lookup_plan(
-    tql: str, default: Source | None, config: SearchConfig
-) -> tuple[DatasetSource, scalar_search.LookupQuery] | None:
-    """The lookup an index narrows ``tql`` over ``default`` with, if one does."""
-    if (
-        config.exact
-        or not isinstance(default, DatasetSource)
-        or not default.snapshot.manifest.indexes
-        or default.rows is not None
-        or default.extra is not None
-        or default.columns is not None
-    ):
-        return None
-    query = scalar_search.lookup_query(parser.parse(tql), default)
-    return None if query is None else (default, query)
-
-
 def _looked_up(
-    tql: str, default: Source | None, resolve: Resolver | None, config: SearchConfig
+    tql: str, parsed: parser.ParsedQuery, default: Source | None, resolve: Resolver | None
 ) -> QueryResult | None:
     """Run ``tql`` over the candidates of an index lookup (see :mod:`.scalar_search`)."""
-    found = _lookup_plan(tql, default, config)
-    if found is None:
+    assert isinstance(default, DatasetSource)
+    query = scalar_search.lookup_query(parsed, default)
+    if query is None:
         return None
-    source, query = found
-    candidates = scalar_search.search_lookup(source.snapshot, query)
+    candidates = scalar_search.search_lookup(default.snapshot, query)
     if candidates is None or candidates.rows is None:  # damaged, or too many rows
         return None
-    view = dataclasses.replace(source, rows=candidates.rows)
+    direct = scalar_search.direct_lookup(parsed, default, query, candidates.rows)
+    if direct is not None:
+        return direct
+    view = dataclasses.replace(default, rows=candidates.rows)
     return execute(tql, default=view, resolve=resolve, search=SearchConfig(exact=True))
 
 
 def _indexed(
-    tql: str, default: Source | None, resolve: Resolver | None, config: SearchConfig
+    tql: str,
+    parsed: parser.ParsedQuery,
+    default: Source | None,
+    resolve: Resolver | None,
+    config: SearchConfig,
 ) -> QueryResult | None:
     """Run ``tql`` over the candidates of an index search (see :mod:`.index_search`)."""
-    found = _index_plan(tql, default, config)
+    found = _index_plan(parsed, default)
     if found is None:
         return None
     parsed, source, query, index = found
@@ -311,7 +312,9 @@ def explain(
     Raises:
         QueryError: As for :func:`execute`.
     """
-    found = _index_plan(tql, default, search or SearchConfig())
+    config = search or SearchConfig()
+    parsed = _parsed_for_index(tql, default, config)
+    found = None if parsed is None else _index_plan(parsed, default)
     if found is not None:
         _, source, query, index = found
         lines = index_search.describe(source.snapshot, query, index)
@@ -320,9 +323,11 @@ def explain(
             + "\n".join(lines)
             + ("\n\nThe query then runs over the candidate rows, exactly as without an index.")
         )
-    lookup = _lookup_plan(tql, default, search or SearchConfig())
-    if lookup is not None:
-        candidates = scalar_search.search_lookup(lookup[0].snapshot, lookup[1])
+    lookup = None
+    if parsed is not None and isinstance(default, DatasetSource):
+        lookup = scalar_search.lookup_query(parsed, default)
+    if lookup is not None and isinstance(default, DatasetSource):
+        candidates = scalar_search.search_lookup(default.snapshot, lookup)
         if candidates is not None and candidates.rows is not None:
             return (
                 f"TQL:\n{tql}\n\nIndex:\n"

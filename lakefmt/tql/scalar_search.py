@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from lakefmt.format.manifest import Field, Index
@@ -30,8 +31,11 @@ from lakefmt.indexes.kinds import KINDS, TEXT_LOOKUP_KINDS
 from lakefmt.indexes.scalar import text_hashes
 from lakefmt.indexes.segments import Unusable, load_sorted_keys
 from lakefmt.tql.index_search import _WHOLE_RELATION, _coverage_of, _exact_rest
-from lakefmt.tql.models import DatasetSource
+from lakefmt.tql.models import DatasetSource, Visible
 from lakefmt.tql.parser import ParsedQuery, function_name
+from lakefmt.tql.results import QueryResult
+from lakefmt.tql.sqltree import star_excluded, star_target
+from lakefmt.tql.translate import OutputColumn
 
 #: The most candidate rows an index lookup hands to the query; a wider range runs as a
 #: plain query (fragment pruning and a scan beat taking that many rows one by one).
@@ -39,7 +43,15 @@ MAX_CANDIDATES = 100_000
 #: Largest integer a float64 holds exactly: wider integer literals against a float column
 #: are left to DuckDB's coercions.
 _EXACT_FLOAT_INT = 1 << 53
-_FLIP: dict[type[exp.Expression], type[exp.Expression]] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+_FLIP: dict[type[exp.Expression], type[exp.Expression]] = {
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+    exp.EQ: exp.EQ,
+}
+#: Column kinds a direct result takes from the data files as DuckDB would return them.
+_DIRECT_KINDS = {"number", "bool", "text"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +84,16 @@ class Condition:
 
 @dataclasses.dataclass(frozen=True)
 class LookupQuery:
-    """A query whose WHERE an index narrows: its indexable conjuncts."""
+    """A query whose WHERE an index narrows.
+
+    Attributes:
+        conditions: Its indexable conjuncts.
+        whole: Whether the conjuncts are the whole WHERE (then a direct result can apply
+            it without DuckDB).
+    """
 
     conditions: tuple[Condition, ...]
+    whole: bool
 
 
 def lookup_query(parsed: ParsedQuery, source: DatasetSource) -> LookupQuery | None:
@@ -97,11 +116,13 @@ def lookup_query(parsed: ParsedQuery, source: DatasetSource) -> LookupQuery | No
             return None
     indexed = _indexed_fields(source)
     conditions = []
-    for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+    conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+    for conjunct in conjuncts:
         found = _condition(conjunct, indexed)
         if found is not None:
             conditions.append(found)
-    return LookupQuery(tuple(conditions)) if conditions else None
+    whole = len(conditions) == len(conjuncts)
+    return LookupQuery(tuple(conditions), whole) if conditions else None
 
 
 def _indexed_fields(source: DatasetSource) -> dict[str, tuple[Field, pa.DataType]]:
@@ -128,9 +149,7 @@ def lookup_index(snapshot: Snapshot, field: Field) -> Index | None:
     )
 
 
-def _condition(
-    node: exp.Expr, indexed: dict[str, tuple[Field, pa.DataType]]
-) -> Condition | None:
+def _condition(node: exp.Expr, indexed: dict[str, tuple[Field, pa.DataType]]) -> Condition | None:
     if isinstance(node, exp.Paren):
         return _condition(node.this, indexed)
     if isinstance(node, exp.In):
@@ -283,3 +302,94 @@ def _condition_rows(
     if not parts_rows:
         return np.zeros(0, dtype=np.int64), outside
     return np.unique(np.concatenate(parts_rows)), outside
+
+
+def direct_lookup(
+    parsed: ParsedQuery, source: DatasetSource, query: LookupQuery, rows: np.ndarray
+) -> QueryResult | None:
+    """The result of ``SELECT <stored columns or *> WHERE <indexed conditions>``, built
+    from the candidates without DuckDB: the conditions evaluated on the candidates' cells
+    as DuckDB compares (NULL never matches; NaN equals nothing but is above every number),
+    the cells taken from the data files. None for any other query."""
+    tree = parsed.tree
+    assert isinstance(tree, exp.Select)
+    # LIMIT without ORDER BY picks rows as DuckDB's scan meets them: left to DuckDB
+    if not query.whole or any(
+        tree.args.get(a) for a in ("order", "group", "having", "distinct", "limit", "offset")
+    ):
+        return None
+    visible = {v.name: v for v in source.visible()}
+    outputs = _direct_outputs(tree, visible)
+    if outputs is None:
+        return None
+    snapshot = source.snapshot
+    fields = {c.field.id: c.field for c in query.conditions}
+    cells = snapshot.take(list(fields.values()), rows) if len(rows) else {}
+    keep = np.ones(len(rows), dtype=bool)
+    for condition in query.conditions:
+        if len(rows):
+            keep &= _matches(cells[condition.field.id], condition)
+    picked = rows[keep]
+    columns: list[OutputColumn] = []
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    eager = [v.field for _, v in outputs if v.kind.eager and v.field is not None]
+    taken = snapshot.take(eager, picked) if eager else {}
+    for name, v in outputs:
+        lazy = not v.kind.eager
+        columns.append(OutputColumn(name, v.kind, field=v.field, type=v.type, lazy=lazy))
+        if not lazy:
+            assert v.field is not None
+            values = taken[v.field.id]
+            arrays.append(values.storage if isinstance(values, pa.ExtensionArray) else values)
+            names.append(name)
+    table = pa.Table.from_arrays(arrays, names=names)
+    return QueryResult(columns, table, source, picked.astype(np.int64), "-- answered by a lookup")
+
+
+def _direct_outputs(
+    tree: exp.Select, visible: dict[str, Visible]
+) -> list[tuple[str, Visible]] | None:
+    """The projection's stored columns (``*``, names, aliases of names) or None."""
+    out: list[tuple[str, Visible]] = []
+    for item in tree.expressions:
+        target = star_target(item)
+        if target is not None:
+            if target or star_excluded(item) or item.args.get("replace"):
+                return None
+            out.extend((v.name, v) for v in visible.values())
+            continue
+        name, node = (item.alias, item.this) if isinstance(item, exp.Alias) else (None, item)
+        if not (isinstance(node, exp.Column) and not node.table and node.name in visible):
+            return None
+        out.append((name or node.name, visible[node.name]))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        return None
+    if any(v.kind.eager and v.kind.kind not in _DIRECT_KINDS for _, v in out):
+        return None
+    return out
+
+
+def _matches(values: pa.Array, condition: Condition) -> np.ndarray:
+    """Which cells satisfy the condition, as DuckDB compares."""
+    if isinstance(values, pa.ExtensionArray):
+        values = values.storage
+    if condition.values is not None:
+        wanted = pa.array(list(condition.values)).cast(values.type)
+        hit = pc.is_in(values, value_set=wanted)
+    else:
+        hit = pa.array(np.ones(len(values), dtype=bool))
+        nan = pc.is_nan(values) if pa.types.is_floating(values.type) else None
+        bounds = [
+            (condition.low, pc.greater_equal if condition.low_inclusive else pc.greater, True),
+            (condition.high, pc.less_equal if condition.high_inclusive else pc.less, False),
+        ]
+        for bound, compare, above in bounds:
+            if bound is None:
+                continue
+            side = compare(values, pa.scalar(bound).cast(values.type))
+            if nan is not None:  # NaN is above every number
+                side = pc.or_(side, nan) if above else pc.and_not(side, nan)
+            hit = pc.and_(hit, side)
+    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
