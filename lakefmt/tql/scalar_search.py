@@ -28,6 +28,7 @@ from lakefmt.format.manifest import Field, Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.coverage import keys_to_rows
 from lakefmt.indexes.kinds import KINDS, TEXT_LOOKUP_KINDS
+from lakefmt.indexes.scalar import is_text as scalar_is_text
 from lakefmt.indexes.scalar import text_hashes
 from lakefmt.indexes.segments import Unusable, load_sorted_keys
 from lakefmt.tql.index_search import _WHOLE_RELATION, _coverage_of, _exact_rest
@@ -163,7 +164,7 @@ def _condition(node: exp.Expr, indexed: dict[str, tuple[Field, pa.DataType]]) ->
         return Condition(field, column.name, tuple(v for v in values if v is not None))
     if isinstance(node, exp.Between):
         column = node.this
-        if not _is_indexed(column, indexed):
+        if not _is_indexed(column, indexed) or node.args.get("symmetric"):
             return None
         field, t = indexed[column.name]
         low, high = _literal(node.args["low"], t), _literal(node.args["high"], t)
@@ -204,7 +205,10 @@ def _literal(node: exp.Expr, t: pa.DataType) -> int | float | str | None:
         return None
     text = str(node.this)
     if node.is_string:
-        return text if pa.types.is_string(t) or pa.types.is_large_string(t) else None
+        text_column = pa.types.is_string(t) or pa.types.is_large_string(t)
+        return text if text_column and not negative else None
+    if not text.isascii() or "_" in text:  # 1_000: DuckDB's reading decides
+        return None
     if pa.types.is_integer(t):
         if not text.isdigit():  # 3.5, 1e3, 0x10: another type, or DuckDB's business
             return None
@@ -375,9 +379,13 @@ def _matches(values: pa.Array, condition: Condition) -> np.ndarray:
     """Which cells satisfy the condition, as DuckDB compares."""
     if isinstance(values, pa.ExtensionArray):
         values = values.storage
-    if condition.values is not None:
-        wanted = pa.array(list(condition.values)).cast(values.type)
-        hit = pc.is_in(values, value_set=wanted)
+    if condition.values is not None and scalar_is_text(values.type):
+        hit = pc.is_in(values, value_set=pa.array(list(condition.values), values.type))
+    elif condition.values is not None:  # numpy's ==: -0.0 equals 0.0, as in DuckDB
+        valid = np.asarray(values.is_valid())
+        cells = values.fill_null(0).to_numpy(zero_copy_only=False)
+        wanted = np.asarray(condition.values, dtype=cells.dtype)
+        return valid & np.isin(cells, wanted)
     else:
         hit = pa.array(np.ones(len(values), dtype=bool))
         nan = pc.is_nan(values) if pa.types.is_floating(values.type) else None

@@ -29,6 +29,7 @@ def _rows(rng: np.random.Generator, start: int, n: int) -> dict[str, object]:
     for i in np.flatnonzero(rng.random(n) < 0.05):
         names[int(i)] = None
     f = rng.integers(-20, 20, n).astype(np.float64) / 4
+    f[(f == 0) & (rng.random(n) < 0.5)] = -0.0  # equal to 0.0, as DuckDB compares
     f[rng.random(n) < 0.03] = np.nan
     return {
         "id": np.arange(start, start + n, dtype=np.int64),
@@ -65,6 +66,9 @@ QUERIES = [
     "SELECT id WHERE k = 3.5",
     "SELECT id WHERE k = '7'",
     "SELECT id WHERE k = 4 OR k = 5",
+    "SELECT id WHERE f = 0",
+    "SELECT id WHERE f IN (-0.0, 0.5)",
+    "SELECT id WHERE k BETWEEN 5 AND -5",
 ]
 
 
