@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
 import os
 import re
 import threading
@@ -49,6 +48,8 @@ import pyarrow.parquet as pq
 
 from lakefmt import _pool
 from lakefmt.errors import FormatError, InvalidArgumentError
+from lakefmt.indexes import bm25
+from lakefmt.indexes.bm25 import BM25_B, BM25_K1
 
 __all__ = [
     "BM25_B",
@@ -66,9 +67,6 @@ __all__ = [
     "tokens_sql",
 ]
 
-#: BM25 parameters (Lucene's defaults).
-BM25_K1 = 1.2
-BM25_B = 0.75
 #: What separates tokens (RE2 syntax, DuckDB's ``string_split_regex``).
 TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
 #: The tokenizer's name, recorded in every file (a later tokenizer never reads old postings).
@@ -80,11 +78,6 @@ TERMS_PER_ROW_GROUP = 65_536
 
 _QUERY_TOKEN = re.compile(r"[^\W_]+")
 _META_KEY = b"lakefmt.text"
-#: The SQL literals of the score expression, as DuckDB reads them (``DECIMAL`` then DOUBLE).
-_K1 = float(f"{BM25_K1}")
-_K1_PLUS_1 = float(f"{BM25_K1 + 1}")
-_B = float(f"{BM25_B}")
-_ONE_MINUS_B = 1 - BM25_B  # DuckDB folds ``1 - 0.75`` exactly, as a decimal
 
 
 def _sql_str(text: str) -> str:
@@ -310,6 +303,7 @@ class TextIndex:
         self._lengths = lengths
         self._lookup: dict[str, int] | None = None
         self._norm_cache: tuple[float | None, np.ndarray] | None = None
+        self._term_bounds: bm25.TermBounds | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -459,13 +453,20 @@ class TextIndex:
         cached = self._norm_cache
         if cached is not None and cached[0] == average:
             return cached[1]
-        if average is not None and average > 0:
-            ratio = self._lengths / average
-        else:
-            ratio = np.zeros(self.count)
-        norm = _K1 * (_ONE_MINUS_B + _B * ratio)
+        norm = bm25.norms(self._lengths, average)
         self._norm_cache = (average, norm)
         return norm
+
+    def _bounds(self) -> bm25.TermBounds:
+        bounds = self._term_bounds
+        if bounds is None:
+            with self._lock:
+                if self._term_bounds is None:
+                    self._term_bounds = bm25.TermBounds.of(
+                        self._offsets, self._docs, self._tf, self._lengths
+                    )
+                bounds = self._term_bounds
+        return bounds
 
     def _accumulator(self) -> np.ndarray:
         acc = getattr(self._local, "acc", None)
@@ -483,6 +484,8 @@ class TextIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         allowed = self._mask(allowed, "allowed")
         norms = self._norms(stats.average_length)
+        if k is not None:
+            return self._top_k(terms, stats, allowed, k, norms)
         # score terms in the query's order: float additions must happen in the SQL's order
         acc, found = self._accumulator(), []
         try:
@@ -493,35 +496,42 @@ class TextIndex:
                     docs, tf = docs[keep], tf[keep]
                 if not len(docs):
                     continue
-                idf = math.log(1 + (stats.count - df + 0.5) / (df + 0.5))
-                tfd = tf.astype(np.float64)
-                part = idf * tfd
-                part *= _K1_PLUS_1
-                part /= tfd + norms[docs]
                 # a term's postings name each key once: no two updates of one cell
-                acc[docs] += part
+                acc[docs] += bm25.contributions(bm25.idf(stats.count, df), tf, norms[docs])
                 found.append(docs)
             if not found:
                 return np.empty(0, np.int64), np.empty(0)
             cand = np.concatenate(found) if len(found) > 1 else found[0]
             vals = acc[cand]
-            if k is not None and len(found) > 1 and len(cand) > k * len(found):
-                # a key appears once per matching term: the best k x terms entries hold the
-                # best k keys (ties at the cut are all kept)
-                want = k * len(found)
-                cut = np.partition(vals, len(vals) - want)[len(vals) - want]
-                keep = vals >= cut
-                cand, vals = cand[keep], vals[keep]
             if len(found) > 1:
                 cand, first = np.unique(cand, return_index=True)
                 vals = vals[first]
         finally:
             for docs in found:
                 acc[docs] = 0.0
-        keys = cand.astype(np.int64)
-        if k is None:
-            return keys, vals
-        return _top_k(keys, vals, k)
+        return cand.astype(np.int64), vals
+
+    def _top_k(
+        self,
+        terms: Sequence[str],
+        stats: Bm25Stats,
+        allowed: np.ndarray | None,
+        k: int,
+        norms: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``k`` allowed keys, pruned by MaxScore (:func:`bm25.top_k`), exact."""
+        bounds = self._bounds()
+        average = stats.average_length
+        present = []
+        for term, df in zip(terms, stats.document_frequencies, strict=True):
+            t = self._term_id(term)
+            if t is None:
+                continue
+            s, e = self._offsets[t], self._offsets[t + 1]
+            term_idf = bm25.idf(stats.count, df)
+            bound = bounds.upper_bound(t, term_idf, average)
+            present.append(bm25.Term(self._docs[s:e], self._tf[s:e], term_idf, bound))
+        return bm25.top_k(present, norms, allowed, k)
 
 
 def _check_postings(
@@ -548,16 +558,6 @@ def _check_postings(
     sums = np.bincount(docs, weights=tf, minlength=count) if len(docs) else np.zeros(count)
     if not np.array_equal(sums, lengths.astype(np.float64)):
         raise FormatError("text index: key lengths are not the sums of their postings")
-
-
-def _top_k(keys: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` by score (descending), ties by smaller key."""
-    if len(keys) > k:
-        cut = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= cut
-        keys, scores = keys[keep], scores[keep]
-    order = np.lexsort((keys, -scores))[:k]
-    return keys[order], scores[order]
 
 
 @dataclasses.dataclass(frozen=True)
