@@ -22,6 +22,7 @@ import pyarrow as pa
 from lakefmt._pool import shared_pool
 from lakefmt.errors import LakefmtError, UnevenColumnsError
 from lakefmt.format import commit as commits
+from lakefmt.format import encoding
 from lakefmt.format import fragments as files
 from lakefmt.format.manifest import DataFile, Manifest
 from lakefmt.format.snapshot import Snapshot
@@ -62,6 +63,7 @@ def write_fragments(storage: Storage, snap: Snapshot, table: pa.Table) -> Drafts
     plain = [f for f in fields if not snap.type_of(f).is_media]
     per_row = max(1, table.nbytes // max(table.num_rows, 1))
     step = int(max(1, min(FRAGMENT_MAX_ROWS, FRAGMENT_MAX_BYTES // per_row)))
+    blooms = {f.id for f in plain if encoding.wants_bloom_filter(f)}
     drafts = []
     for start in range(0, table.num_rows, step):
         part = table.slice(start, step)
@@ -74,6 +76,7 @@ def write_fragments(storage: Storage, snap: Snapshot, table: pa.Table) -> Drafts
                         part.select([f.name for f in group]),
                         [f.id for f in group],
                         media=is_media,
+                        bloom_filters=blooms,
                     )
                 )
         drafts.append((part.num_rows, data_files))

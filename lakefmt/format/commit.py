@@ -28,8 +28,8 @@ from lakefmt.errors import (
     FormatError,
     StorageError,
 )
+from lakefmt.format import encoding, layout
 from lakefmt.format import fragments as files
-from lakefmt.format import layout
 from lakefmt.format.defaults import upgraded_fields
 from lakefmt.format.manifest import (
     FORMAT_VERSION,
@@ -263,6 +263,7 @@ def _merge_update(
             pa.table({field.name: column}),
             [field.id],
             media=snapshot.type_of(field).is_media,
+            bloom_filters=[field.id] if encoding.wants_bloom_filter(field) else (),
         )
         return fragment.model_copy(
             update={"files": [*fragment.files, data_file], "updates": others}

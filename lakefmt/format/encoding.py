@@ -6,8 +6,13 @@ written by :mod:`lakefmt.format.fragments`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
+
+from lakefmt.errors import InvalidTypeError
+from lakefmt.format.manifest import Field
+from lakefmt.types.indexes import declared_index_types
 
 #: Scalar row groups hold at most this many rows: large enough for DuckDB's parallel scans,
 #: small enough that a random read decodes little (decoded groups are cached).
@@ -143,3 +148,39 @@ def plain_file_size(table: pa.Table, rows_per_group: int) -> int:
         + 8 * table.schema.serialize().size
         + (64 << 10)
     )
+
+
+#: Declared index types (``Field.type["params"]["index_type"]``) that Parquet bloom filters
+#: serve: point lookups (``=``, ``IN``) on scalar and text columns.
+BLOOM_FILTER_INDEX_TYPES = frozenset({"numeric", "inverted", "exact", "bm25"})
+#: False-positive rate asked of each bloom filter (one per column chunk, sized for the
+#: rows of its row group); pyarrow rounds the filter up to a power of two bytes, so the
+#: real rate is lower.
+BLOOM_FILTER_FPP = 0.02
+
+
+def wants_bloom_filter(field: Field) -> bool:
+    """Whether data files give this field's column a Parquet bloom filter: its type declares
+    a scalar or text index, so the column is meant for point lookups."""
+    try:
+        declared = declared_index_types(field.type.get("params") or {})
+    except InvalidTypeError:  # written by a newer lakefmt: no filter rather than no write
+        return False
+    return not BLOOM_FILTER_INDEX_TYPES.isdisjoint(d.name for d in declared)
+
+
+def bloom_filter_options(
+    table: pa.Table, columns: Sequence[str], rows_per_group: int
+) -> dict[str, dict[str, Any]]:
+    """pyarrow's ``bloom_filter_options`` for ``columns`` of ``table`` (those Parquet can
+    filter: one leaf of a primitive or string type), sized for a row group's rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in columns:
+        kind = table.schema.field(name).type
+        if isinstance(kind, pa.ExtensionType):
+            kind = kind.storage_type
+        if pa.types.is_nested(kind) or pa.types.is_null(kind):
+            continue
+        ndv = max(1, min(rows_per_group, table.num_rows))
+        out[name] = {"ndv": ndv, "fpp": BLOOM_FILTER_FPP}
+    return out

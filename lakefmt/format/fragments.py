@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -24,6 +24,7 @@ from lakefmt._pool import pool_size, shared_pool
 from lakefmt.errors import FormatError, StorageError
 from lakefmt.format import encoding, layout
 from lakefmt.format.cache import ROW_GROUP_CACHE_BYTES, ByteBudgetCache, LRUCache
+from lakefmt.format.column_stats import column_stats, nan_counts
 from lakefmt.format.manifest import DataFile, DeletionFile, UpdateFile
 from lakefmt.storage import Storage
 from lakefmt.types import as_array
@@ -58,9 +59,19 @@ def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
 
 
 def write_data_file(
-    storage: Storage, table: pa.Table, field_ids: Sequence[int], *, media: bool = False
+    storage: Storage,
+    table: pa.Table,
+    field_ids: Sequence[int],
+    *,
+    media: bool = False,
+    bloom_filters: Collection[int] = (),
 ) -> DataFile:
-    """Write one column group of a fragment as a fresh Parquet file."""
+    """Write one column group of a fragment as a fresh Parquet file.
+
+    The returned :class:`DataFile` carries the columns' statistics from the footer just
+    written; ``bloom_filters`` names the field ids whose columns get Parquet bloom filters
+    (:func:`lakefmt.format.encoding.wants_bloom_filter`).
+    """
     path = layout.data_file_path()
     schema = with_field_ids(table.schema, field_ids)
     if table.schema != schema:
@@ -86,6 +97,20 @@ def write_data_file(
         compression = encoding.column_compression(table, dictionary)
         compression.update(dict.fromkeys(encodings, "none"))
 
+    nans = {} if media else nan_counts(table)
+    # no Parquet statistics for float columns holding NaN (see lakefmt.format.column_stats)
+    statistics: bool | list[str] = not media
+    if any(nans.values()):
+        statistics = [n for i, n in enumerate(table.column_names) if not nans.get(i)]
+    blooms = encoding.bloom_filter_options(
+        table,
+        [
+            name
+            for name, fid in zip(table.column_names, field_ids, strict=True)
+            if fid in bloom_filters
+        ],
+        rows_per_group,
+    )
     footer: list[pq.FileMetaData] = []
 
     def write(sink: pa.NativeFile) -> None:
@@ -98,9 +123,10 @@ def write_data_file(
             use_dictionary=dictionary if dictionary else False,
             column_encoding=encodings or None,
             store_schema=True,
-            write_statistics=not media,
+            write_statistics=statistics,
             write_page_index=True,
             write_page_checksum=True,  # CRC32 per page: verify() detects damaged bytes
+            bloom_filter_options=blooms or None,
         ) as writer:
             for start in range(0, max(table.num_rows, 1), rows_per_group):
                 chunk = table.slice(start, rows_per_group)
@@ -114,9 +140,12 @@ def write_data_file(
 
     hint = encoding.plain_file_size(table, rows_per_group) if media else None
     size = storage.write_stream(path, write, size_hint=hint)
+    stats = None
     if footer:
         _FOOTERS.get_or_load((storage.url, path), lambda: footer[0])
-    return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups)
+        if not media:
+            stats = column_stats(footer[0], schema, nans)
+    return DataFile(path=path, field_ids=list(field_ids), size=size, row_groups=groups, stats=stats)
 
 
 @contextlib.contextmanager

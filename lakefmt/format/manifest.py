@@ -53,6 +53,24 @@ class Field(_Model):
     metadata: dict[str, Any] = {}
 
 
+class ColumnStats(_Model):
+    """Bounds of one column of one data file, from the Parquet footer written with it.
+
+    ``min``/``max`` bound every value of the column in the file that is neither null nor
+    NaN (``min <= v <= max``; either may be a looser bound than the smallest or largest
+    value, e.g. a string prefix); absent means no bound is known. Readers may skip a data
+    file that no value can match, but only for the values the file holds: update files of
+    the field and rows that read a default are not covered (``spec/format.md``, 5.3).
+    """
+
+    min: bool | int | float | str | None = None
+    max: bool | int | float | str | None = None
+    null_count: int | None = None
+    """Null values in the file (absent: unknown)."""
+    nan_count: int | None = None
+    """NaN values of a floating-point column (absent: unknown, so possibly some)."""
+
+
 class DataFile(_Model):
     """A Parquet file holding some columns (a column group) of a fragment."""
 
@@ -62,6 +80,10 @@ class DataFile(_Model):
     size: int
     row_groups: list[int]
     """Row count of each row group, so a read of a few rows opens only their groups."""
+    stats: list[ColumnStats | None] | None = None
+    """Per top-level column, aligned with ``field_ids`` (so a merge that renumbers field ids
+    keeps them right): its :class:`ColumnStats`, or null where none were recorded. Absent
+    in manifests of writers that record none."""
 
 
 class DeletionFile(_Model):
@@ -271,6 +293,16 @@ def _without_unset(data: dict[str, Any], *, format_version: int) -> dict[str, An
     for key in _OPTIONAL_MEMBERS:
         if key in data and (not data[key] or (key == "id" and format_version < 2)):
             del data[key]  # format 1 has no id member: its ids are derived (section 8.3)
+    for fragment in data.get("fragments") or ():
+        for data_file in fragment.get("files") or ():
+            stats = data_file.get("stats")
+            if stats is None:
+                data_file.pop("stats", None)  # written only when recorded
+            else:
+                data_file["stats"] = [
+                    None if s is None else {k: v for k, v in s.items() if v is not None}
+                    for s in stats
+                ]
     for key in ("parent", "previous_commit"):
         ref = data.get(key)
         if isinstance(ref, dict) and ref.get("branch_id") is None:

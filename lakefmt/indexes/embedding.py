@@ -95,7 +95,8 @@ _PQ_TRAIN_POINTS = 65_536
 #: distances between two vectors reach 4x their squared norms (beyond, k-means and the
 #: distances overflow, and faiss may abort the process).
 _MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
-#: Rows added to faiss per call (bounds the temporary normalised copy).
+#: Rows added to an IVF index per call, and checked for validity per step (bounds the
+#: temporary copies).
 _ADD_BATCH = 65_536
 
 _omp_lock = threading.Lock()
@@ -339,7 +340,8 @@ def build_embedding_index(
             key of row ``i`` is ``i``.
         valid: ``None`` (every row) or a bool array of length ``rows``; rows where it is false
             are never returned by a search (null vectors). Rows with a NaN or infinite
-            component, and zero vectors under ``cosine``, are excluded as well.
+            component, vectors too large for float32 arithmetic, and zero vectors under
+            ``cosine`` are excluded as well (:attr:`EmbeddingIndex.indexed` counts the rest).
         params: What to build.
         threads: OpenMP threads for the build (default: the machine's cores), capped by
             lakefmt's thread budget.
@@ -378,9 +380,13 @@ def build_embedding_index(
             outer = index
             if id_map and params.kind != "pooled_quantized":
                 outer = faiss.IndexIDMap(index)  # IVF lists store the keys themselves
-            for start in range(0, len(rows), _ADD_BATCH):
-                keys = rows[start : start + _ADD_BATCH]
-                part = data[keys]
+            # HNSW in one call: faiss inserts a call's points level by level, top first, and
+            # batches of 10k rows lost 0.02 of recall@10 at efSearch 16 (60k rows). IVF in
+            # batches, which bounds the normalised copy.
+            batch = _ADD_BATCH if params.kind == "pooled_quantized" else max(len(rows), 1)
+            for start in range(0, len(rows), batch):
+                keys = rows[start : start + batch]
+                part = data[keys] if id_map else data[start : start + batch]
                 if params.metric == "cosine":
                     part = _normalised(part)
                 if id_map or params.kind == "pooled_quantized":

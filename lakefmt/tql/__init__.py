@@ -42,7 +42,7 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.tql import engine, index_search, parser
+from lakefmt.tql import engine, index_search, parser, pruning
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -93,6 +93,7 @@ def _plan_key(tql: str, default: Source | None) -> tuple[object, ...] | None:
         manifest.timestamp,
         id(manifest),  # with the rest: the very version object this handle reads
         VECTORS.max_bytes > 0,  # vector columns from RAM or from DuckDB's reader
+        pruning.ENABLED,  # fragments skipped by statistics (tests turn it off)
     )
 
 
@@ -291,8 +292,9 @@ def explain(
     except DuckDBError as exc:
         raise query_error(exc, tql) from None
     kind = "row references" if plan.row_source is not None else "computed table"
+    notes = "".join(f"\n{note}" for note in plan.notes) or "\nnone"
     return (
-        f"TQL:\n{tql}\n\nIndex: none\n\nResult: {kind}\n\n"
+        f"TQL:\n{tql}\n\nIndex: none\n\nResult: {kind}\n\nFragment pruning:{notes}\n\n"
         f"DuckDB SQL:\n{plan.sql}\n\nDuckDB plan:\n{text}"
     )
 

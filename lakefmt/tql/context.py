@@ -19,6 +19,7 @@ from sqlglot import exp
 from lakefmt.errors import QueryError
 from lakefmt.tql.columns import ColumnKind
 from lakefmt.tql.models import Bm25Request, SimilarityRequest, Source, Visible
+from lakefmt.tql.pruning import Condition
 
 
 @dataclasses.dataclass(eq=False)
@@ -35,6 +36,8 @@ class Occurrence:
         bm25: BM25 score columns its relation computes.
         similarity: Similarity score columns its relation computes (numpy fast path).
         visible: Its columns by name.
+        conditions: Terms of the WHERE applied directly to its rows that fragment
+            statistics can decide (:mod:`lakefmt.tql.pruning`).
     """
 
     index: int
@@ -46,6 +49,7 @@ class Occurrence:
     bm25: list[Bm25Request] = dataclasses.field(default_factory=list)
     similarity: list[SimilarityRequest] = dataclasses.field(default_factory=list)
     visible: dict[str, Visible] = dataclasses.field(default_factory=dict)
+    conditions: list[Condition] = dataclasses.field(default_factory=list)
 
     def need(self, name: str) -> None:
         """Record that the query reads the visible column ``name``."""

@@ -56,6 +56,9 @@ from lakefmt.tql.translate import OutputColumn
 
 #: Metric of each similarity function an index can answer (higher scores first).
 _METRICS = {"cosine_similarity": "cosine", "dot": "dot"}
+#: HNSW candidate list of a search (scaled by ``cluster_search_accuracy_factor``): at 500k
+#: clustered 384-d vectors, graphs built with ef_construction 40 need 256 for recall 0.95.
+DEFAULT_EF_SEARCH = 256
 #: The most rows (LIMIT + OFFSET) an index search is used for.
 MAX_K = 10_000
 #: Functions whose value depends on other rows or on chance: no restriction to candidates.
@@ -286,7 +289,7 @@ def search_text(
     for engine, _, _, live, _ in parts_of:
         stats = stats + engine.stats(terms, live)
     rows: list[np.ndarray] = []
-    for engine, parts, k, _, mask in parts_of:
+    for engine, covered, k, _, mask in parts_of:
         ((keys, _),) = text.bm25_scores([(engine, mask)], terms, stats, query.k)
         if len(keys) < query.k:  # rows holding no term score 0: any allowed ones complete k
             others = np.flatnonzero(mask)
@@ -294,10 +297,10 @@ def search_text(
             keys = np.concatenate([keys, others]).astype(np.int64)
         if not len(keys):
             continue
-        if parts is None:
+        if covered is None:
             rows.append(snapshot.global_rows(np.full(len(keys), k, dtype=np.int64), keys))
         else:
-            frag, pos = keys_to_rows(parts, keys)
+            frag, pos = keys_to_rows(covered, keys)
             rows.append(snapshot.global_rows(frag, pos))
     notes = [
         f"index {index.id} ({index.kind}) on column '{query.column}'",
@@ -504,15 +507,16 @@ def _graph_search(
     scale = config.cluster_search_accuracy_factor
     need = min(query.k, matching)
     hnsw = graph.params.kind != "pooled_quantized"
+    # a filter hides part of the graph or lists: look further, 4x for 10x fewer rows
+    # (measured at 500k x 384: recall 0.95 at 5% selectivity with ef 1024)
+    widen = 1.0 if share >= 0.5 else (0.5 / max(share, 1e-3)) ** 0.6
     if hnsw:
-        effort = config.ef_search or max(want, int(max(64, want) * scale))
-        if share < 1:  # a filter hides part of the graph: look further
-            effort = min(int(effort / max(share, 1e-3)), 4096)
+        effort = config.ef_search or max(want, int(max(DEFAULT_EF_SEARCH, want) * scale))
+        effort = max(want, min(int(effort * widen), 4096))
     else:
         nlist = graph.params.nlist or 1
         effort = config.nprobe or max(1, int(default_nprobe(nlist) * scale))
-        if share < 1:
-            effort = min(int(effort / max(share, 1e-3)), nlist)
+        effort = min(int(effort * widen), nlist)
     for _ in range(3):
         knobs = {"ef_search": effort} if hnsw else {"nprobe": effort}
         keys = np.asarray(graph.search(query.vector, want, allowed=mask, **knobs), dtype=np.int64)

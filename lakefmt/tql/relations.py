@@ -52,6 +52,7 @@ from lakefmt.tql.models import (
     TableSource,
     Visible,
 )
+from lakefmt.tql.pruning import Condition, kept_fragments
 from lakefmt.tql.similarity import score_type, similarity_scores
 from lakefmt.types import as_array
 
@@ -147,6 +148,8 @@ class RelationBuilder:
     def __init__(self, registry: TableRegistry, load_vectors: VectorLoader | None) -> None:
         self.registry = registry
         self.load_vectors = load_vectors
+        self.notes: list[str] = []
+        """What ``ds.explain`` reports of the relations built (fragments skipped)."""
 
     # -- entry point --------------------------------------------------------------------------
     def relation(
@@ -158,12 +161,16 @@ class RelationBuilder:
         bm25: Sequence[Bm25Request] = (),
         similarity: Sequence[SimilarityRequest] = (),
         identity: bool = True,
+        conditions: Sequence[Condition] = (),
     ) -> str:
         """SQL of a relation over ``source`` with the identity columns and ``needed`` columns.
 
         ``bm25`` and ``similarity`` add computed score columns (their ``output`` names);
         similarity requests name stored vector columns of a dataset source. ``identity=False``
         says the query never reads the identity columns of a whole dataset (an aggregate).
+        ``conditions`` are terms of a WHERE the query applies to every row of the relation:
+        fragments whose statistics rule one out are left out (not with row numbers or BM25,
+        which are computed over the whole relation).
         """
         visible = {v.name: v for v in source.visible()}
         needed = [n for n in dict.fromkeys(needed) if n in visible]
@@ -176,6 +183,20 @@ class RelationBuilder:
             or any(visible[r.column].field is None for r in similarity)
         ):
             raise ValueError("similarity columns need stored vector columns of a dataset")
+        kept = None
+        if (
+            isinstance(source, DatasetSource)
+            and not bm25
+            and not (want_row and source.rows is None)
+        ):
+            by_name = {v.name: v.field for v in visible.values() if v.field is not None}
+            kept = kept_fragments(source.snapshot, by_name, conditions)
+            if kept is not None:
+                total = len(source.snapshot.manifest.fragments)
+                self.notes.append(
+                    f"{source.label or 'dataset'}: column statistics skip {total - len(kept)} "
+                    f"of {total} fragments"
+                )
         if isinstance(source, TableSource):
             sql = self._table_relation(source, [visible[n] for n in needed])
         elif source.rows is None:
@@ -183,13 +204,13 @@ class RelationBuilder:
             sql = self._dataset_relation(
                 source.snapshot,
                 fields,
-                fragments=None,
+                fragments=kept,
                 deletions=True,
                 similarity=similarity,
                 identity=identity or want_row,
             )
         else:
-            sql = self._view_relation(source, [visible[n] for n in needed], similarity)
+            sql = self._view_relation(source, [visible[n] for n in needed], similarity, kept)
         if want_row:
             if isinstance(source, DatasetSource) and source.rows is None:
                 sql = (
@@ -218,6 +239,7 @@ class RelationBuilder:
         source: DatasetSource,
         cols: list[Visible],
         similarity: Sequence[SimilarityRequest] = (),
+        kept: set[int] | None = None,
     ) -> str:
         snap = source.snapshot
         rows = np.asarray(source.rows, dtype=np.int64)
@@ -243,7 +265,7 @@ class RelationBuilder:
         base = self._dataset_relation(
             snap,
             fields,
-            fragments={int(k) for k in np.unique(frag)},
+            fragments={int(k) for k in np.unique(frag) if kept is None or int(k) in kept},
             deletions=False,
             similarity=similarity,
         )

@@ -25,6 +25,7 @@ The planner works on the sqlglot tree of a checked query (:mod:`lakefmt.tql.pars
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from lakefmt.errors import LakefmtError, QueryError
-from lakefmt.tql import parser
+from lakefmt.tql import parser, pruning
 from lakefmt.tql.columns import ColumnKind
 from lakefmt.tql.context import Occurrence, Origin, PlanningContext
 from lakefmt.tql.expressions import ExpressionTranslator
@@ -95,6 +96,7 @@ class Plan:
         columns: The result's columns (row results: all of them, lazy ones included).
         sample: ``(replace, limit)`` when the query samples (weights in ``__lf_weight``).
         natural_order: Row results without ORDER BY come back in source order.
+        notes: What the relations skipped (fragments pruned by statistics), for explain.
     """
 
     sql: str
@@ -105,6 +107,7 @@ class Plan:
     columns: list[OutputColumn]
     sample: tuple[bool, int | None] | None
     natural_order: bool
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -172,6 +175,7 @@ class Planner:
             self._root_branches = {id(s) for s in leaf_selects(root_scope.expression)}
         for scope in scopes:
             self._resolve_scope(scope, row_kind=row_kind, is_root=scope is root_scope)
+        self._find_conditions(tree)
         columns: list[OutputColumn] = []
         identity: tuple[str, ...] = ()
         row_source: Source | None = None
@@ -212,6 +216,7 @@ class Planner:
             columns=columns,
             sample=(sample.replace, sample_limit) if sample is not None else None,
             natural_order=natural,
+            notes=list(self.builder.notes),
         )
 
     def _order_limited_subqueries(self, tree: exp.Expression, root: Scope | None) -> None:
@@ -344,6 +349,35 @@ class Planner:
 
     def _occurrence_of(self, table: exp.Table) -> Occurrence | None:
         return self.ctx.by_placeholder.get(table.name)
+
+    def _find_conditions(self, tree: exp.Expression) -> None:
+        """The WHERE terms each occurrence's statistics can decide (fragment pruning): only
+        of a SELECT reading that one occurrence with no join, so the WHERE filters exactly
+        its rows before anything else sees them."""
+        for select in tree.find_all(exp.Select):
+            found = self.ctx.select_source.get(id(select))
+            where = select.args.get("where")
+            if found is None or found[1] is None or where is None:
+                continue
+            occ = found[1]
+            stored = functools.partial(self._stored_column, occ)
+            occ.conditions.extend(pruning.conditions_of(where.this, stored))
+
+    def _stored_column(
+        self, occ: Occurrence, node: exp.Expression
+    ) -> tuple[str, pa.DataType] | None:
+        """(visible name, Arrow type) of a scalar stored column of ``occ`` that ``node`` reads."""
+        origin = self.ctx.origins.get(id(node))
+        visible = origin.visible if origin is not None else None
+        if (
+            origin is None
+            or origin.occurrence is not occ
+            or visible is None
+            or visible.field is None
+            or visible.kind.kind not in ("number", "bool", "text")
+        ):
+            return None
+        return visible.name, visible.arrow_type
 
     # -- scope analysis ----------------------------------------------------------------------------
     def _preserving_pass(self, scopes: list[Scope]) -> None:
@@ -721,6 +755,7 @@ class Planner:
                 bm25=occ.bm25,
                 similarity=occ.similarity,
                 identity=identity,
+                conditions=occ.conditions,
             )
             placeholder = f'"{_REL}{occ.index}"'
             if placeholder not in sql:
