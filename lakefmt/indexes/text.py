@@ -40,7 +40,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -102,8 +101,17 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(t.lower() for t in _QUERY_TOKEN.findall(query)))
 
 
-def _connect() -> Any:
-    """A private in-memory DuckDB connection that reads nothing outside this process."""
+_CONNECTIONS = threading.local()
+
+
+def _connection() -> Any:
+    """This thread's private in-memory DuckDB connection (opened once per thread: opening
+    one costs milliseconds, tens under load), which reads nothing outside this process."""
+    con = getattr(_CONNECTIONS, "con", None)
+    if con is not None:
+        return con
+    import duckdb  # heavy: only when an index is built or a CONTAINS is planned
+
     con = duckdb.connect(
         ":memory:",
         config={
@@ -116,6 +124,7 @@ def _connect() -> Any:
     con.execute(f"SET threads = {threads}")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_external_access = false")
+    _CONNECTIONS.con = con
     return con
 
 
@@ -139,13 +148,13 @@ def _text_table(texts: pa.Array | pa.ChunkedArray) -> pa.Table:
 def _token_lists(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     """Each text's tokens, by DuckDB (the tokenizer), as one list array in row order."""
     table = _text_table(texts)
-    con = _connect()
+    con = _connection()
     try:
         con.register("__lf_texts", table)
-        # preserve_insertion_order (set by _connect) keeps the rows in the table's order
+        # preserve_insertion_order (set by _connection) keeps the rows in the table's order
         result = con.sql(f"SELECT {tokens_sql('t')} AS toks FROM __lf_texts").to_arrow_table()
     finally:
-        con.close()
+        con.unregister("__lf_texts")
     lists = result["toks"].combine_chunks()
     if len(lists) != len(table):
         raise AssertionError("DuckDB returned another number of rows")  # pragma: no cover
@@ -646,15 +655,10 @@ def substring_terms(value: str) -> list[str]:
     (DuckDB lower-cases letter by letter, so a text containing ``value`` lower-cases to
     one containing ``lower(value)``.)
     """
-    con = _connect()
-    try:
-        row = con.execute(
-            f"SELECT string_split_regex(lower(CAST($1 AS VARCHAR)), {_sql_str(TOKEN_PATTERN)})",
-            [value],
-        ).fetchone()
-    finally:
-        con.close()
-    parts: list[str] = row[0] if row is not None else []
+    sql = f"SELECT string_split_regex(lower(CAST($1 AS VARCHAR)), {_sql_str(TOKEN_PATTERN)})"
+    # fetchall: the shared connection must not keep an unfinished result
+    rows = _connection().execute(sql, [value]).fetchall()
+    parts: list[str] = rows[0][0] if rows else []
     return list(dict.fromkeys(p for p in parts[1:-1] if p))
 
 
