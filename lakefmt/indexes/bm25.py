@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -136,8 +137,7 @@ class TermBounds:
         return best * (1 + _MARGIN)
 
 
-@dataclasses.dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     """One query term's postings in a segment, for :func:`top_k`.
 
     Attributes:
@@ -169,9 +169,13 @@ def _exact_scores(keys: np.ndarray, terms: list[Term], key_norms: np.ndarray) ->
 
 def _best(keys: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The best ``k`` by score (descending), ties by smaller key."""
-    if len(keys) > k:
-        cut = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= cut
+    n = len(scores)
+    if n > 64 and n > 4 * k:
+        # the k-th best of a sample is at most the k-th best of all: a cheap cut, far
+        # below a full selection's cost, that keeps every key the answer can hold
+        sample = scores[:: max(1, n // (8 * k))]
+        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+        keep = scores >= floor
         keys, scores = keys[keep], scores[keep]
     order = np.lexsort((keys, -scores))[:k]
     return keys[order], scores[order]
@@ -194,18 +198,19 @@ def top_k(
     Returns:
         ``(keys int64, scores float64)``, best first, ties by smaller key.
     """
-    if not terms:
-        return np.empty(0, np.int64), np.empty(0)
-    # the threshold: exact scores of the best k allowed keys of the shortest term (only
-    # worth its cost when some term is long enough to be skipped)
+    if not prunes(terms):  # short postings: scoring them all costs less than pruning
+        parts = [t for t in (_allowed(t, allowed) for t in terms) if len(t.docs)]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0)
+        return _best(*_merged_sums(parts, key_norms), k)
+    # the threshold: exact scores of the best k allowed keys of the shortest term
     theta = 0.0
-    if len(terms) > 1 and max(len(t.docs) for t in terms) > PRUNE_FROM:
-        seed = _allowed(min(terms, key=lambda t: len(t.docs)), allowed)
-        if len(seed.docs) >= k:
-            alone = contributions(seed.idf, seed.tf, key_norms[seed.docs])
-            best = np.argpartition(alone, len(alone) - k)[len(alone) - k :]
-            keys = np.sort(seed.docs[best].astype(np.int64))
-            theta = float(_exact_scores(keys, terms, key_norms).min()) * (1 - _MARGIN)
+    seed = _allowed(min(terms, key=lambda t: len(t.docs)), allowed)
+    if len(seed.docs) >= k:
+        alone = contributions(seed.idf, seed.tf, key_norms[seed.docs])
+        best = np.argpartition(alone, len(alone) - k)[len(alone) - k :]
+        keys = np.sort(seed.docs[best].astype(np.int64))
+        theta = float(_exact_scores(keys, terms, key_norms).min()) * (1 - _MARGIN)
     # non-essential terms: the smallest bounds adding up to less than theta
     by_bound = sorted(range(len(terms)), key=lambda j: terms[j].bound)
     rest, essential = 0.0, by_bound
@@ -232,6 +237,13 @@ def top_k(
     return _best(keys, _exact_scores(keys, terms, key_norms), k)
 
 
+def prunes(terms: list[Term] | list[int]) -> bool:
+    """Whether :func:`top_k` prunes a query with these terms (or these postings lengths):
+    only then are the terms' bounds used (:attr:`Term.bound` may be 0 otherwise)."""
+    sizes = [t if isinstance(t, int) else len(t.docs) for t in terms]
+    return len(sizes) > 1 and max(sizes) > PRUNE_FROM
+
+
 def _merged_sums(terms: list[Term], key_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct keys (ascending) holding any of ``terms`` and the sums of those terms'
     contributions, added in the terms' order (a stable merge of the sorted postings)."""
@@ -239,27 +251,28 @@ def _merged_sums(terms: list[Term], key_norms: np.ndarray) -> tuple[np.ndarray, 
         (t,) = terms
         return t.docs.astype(np.int64), contributions(t.idf, t.tf, key_norms[t.docs])
     keys = np.concatenate([t.docs for t in terms])
-    idfs = np.repeat([t.idf for t in terms], [len(t.docs) for t in terms])
+    idfs = np.empty(len(keys))
+    at = 0
+    for t in terms:
+        idfs[at : at + len(t.docs)] = t.idf
+        at += len(t.docs)
     # elementwise, so one pass over every term gives each term's own contributions
     values = contributions(idfs, np.concatenate([t.tf for t in terms]), key_norms[keys])
     # sorted runs, one per term: a stable sort merges them, keeping the terms' order per key
     order = np.argsort(keys, kind="stable")
     keys, values = keys[order], values[order]
-    new = np.empty(len(keys), bool)
-    new[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    ends = np.empty_like(starts)
-    ends[:-1] = starts[1:]
-    ends[-1] = len(keys)
-    sums = values[starts]
+    first = np.empty(len(keys), bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    # a key's entries are adjacent, in the terms' order: add the next ones in turn
+    sums = values.copy()
     for extra in range(1, len(terms)):
-        at = starts + extra
-        more = at < ends
-        if not more.any():
+        same = ~first[1:] if extra == 1 else keys[extra:] == keys[:-extra]
+        if extra > 1 and not same.any():
             break
-        sums[more] += values[at[more]]
-    return keys[starts].astype(np.int64), sums
+        head = sums[:-extra]
+        np.add(head, values[extra:], out=head, where=same)
+    return keys[first].astype(np.int64), sums[first]
 
 
 def _allowed(term: Term, allowed: np.ndarray | None) -> Term:

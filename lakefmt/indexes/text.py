@@ -27,6 +27,9 @@ the collection statistics (:class:`Bm25Stats`) of the live rows of the whole ver
 in, so scores of several segments and of rows searched exactly merge into a plain top-k. The
 arithmetic follows the SQL expression's order of operations in float64; the mean length is
 ``total_length / count`` (:attr:`Bm25Stats.average_length`), computed alike by the SQL.
+The arithmetic lives in :mod:`lakefmt.indexes.bm25`, which also finds a segment's top-k
+without scoring every posting (MaxScore over per-term upper bounds computed in memory from
+the postings: the files are unchanged), returning exactly the unpruned answer.
 """
 
 from __future__ import annotations
@@ -361,7 +364,9 @@ class TextIndex:
         if not np.array_equal(offsets, tf_offsets):
             raise FormatError("text index: doc and tf lists differ in length")
         _check_postings(terms, offsets, docs, tf, lengths)
-        return cls(terms, offsets, docs, tf, lengths)
+        index = cls(terms, offsets, docs, tf, lengths)
+        index._bounds()  # at load, not in the first query that prunes
+        return index
 
     @property
     def count(self) -> int:
@@ -529,16 +534,22 @@ class TextIndex:
         norms: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best ``k`` allowed keys, pruned by MaxScore (:func:`bm25.top_k`), exact."""
-        bounds = self._bounds()
-        average = stats.average_length
-        present = []
+        ids = []
         for term, df in zip(terms, stats.document_frequencies, strict=True):
             t = self._term_id(term)
-            if t is None:
-                continue
-            s, e = self._offsets[t], self._offsets[t + 1]
-            term_idf = bm25.idf(stats.count, df)
-            bound = bounds.upper_bound(t, term_idf, average)
+            if t is not None:
+                ids.append((t, bm25.idf(stats.count, df)))
+        offsets = self._offsets
+        bounds = (
+            self._bounds()
+            if bm25.prunes([int(offsets[t + 1] - offsets[t]) for t, _ in ids])
+            else None
+        )
+        average = stats.average_length
+        present = []
+        for t, term_idf in ids:
+            s, e = offsets[t], offsets[t + 1]
+            bound = 0.0 if bounds is None else bounds.upper_bound(t, term_idf, average)
             present.append(bm25.Term(self._docs[s:e], self._tf[s:e], term_idf, bound))
         return bm25.top_k(present, norms, allowed, k)
 
