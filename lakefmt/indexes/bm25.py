@@ -190,7 +190,8 @@ def top_k(
     """The best ``k`` allowed keys holding at least one term, exactly (see the module).
 
     Args:
-        terms: The query's terms present in the segment, in the query's order.
+        terms: The query's terms present in the segment (each with postings), in the
+            query's order.
         key_norms: :func:`norms` of every key.
         allowed: Boolean mask over the keys, or None for every key.
         k: Keys wanted (> 0).
@@ -232,7 +233,8 @@ def top_k(
     keys = keys[(partial + rest) * (1 + _MARGIN) >= theta]
     skipped = sum(len(terms[j].docs) for j in range(len(terms)) if j not in essential)
     if len(keys) * len(terms) * 4 > skipped:  # lookups would cost more than merging all
-        keys, exact = _merged_sums([_allowed(t, allowed) for t in terms], key_norms)
+        every = [t for t in (_allowed(t, allowed) for t in terms) if len(t.docs)]
+        keys, exact = _merged_sums(every, key_norms)
         return _best(keys, exact, k)
     return _best(keys, _exact_scores(keys, terms, key_norms), k)
 
