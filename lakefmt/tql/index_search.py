@@ -1,9 +1,9 @@
 """Queries answered with an index: the shape they must have, and the candidate rows.
 
-Text queries (``ORDER BY BM25_SIMILARITY(col, '...') DESC LIMIT k``) take the same steps: the
-segments propose their best allowed rows under the version's exact collection statistics,
-rows no segment covers are all candidates, and the query runs over the candidates with those
-statistics, so every score is the exact one.
+Text queries (``ORDER BY BM25_SIMILARITY(col, '...') DESC LIMIT k``, recognised here as a
+:class:`TextQuery`) take the same steps in :mod:`lakefmt.tql.text_search`: the segments, and
+in-memory indexes of rows no segment covers, propose their best allowed rows with their exact
+scores under the version's exact collection statistics.
 
 A query ``SELECT ... [WHERE p] ORDER BY COSINE_SIMILARITY(col, ARRAY[...]) DESC LIMIT k``
 (or ``DOT``) over a whole dataset version whose column has a vector index of that metric
