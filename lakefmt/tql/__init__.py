@@ -42,7 +42,7 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.tql import engine, index_search, parser, pruning, scalar_search
+from lakefmt.tql import engine, index_search, parser, pruning, scalar_search, text_search
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -255,11 +255,14 @@ def _indexed(
         allowed = matched.rows
     builder = RelationBuilder(TableRegistry(), _load_column)
     if isinstance(query, index_search.TextQuery):
-        words = index_search.search_text(
+        words = text_search.search_text(
             source.snapshot, query, index, allowed, builder.fragment_column
         )
         if words is None:  # a damaged segment: the exact answer
             return None
+        plain = index_search.direct_columns(parsed, source)
+        if plain is not None:
+            return text_search.direct_result(parsed, source, plain, words)
         stats = {(query.column, query.terms): words.stats}
         view = dataclasses.replace(source, rows=words.rows, bm25_stats=stats)
         return execute(tql, default=view, resolve=resolve, search=exact)
