@@ -1,16 +1,19 @@
-"""Point lookups side by side: lakefmt (fragment statistics + Parquet bloom filters) against
+"""Point lookups side by side: lakefmt (sorted-key index; exact: fragment statistics + Parquet
+bloom filters) against
 raw DuckDB and pyarrow over the same Parquet files and Lance with BTREE indexes, in one run.
 
     python benchmarks/index_lookup.py --rows 10000000 --lookups 200
 
 Data: ``id`` int64 appended in order (realistic ids), ``rid`` the same ids shuffled,
-``name`` a random 16-character string (unique, no order), ``value`` float64. ``name`` is a
-``Text(index_type="inverted")`` column, so lakefmt writes a Parquet bloom filter for it.
+``name`` a random 16-character string (unique, no order), ``value`` float64. ``id`` and
+``rid`` declare ``NumericIndex()``, ``name`` is a ``Text(index_type="inverted")`` column, so
+lakefmt builds sorted-key indexes (``keys`` files) and writes Parquet bloom filters for them.
 Rows are appended 1M at a time (one fragment each). Each lookup asks for one existing value
 picked at random (the same values for every engine) and reads the whole matching row:
 
-* lakefmt: ``len(ds.query("SELECT * WHERE id = x"))`` and ``.to_arrow()``, with fragment
-  pruning by the manifest's statistics, and once with pruning off (``today``);
+* lakefmt: ``ds.query("SELECT * WHERE id = x").to_arrow()`` with the index, then with
+  ``SearchConfig(exact=True)`` (fragment pruning by the manifest's statistics and bloom
+  filters), and once with pruning off too (``today``);
 * DuckDB: ``SELECT * FROM read_parquet([the dataset's data files]) WHERE id = x``;
 * pyarrow: ``pyarrow.dataset`` over the same files, ``to_table(filter=...)``;
 * DuckDB over a copy of ``rid`` written with a bloom filter (what a declared numeric index
@@ -117,8 +120,8 @@ def main() -> None:
         ds = lakefmt.create(
             url,
             schema={
-                "id": "int64",
-                "rid": "int64",
+                "id": types.Int64(index_type=types.NumericIndex()),
+                "rid": types.Int64(index_type=types.NumericIndex()),
                 "name": types.Text(index_type="inverted"),
                 "value": "float64",
             },
@@ -158,11 +161,15 @@ def main() -> None:
             return run
 
         for column in ("id", "rid", "name"):
-            add("lakefmt", column, lakefmt_lookup(column), args.lookups)
+            add("lakefmt, sorted-key index", column, lakefmt_lookup(column), args.lookups)
+        ds.query_config = lakefmt.SearchConfig(exact=True)
+        for column in ("id", "rid", "name"):
+            add("lakefmt exact (pruning + bloom filters)", column, lakefmt_lookup(column), 50)
         pruning.ENABLED = False
         for column in ("id", "name"):
             add("lakefmt, no pruning (today)", column, lakefmt_lookup(column), 50)
         pruning.ENABLED = True
+        ds.query_config = lakefmt.SearchConfig()
 
         con = duckdb.connect()
         file_list = "[" + ", ".join(f"'{p}'" for p in files) + "]"
@@ -210,9 +217,18 @@ def main() -> None:
             for f in frag["files"]
             if f.get("stats") is not None
         )
+        index_files = [f for i in ds._manifest.indexes for s in i.segments for f in s.files]
+        keys_bytes = sum(f.size for f in index_files if f.role == "keys")
+        text_bytes = sum(f.size for f in index_files if f.role != "keys")
         storage = [
             ["lakefmt data files", f"{data / 1e6:.1f}"],
-            ["of which bloom filters (name)", f"{blooms / 1e6:.2f}"],
+            ["of which bloom filters (id, rid, name)", f"{blooms / 1e6:.2f}"],
+            ["sorted-key index keys files (id, rid, name)", f"{keys_bytes / 1e6:.1f}"],
+            [
+                "keys files over the data files without bloom filters",
+                f"{100 * keys_bytes / (data - blooms):.1f}%",
+            ],
+            ["BM25 postings + lengths of name (not used by lookups)", f"{text_bytes / 1e6:.1f}"],
             ["manifest statistics", f"{stats_bytes / 1e6:.4f}"],
             ["extra storage", f"{100 * (blooms + stats_bytes) / (data - blooms):.1f}%"],
         ]

@@ -17,11 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakefmt.errors import FormatError, InvalidArgumentError
-from lakefmt.indexes import embedding, text
+from lakefmt.indexes import embedding, scalar, text
 from lakefmt.types.base import Type
 
-#: ``vector``: ORDER BY a similarity of a vector column; ``text``: BM25 and CONTAINS.
+#: ``vector``: ORDER BY a similarity of a vector column; ``text``: BM25 and CONTAINS;
+#: ``scalar``: ``=``, ``IN`` and ranges of a number column.
 Family = str
+#: Text kinds whose segments also hold a ``keys`` file (:mod:`~lakefmt.indexes.scalar`, by
+#: hash) for ``col = 'literal'`` and ``IN``: Deep Lake's Inverted and Exact text indexes
+#: serve lookups; ``bm25`` is for ranking only.
+TEXT_LOOKUP_KINDS = frozenset({"inverted", "exact"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +35,7 @@ class IndexKind:
 
     Attributes:
         name: The canonical name, as column types and manifests store it.
-        family: ``vector`` or ``text``: which queries it answers.
+        family: ``vector``, ``text`` or ``scalar``: which queries it answers.
         engine: The engine whose files the segments hold (manifest ``engine``).
         engine_version: The engine file format version the segments are written in.
         accepts: Whether a column of this lakefmt type can have this kind of index.
@@ -119,12 +124,39 @@ def _load_vectors(files: dict[str, bytes]) -> VectorSegment:
     )
 
 
-def _build_text(values: pa.Array, live: np.ndarray, params: dict[str, Any]) -> dict[str, bytes]:
-    if isinstance(values, pa.ExtensionArray):
-        values = values.storage
-    # deleted rows are indexed as empty documents: never returned, never counted
-    values = pa.compute.if_else(pa.array(live), values, pa.scalar(None, values.type))
-    return text.build_text_index(values)
+def _is_number(t: Type) -> bool:
+    storage = t.storage_type
+    return pa.types.is_integer(storage) or pa.types.is_floating(storage)
+
+
+def _build_text(
+    lookups: bool,
+) -> Callable[[pa.Array, np.ndarray, dict[str, Any]], dict[str, bytes]]:
+    def build(values: pa.Array, live: np.ndarray, params: dict[str, Any]) -> dict[str, bytes]:
+        if isinstance(values, pa.ExtensionArray):
+            values = values.storage
+        keys = {"keys": scalar.build_sorted_keys(values, live)} if lookups else {}
+        # deleted rows are indexed as empty documents: never returned, never counted
+        values = pa.compute.if_else(pa.array(live), values, pa.scalar(None, values.type))
+        return {**text.build_text_index(values), **keys}
+
+    return build
+
+
+def _build_numeric(values: pa.Array, live: np.ndarray, params: dict[str, Any]) -> dict[str, bytes]:
+    return {"keys": scalar.build_sorted_keys(values, live)}
+
+
+def load_keys(files: dict[str, bytes]) -> scalar.SortedKeys:
+    """The sorted keys of a segment (its ``keys`` file).
+
+    Raises:
+        FormatError: The segment has no ``keys`` file (built before text lookups, or by
+            another writer), or it is damaged.
+    """
+    if "keys" not in files:
+        raise FormatError("index segment has no keys file")
+    return scalar.SortedKeys.from_bytes(files["keys"])
 
 
 KINDS: dict[str, IndexKind] = {
@@ -149,10 +181,19 @@ KINDS: dict[str, IndexKind] = {
                 engine="lakefmt.inverted",
                 engine_version=lambda: text.ENGINE_VERSION,
                 accepts=_is_text,
-                build=_build_text,
+                build=_build_text(name in TEXT_LOOKUP_KINDS),
                 load=text.TextIndex.from_files,
             )
             for name in ("bm25", "inverted", "exact")
+        ),
+        IndexKind(
+            name="numeric",
+            family="scalar",
+            engine="lakefmt.sorted",
+            engine_version=lambda: scalar.ENGINE_VERSION,
+            accepts=_is_number,
+            build=_build_numeric,
+            load=load_keys,
         ),
     ]
 }

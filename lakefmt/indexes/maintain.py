@@ -53,7 +53,7 @@ def declared(snapshot: Snapshot) -> list[Declared]:
                 check_buildable(d, field.name)
             except InvalidTypeError:
                 continue  # declared by another writer; this lakefmt does not build it
-            if d.name in KINDS:  # numeric indexes are bloom filters, written with the data
+            if d.name in KINDS:
                 out.append(Declared(field, KINDS[d.name], d.index_params()))
     return out
 

@@ -15,7 +15,8 @@ from lakefmt.errors import FormatError, MissingDependencyError
 from lakefmt.format.cache import LRUCache
 from lakefmt.format.index_files import read_index_file
 from lakefmt.format.manifest import Index, IndexSegment
-from lakefmt.indexes.kinds import KINDS
+from lakefmt.indexes.kinds import KINDS, load_keys
+from lakefmt.indexes.scalar import SortedKeys
 from lakefmt.storage import Storage
 
 _LOG = logging.getLogger("lakefmt.indexes")
@@ -46,6 +47,33 @@ def load_segment(storage: Storage, index: Index, segment: IndexSegment) -> Any:
         return kind.load(files)
 
     key = (storage.url, tuple(f.path for f in segment.files))
+    return _cached(storage, index, key, load)
+
+
+def load_sorted_keys(storage: Storage, index: Index, segment: IndexSegment) -> SortedKeys:
+    """A segment's ``keys`` file (lookups of ``=``, ``IN`` and ranges), read alone: a text
+    segment's postings are not loaded for a lookup.
+
+    Raises:
+        Unusable: The kind is unknown, the segment has no ``keys`` file, the file is
+            missing or damaged, or its keys are outside the segment (logged once).
+    """
+    if index.kind not in KINDS:
+        raise Unusable(f"index kind {index.kind!r} is unknown to this lakefmt")
+    files = [f for f in segment.files if f.role == "keys"]
+
+    def load() -> SortedKeys:
+        loaded = load_keys({f.role: read_index_file(storage, f) for f in files})
+        if loaded.max_key() >= segment.rows:
+            raise FormatError(f"index segment {segment.id}: keys beyond its {segment.rows} rows")
+        return loaded
+
+    found = _cached(storage, index, (storage.url, tuple(f.path for f in files), "keys"), load)
+    assert isinstance(found, SortedKeys)
+    return found
+
+
+def _cached(storage: Storage, index: Index, key: tuple[Any, ...], load: Any) -> Any:
     try:
         return LOADED.get_or_load(key, load)
     except (FormatError, MissingDependencyError) as exc:

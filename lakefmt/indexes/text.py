@@ -27,6 +27,9 @@ the collection statistics (:class:`Bm25Stats`) of the live rows of the whole ver
 in, so scores of several segments and of rows searched exactly merge into a plain top-k. The
 arithmetic follows the SQL expression's order of operations in float64; the mean length is
 ``total_length / count`` (:attr:`Bm25Stats.average_length`), computed alike by the SQL.
+The arithmetic lives in :mod:`lakefmt.indexes.bm25`, which also finds a segment's top-k
+without scoring every posting (MaxScore over per-term upper bounds computed in memory from
+the postings: the files are unchanged), returning exactly the unpruned answer.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
 import os
 import re
 import threading
@@ -48,6 +50,8 @@ import pyarrow.parquet as pq
 
 from lakefmt import _pool
 from lakefmt.errors import FormatError, InvalidArgumentError
+from lakefmt.indexes import bm25
+from lakefmt.indexes.bm25 import BM25_B, BM25_K1
 
 __all__ = [
     "BM25_B",
@@ -65,9 +69,6 @@ __all__ = [
     "tokens_sql",
 ]
 
-#: BM25 parameters (Lucene's defaults).
-BM25_K1 = 1.2
-BM25_B = 0.75
 #: What separates tokens (RE2 syntax, DuckDB's ``string_split_regex``).
 TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
 #: The tokenizer's name, recorded in every file (a later tokenizer never reads old postings).
@@ -79,11 +80,6 @@ TERMS_PER_ROW_GROUP = 65_536
 
 _QUERY_TOKEN = re.compile(r"[^\W_]+")
 _META_KEY = b"lakefmt.text"
-#: The SQL literals of the score expression, as DuckDB reads them (``DECIMAL`` then DOUBLE).
-_K1 = float(f"{BM25_K1}")
-_K1_PLUS_1 = float(f"{BM25_K1 + 1}")
-_B = float(f"{BM25_B}")
-_ONE_MINUS_B = 1 - BM25_B  # DuckDB folds ``1 - 0.75`` exactly, as a decimal
 
 
 def _sql_str(text: str) -> str:
@@ -108,9 +104,16 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(t.lower() for t in _QUERY_TOKEN.findall(query)))
 
 
-def _connect() -> Any:
-    """A private in-memory DuckDB connection that reads nothing outside this process."""
-    import duckdb  # here: ``import lakefmt`` stays light (DuckDB loads with the first query)
+_CONNECTIONS = threading.local()
+
+
+def _connection() -> Any:
+    """This thread's private in-memory DuckDB connection (opened once per thread: opening
+    one costs milliseconds, tens under load), which reads nothing outside this process."""
+    con = getattr(_CONNECTIONS, "con", None)
+    if con is not None:
+        return con
+    import duckdb  # heavy: only when an index is built or a CONTAINS is planned
 
     con = duckdb.connect(
         ":memory:",
@@ -124,6 +127,7 @@ def _connect() -> Any:
     con.execute(f"SET threads = {threads}")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_external_access = false")
+    _CONNECTIONS.con = con
     return con
 
 
@@ -147,13 +151,13 @@ def _text_table(texts: pa.Array | pa.ChunkedArray) -> pa.Table:
 def _token_lists(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     """Each text's tokens, by DuckDB (the tokenizer), as one list array in row order."""
     table = _text_table(texts)
-    con = _connect()
+    con = _connection()
     try:
         con.register("__lf_texts", table)
-        # preserve_insertion_order (set by _connect) keeps the rows in the table's order
+        # preserve_insertion_order (set by _connection) keeps the rows in the table's order
         result = con.sql(f"SELECT {tokens_sql('t')} AS toks FROM __lf_texts").to_arrow_table()
     finally:
-        con.close()
+        con.unregister("__lf_texts")
     lists = result["toks"].combine_chunks()
     if len(lists) != len(table):
         raise AssertionError("DuckDB returned another number of rows")  # pragma: no cover
@@ -311,6 +315,7 @@ class TextIndex:
         self._lengths = lengths
         self._lookup: dict[str, int] | None = None
         self._norm_cache: tuple[float | None, np.ndarray] | None = None
+        self._term_bounds: bm25.TermBounds | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -359,7 +364,9 @@ class TextIndex:
         if not np.array_equal(offsets, tf_offsets):
             raise FormatError("text index: doc and tf lists differ in length")
         _check_postings(terms, offsets, docs, tf, lengths)
-        return cls(terms, offsets, docs, tf, lengths)
+        index = cls(terms, offsets, docs, tf, lengths)
+        index._bounds()  # at load, not in the first query that prunes
+        return index
 
     @property
     def count(self) -> int:
@@ -460,13 +467,20 @@ class TextIndex:
         cached = self._norm_cache
         if cached is not None and cached[0] == average:
             return cached[1]
-        if average is not None and average > 0:
-            ratio = self._lengths / average
-        else:
-            ratio = np.zeros(self.count)
-        norm = _K1 * (_ONE_MINUS_B + _B * ratio)
+        norm = bm25.norms(self._lengths, average)
         self._norm_cache = (average, norm)
         return norm
+
+    def _bounds(self) -> bm25.TermBounds:
+        bounds = self._term_bounds
+        if bounds is None:
+            with self._lock:
+                if self._term_bounds is None:
+                    self._term_bounds = bm25.TermBounds.of(
+                        self._offsets, self._docs, self._tf, self._lengths
+                    )
+                bounds = self._term_bounds
+        return bounds
 
     def _accumulator(self) -> np.ndarray:
         acc = getattr(self._local, "acc", None)
@@ -484,6 +498,8 @@ class TextIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         allowed = self._mask(allowed, "allowed")
         norms = self._norms(stats.average_length)
+        if k is not None:
+            return self._top_k(terms, stats, allowed, k, norms)
         # score terms in the query's order: float additions must happen in the SQL's order
         acc, found = self._accumulator(), []
         try:
@@ -494,35 +510,48 @@ class TextIndex:
                     docs, tf = docs[keep], tf[keep]
                 if not len(docs):
                     continue
-                idf = math.log(1 + (stats.count - df + 0.5) / (df + 0.5))
-                tfd = tf.astype(np.float64)
-                part = idf * tfd
-                part *= _K1_PLUS_1
-                part /= tfd + norms[docs]
                 # a term's postings name each key once: no two updates of one cell
-                acc[docs] += part
+                acc[docs] += bm25.contributions(bm25.idf(stats.count, df), tf, norms[docs])
                 found.append(docs)
             if not found:
                 return np.empty(0, np.int64), np.empty(0)
             cand = np.concatenate(found) if len(found) > 1 else found[0]
             vals = acc[cand]
-            if k is not None and len(found) > 1 and len(cand) > k * len(found):
-                # a key appears once per matching term: the best k x terms entries hold the
-                # best k keys (ties at the cut are all kept)
-                want = k * len(found)
-                cut = np.partition(vals, len(vals) - want)[len(vals) - want]
-                keep = vals >= cut
-                cand, vals = cand[keep], vals[keep]
             if len(found) > 1:
                 cand, first = np.unique(cand, return_index=True)
                 vals = vals[first]
         finally:
             for docs in found:
                 acc[docs] = 0.0
-        keys = cand.astype(np.int64)
-        if k is None:
-            return keys, vals
-        return _top_k(keys, vals, k)
+        return cand.astype(np.int64), vals
+
+    def _top_k(
+        self,
+        terms: Sequence[str],
+        stats: Bm25Stats,
+        allowed: np.ndarray | None,
+        k: int,
+        norms: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``k`` allowed keys, pruned by MaxScore (:func:`bm25.top_k`), exact."""
+        ids = []
+        for term, df in zip(terms, stats.document_frequencies, strict=True):
+            t = self._term_id(term)
+            if t is not None:
+                ids.append((t, bm25.idf(stats.count, df)))
+        offsets = self._offsets
+        bounds = (
+            self._bounds()
+            if bm25.prunes([int(offsets[t + 1] - offsets[t]) for t, _ in ids])
+            else None
+        )
+        average = stats.average_length
+        present = []
+        for t, term_idf in ids:
+            s, e = offsets[t], offsets[t + 1]
+            bound = 0.0 if bounds is None else bounds.upper_bound(t, term_idf, average)
+            present.append(bm25.Term(self._docs[s:e], self._tf[s:e], term_idf, bound))
+        return bm25.top_k(present, norms, allowed, k)
 
 
 def _check_postings(
@@ -549,16 +578,6 @@ def _check_postings(
     sums = np.bincount(docs, weights=tf, minlength=count) if len(docs) else np.zeros(count)
     if not np.array_equal(sums, lengths.astype(np.float64)):
         raise FormatError("text index: key lengths are not the sums of their postings")
-
-
-def _top_k(keys: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` by score (descending), ties by smaller key."""
-    if len(keys) > k:
-        cut = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= cut
-        keys, scores = keys[keep], scores[keep]
-    order = np.lexsort((keys, -scores))[:k]
-    return keys[order], scores[order]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -647,15 +666,10 @@ def substring_terms(value: str) -> list[str]:
     (DuckDB lower-cases letter by letter, so a text containing ``value`` lower-cases to
     one containing ``lower(value)``.)
     """
-    con = _connect()
-    try:
-        row = con.execute(
-            f"SELECT string_split_regex(lower(CAST($1 AS VARCHAR)), {_sql_str(TOKEN_PATTERN)})",
-            [value],
-        ).fetchone()
-    finally:
-        con.close()
-    parts: list[str] = row[0] if row is not None else []
+    sql = f"SELECT string_split_regex(lower(CAST($1 AS VARCHAR)), {_sql_str(TOKEN_PATTERN)})"
+    # fetchall: the shared connection must not keep an unfinished result
+    rows = _connection().execute(sql, [value]).fetchall()
+    parts: list[str] = rows[0][0] if rows else []
     return list(dict.fromkeys(p for p in parts[1:-1] if p))
 
 

@@ -42,7 +42,7 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.tql import engine, index_search, parser, pruning
+from lakefmt.tql import engine, index_search, parser, pruning, scalar_search, text_search
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -145,9 +145,15 @@ def execute(
         QueryError: A syntax error, an unknown column or function, a forbidden statement or
             function, or a failure while running (with position and reason).
     """
-    indexed = _indexed(tql, default, resolve, search or SearchConfig())
-    if indexed is not None:
-        return indexed
+    config = search or SearchConfig()
+    parsed = _parsed_for_index(tql, default, config)
+    if parsed is not None:
+        indexed = _indexed(tql, parsed, default, resolve, config)
+        if indexed is not None:
+            return indexed
+        looked_up = _looked_up(tql, parsed, default, resolve)
+        if looked_up is not None:
+            return looked_up
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:
@@ -179,10 +185,11 @@ def execute(
     return QueryResult(plan.columns, _plain_numbers(table), plan.row_source, rows, plan.sql)
 
 
-def _index_plan(
+def _parsed_for_index(
     tql: str, default: Source | None, config: SearchConfig
-) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
-    """The index that answers ``tql`` over ``default``, if one does."""
+) -> parser.ParsedQuery | None:
+    """``tql`` parsed when an index may answer it over ``default`` (a whole version with
+    indexes, no exact search asked), else None."""
     if (
         config.exact
         or not isinstance(default, DatasetSource)
@@ -192,7 +199,14 @@ def _index_plan(
         or default.columns is not None
     ):
         return None
-    parsed = parser.parse(tql)
+    return parser.parse(tql)
+
+
+def _index_plan(
+    parsed: parser.ParsedQuery, default: Source | None
+) -> tuple[parser.ParsedQuery, DatasetSource, IndexQuery, Index] | None:
+    """The index that answers a parsed query over ``default``, if one does."""
+    assert isinstance(default, DatasetSource)
     vector = index_search.vector_query(parsed, default)
     if vector is not None:
         index = index_search.vector_index(default.snapshot, vector)
@@ -204,11 +218,33 @@ def _index_plan(
     return None
 
 
+def _looked_up(
+    tql: str, parsed: parser.ParsedQuery, default: Source | None, resolve: Resolver | None
+) -> QueryResult | None:
+    """Run ``tql`` over the candidates of an index lookup (see :mod:`.scalar_search`)."""
+    assert isinstance(default, DatasetSource)
+    query = scalar_search.lookup_query(parsed, default)
+    if query is None:
+        return None
+    candidates = scalar_search.search_lookup(default.snapshot, query)
+    if candidates is None or candidates.rows is None:  # damaged, or too many rows
+        return None
+    direct = scalar_search.direct_lookup(parsed, default, query, candidates.rows)
+    if direct is not None:
+        return direct
+    view = dataclasses.replace(default, rows=candidates.rows)
+    return execute(tql, default=view, resolve=resolve, search=SearchConfig(exact=True))
+
+
 def _indexed(
-    tql: str, default: Source | None, resolve: Resolver | None, config: SearchConfig
+    tql: str,
+    parsed: parser.ParsedQuery,
+    default: Source | None,
+    resolve: Resolver | None,
+    config: SearchConfig,
 ) -> QueryResult | None:
     """Run ``tql`` over the candidates of an index search (see :mod:`.index_search`)."""
-    found = _index_plan(tql, default, config)
+    found = _index_plan(parsed, default)
     if found is None:
         return None
     parsed, source, query, index = found
@@ -219,11 +255,14 @@ def _indexed(
         allowed = matched.rows
     builder = RelationBuilder(TableRegistry(), _load_column)
     if isinstance(query, index_search.TextQuery):
-        words = index_search.search_text(
+        words = text_search.search_text(
             source.snapshot, query, index, allowed, builder.fragment_column
         )
         if words is None:  # a damaged segment: the exact answer
             return None
+        plain = index_search.direct_columns(parsed, source)
+        if plain is not None:
+            return text_search.direct_result(parsed, source, plain, words)
         stats = {(query.column, query.terms): words.stats}
         view = dataclasses.replace(source, rows=words.rows, bm25_stats=stats)
         return execute(tql, default=view, resolve=resolve, search=exact)
@@ -276,7 +315,9 @@ def explain(
     Raises:
         QueryError: As for :func:`execute`.
     """
-    found = _index_plan(tql, default, search or SearchConfig())
+    config = search or SearchConfig()
+    parsed = _parsed_for_index(tql, default, config)
+    found = None if parsed is None else _index_plan(parsed, default)
     if found is not None:
         _, source, query, index = found
         lines = index_search.describe(source.snapshot, query, index)
@@ -285,6 +326,17 @@ def explain(
             + "\n".join(lines)
             + ("\n\nThe query then runs over the candidate rows, exactly as without an index.")
         )
+    lookup = None
+    if parsed is not None and isinstance(default, DatasetSource):
+        lookup = scalar_search.lookup_query(parsed, default)
+    if lookup is not None and isinstance(default, DatasetSource):
+        candidates = scalar_search.search_lookup(default.snapshot, lookup)
+        if candidates is not None and candidates.rows is not None:
+            return (
+                f"TQL:\n{tql}\n\nIndex:\n"
+                + "\n".join(candidates.notes)
+                + "\n\nThe query then runs over the candidate rows, exactly as without an index."
+            )
     plan = _plan(tql, default, resolve)
     db = engine.database(plan.directories)
     try:

@@ -1,9 +1,9 @@
 """Queries answered with an index: the shape they must have, and the candidate rows.
 
-Text queries (``ORDER BY BM25_SIMILARITY(col, '...') DESC LIMIT k``) take the same steps: the
-segments propose their best allowed rows under the version's exact collection statistics,
-rows no segment covers are all candidates, and the query runs over the candidates with those
-statistics, so every score is the exact one.
+Text queries (``ORDER BY BM25_SIMILARITY(col, '...') DESC LIMIT k``, recognised here as a
+:class:`TextQuery`) take the same steps in :mod:`lakefmt.tql.text_search`: the segments, and
+in-memory indexes of rows no segment covers, propose their best allowed rows with their exact
+scores under the version's exact collection statistics.
 
 A query ``SELECT ... [WHERE p] ORDER BY COSINE_SIMILARITY(col, ARRAY[...]) DESC LIMIT k``
 (or ``DOT``) over a whole dataset version whose column has a vector index of that metric
@@ -38,7 +38,6 @@ from lakefmt.indexes import text
 from lakefmt.indexes.config import SearchConfig
 from lakefmt.indexes.coverage import (
     Coverage,
-    CoveredFragment,
     allowed_keys,
     coverage,
     keys_to_rows,
@@ -208,108 +207,6 @@ def text_index(snapshot: Snapshot, query: TextQuery) -> Index | None:
     return None
 
 
-@dataclasses.dataclass
-class TextCandidates:
-    """What a text index search proposes.
-
-    Attributes:
-        rows: Global row indices (sorted) containing the query's answer.
-        stats: The version's BM25 collection statistics for the query's terms.
-        notes: What was searched how (for ``explain``).
-    """
-
-    rows: np.ndarray
-    stats: text.Bm25Stats
-    notes: list[str]
-
-
-#: In-memory text indexes of fragments no segment covers, by the files their column is
-#: read from (a fragment's values never change under the same files).
-_FRAGMENT_TEXT: LRUCache[Any] = LRUCache(256)
-
-
-def _fragment_text_index(
-    snapshot: Snapshot, k: int, field: Field, fragment_column: FragmentColumn
-) -> Any:
-    """A text index of every row of fragment ``k`` (cached), to score rows no segment
-    covers with the same code, statistics and tokenizer as the segments."""
-    fragment = snapshot.manifest.fragments[k]
-    key = (
-        snapshot.storage.url,
-        field.id,
-        fragment.rows,
-        tuple(d.path for d in fragment.files if field.id in d.field_ids),
-        tuple(u.path for u in fragment.updates if u.field_id == field.id),
-    )
-
-    def build() -> Any:
-        return text.TextIndex.from_files(text.build_text_index(fragment_column(snapshot, k, field)))
-
-    return _FRAGMENT_TEXT.get_or_load(key, build)
-
-
-def search_text(
-    snapshot: Snapshot,
-    query: TextQuery,
-    index: Index,
-    allowed: np.ndarray | None,
-    fragment_column: FragmentColumn,
-) -> TextCandidates | None:
-    """Candidate rows and exact collection statistics for a BM25 query; None when a
-    segment cannot be used (the caller then answers without the index)."""
-    cov = coverage(snapshot, index)
-    masks = _masks(snapshot, allowed)
-    fragments = snapshot.manifest.fragments
-    terms = list(query.terms)
-    # (engine, fragments of its keys or None, live keys, allowed keys)
-    parts_of: list[tuple[Any, list[CoveredFragment] | None, int, np.ndarray, np.ndarray]] = []
-    for segment, parts in cov.segments:
-        try:
-            engine = load_segment(snapshot.storage, index, segment)
-        except Unusable:
-            return None
-        live = allowed_keys(snapshot, segment, parts)
-        mask = live if masks is None else allowed_keys(snapshot, segment, parts, masks)
-        parts_of.append((engine, parts, -1, live, mask))
-    # rows no segment answers for: scored by an in-memory index of their fragment
-    exact: dict[int, list[np.ndarray]] = {}
-    _exact_rest(snapshot, cov, None, exact)
-    outside = 0
-    for k, chunks in exact.items():
-        positions = np.unique(np.concatenate(chunks))
-        if not len(positions):
-            continue
-        live = np.zeros(fragments[k].rows, dtype=bool)
-        live[positions] = True
-        mask = live if masks is None else live & masks.get(k, np.zeros(len(live), bool))
-        engine = _fragment_text_index(snapshot, k, query.field, fragment_column)
-        parts_of.append((engine, None, k, live, mask))
-        outside += len(positions)
-    stats = text.Bm25Stats(0, 0, tuple(0 for _ in terms))
-    for engine, _, _, live, _ in parts_of:
-        stats = stats + engine.stats(terms, live)
-    rows: list[np.ndarray] = []
-    for engine, covered, k, _, mask in parts_of:
-        ((keys, _),) = text.bm25_scores([(engine, mask)], terms, stats, query.k)
-        if len(keys) < query.k:  # rows holding no term score 0: any allowed ones complete k
-            others = np.flatnonzero(mask)
-            others = others[~np.isin(others, keys)][: query.k - len(keys)]
-            keys = np.concatenate([keys, others]).astype(np.int64)
-        if not len(keys):
-            continue
-        if covered is None:
-            rows.append(snapshot.global_rows(np.full(len(keys), k, dtype=np.int64), keys))
-        else:
-            frag, pos = keys_to_rows(covered, keys)
-            rows.append(snapshot.global_rows(frag, pos))
-    notes = [
-        f"index {index.id} ({index.kind}) on column '{query.column}'",
-        f"{outside} rows outside the index scored from their fragments",
-    ]
-    found = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
-    return TextCandidates(found, stats, notes)
-
-
 def _count(tree: exp.Select) -> int | None:
     limit = tree.args.get("limit")
     if limit is None:
@@ -380,12 +277,24 @@ class Candidates:
 
 
 def _masks(snapshot: Snapshot, allowed: np.ndarray | None) -> dict[int, np.ndarray] | None:
+    """Per fragment holding allowed rows, a bool mask over its physical positions."""
     if allowed is None:
         return None
+    rows = np.asarray(allowed, dtype=np.int64)
+    if len(rows) > 1 and bool(np.any(rows[1:] < rows[:-1])):
+        rows = np.sort(rows)
+    fragments = snapshot.manifest.fragments
+    live = np.array([f.live_rows for f in fragments], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(live)])
+    cuts = np.searchsorted(rows, starts)  # rows of fragment k: rows[cuts[k]:cuts[k + 1]]
     masks: dict[int, np.ndarray] = {}
-    for k, positions, _ in snapshot.locate(np.asarray(allowed, dtype=np.int64)):
-        mask = np.zeros(snapshot.manifest.fragments[k].rows, dtype=bool)
-        mask[positions] = True
+    for k, fragment in enumerate(fragments):
+        if cuts[k] == cuts[k + 1]:
+            continue
+        local = rows[cuts[k] : cuts[k + 1]] - starts[k]
+        physical = local if fragment.deletion is None else snapshot.live_positions(fragment)[local]
+        mask = np.zeros(fragment.rows, dtype=bool)
+        mask[physical] = True
         masks[k] = mask
     return masks
 
@@ -621,8 +530,9 @@ class DirectColumn:
 
 
 def direct_columns(parsed: ParsedQuery, source: DatasetSource) -> list[DirectColumn] | None:
-    """The outputs of a :class:`VectorQuery` whose projection is only stored columns (``*``,
-    names, aliases of names) and the similarity it orders by; None for anything else."""
+    """The outputs of a :class:`VectorQuery` or :class:`TextQuery` whose projection is only
+    stored columns (``*``, names, aliases of names) and the score it orders by; None for
+    anything else."""
     tree = parsed.tree
     assert isinstance(tree, exp.Select)
     order_call = _resolve_alias(tree, tree.args["order"].expressions[0].this)
@@ -673,6 +583,21 @@ def direct_result(
     if scores.null_count:
         rank[~np.asarray(scores.is_valid())] = -np.inf
     order = np.argsort(-rank, kind="stable")
+    return assemble_direct(parsed, source, columns, rows, scores, order, candidates.notes)
+
+
+def assemble_direct(
+    parsed: ParsedQuery,
+    source: DatasetSource,
+    columns: list[DirectColumn],
+    rows: np.ndarray,
+    scores: pa.Array,
+    order: np.ndarray,
+    notes: list[str],
+) -> QueryResult:
+    """A direct result (:func:`direct_columns`): ``rows`` (global) with their ``scores``,
+    in ``order`` (positions into both, best first), cut to the query's OFFSET and LIMIT."""
+    snapshot = source.snapshot
     tree = parsed.tree
     offset = int(tree.args["offset"].expression.this) if tree.args.get("offset") else 0
     limit = int(tree.args["limit"].expression.this)
@@ -700,7 +625,7 @@ def direct_result(
             arrays.append(values)
             names.append(c.name)
     table = pa.Table.from_arrays(arrays, names=names)
-    sql = "-- answered from " + "; ".join(candidates.notes)
+    sql = "-- answered from " + "; ".join(notes)
     return QueryResult(outputs, table, source, out_rows.astype(np.int64), sql)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -347,3 +348,20 @@ def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError):
         bm25_scores([(index, None)], ["a", "a"], Bm25Stats(2, 3, (1, 1)))
     assert bm25_scores([(index, None)], ["a"], stats, k=0)[0][0].size == 0
+
+
+def test_tokenising_on_several_threads_and_after_substring_terms() -> None:
+    """Each thread reuses its own DuckDB connection: concurrent builds and the CONTAINS
+    helper in between give the same postings as one build alone."""
+    texts = [f"w{i % 7} Straße w{i % 3}, İstanbul" for i in range(500)]
+    want = build_text_index(pa.array(texts))
+
+    def build(i: int) -> dict[str, bytes]:
+        assert substring_terms("xa b cx") == ["b"]
+        return build_text_index(pa.array(texts))
+
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(build, range(12)):
+            assert got == want
+    holding = sum(1 for i in range(500) if 1 in (i % 7, i % 3))
+    assert text_stats(pa.array(texts), ["w1"]) == Bm25Stats(500, 2000, (holding,))

@@ -8,6 +8,7 @@ import pytest
 
 import lakefmt
 from lakefmt import types
+from lakefmt.tql import text_search
 
 EXACT = lakefmt.SearchConfig(exact=True)
 WORDS = [f"w{i}" for i in range(500)] + ["Straße", "İstanbul", "naïve", "x2"]
@@ -118,3 +119,57 @@ def test_without_declared_index_queries_are_exact_and_unchanged(tmp_path):
     assert plain["t"].indexes == ["bm25"]
     _check_small = plain.query("SELECT * ORDER BY BM25_SIMILARITY(t, 'c') DESC LIMIT 1")
     assert _check_small["t"][:] == ["b c"]
+
+
+def _columns(view, names):
+    return [list(view[n][:]) for n in names]
+
+
+def test_direct_and_duckdb_results_equal_the_exact_path(world, monkeypatch):
+    """Plain projections are answered without DuckDB, the others through DuckDB over the
+    candidates; both give the exact path's rows and scores (ties at the cut aside)."""
+    ds, _ = world
+    cases = [
+        ("SELECT id, label, BM25_SIMILARITY(t, 'w3 w9') AS s ORDER BY s DESC LIMIT 15", True),
+        ("SELECT *, BM25_SIMILARITY(t, 'w3 w9') AS s ORDER BY s DESC LIMIT 7 OFFSET 4", True),
+        ("SELECT id, BM25_SIMILARITY(t, 'w3') AS s WHERE id < 6 ORDER BY s DESC LIMIT 10", True),
+        (
+            "SELECT id, label * 2 AS l, BM25_SIMILARITY(t, 'w3 w9') AS s ORDER BY s DESC LIMIT 9",
+            False,
+        ),
+        ("SELECT id, BM25_SIMILARITY(t, '!!!') AS s ORDER BY s DESC LIMIT 5", True),
+    ]
+    calls = []
+    original = text_search.direct_result
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(text_search, "direct_result", spy)
+    saved = ds.query_config
+    try:
+        for tql, direct in cases:
+            ds.query_config = lakefmt.SearchConfig()
+            calls.clear()
+            got = ds.query(tql)
+            assert bool(calls) == direct, tql
+            ds.query_config = EXACT
+            want = ds.query(tql)
+            assert list(got["s"][:]) == list(want["s"][:]), tql
+            assert len(got) == len(want)
+            names = ["id", "label", "t"] if tql.startswith("SELECT *") else ["id"]
+            scores = list(want["s"][:])
+            cut = scores[-1]
+            # every row strictly above the last score is the exact path's, cell for cell
+            keep_got = [i for i, s in enumerate(got["s"][:]) if s > cut]
+            keep_want = [i for i, s in enumerate(scores) if s > cut]
+            got_rows = {tuple(c[i] for c in _columns(got, names)) for i in keep_got}
+            want_rows = {tuple(c[i] for c in _columns(want, names)) for i in keep_want}
+            assert got_rows == want_rows, tql
+    finally:
+        ds.query_config = saved
+    small = ds.query(
+        "SELECT id, BM25_SIMILARITY(t, 'w3') AS s WHERE id < 6 ORDER BY s DESC LIMIT 10"
+    )
+    assert len(small) == 6  # fewer matching rows than LIMIT: every one, zeros included
