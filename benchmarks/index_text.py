@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -135,6 +136,21 @@ def same_top(a_ids, a_scores, b_ids, b_scores) -> bool:
     return bool(np.allclose(np.sort(a_scores), np.sort(b_scores), rtol=1e-9, atol=0))
 
 
+def build_tantivy(tantivy: Any, docs: list[str], folder: Path) -> Any:
+    """A one-segment tantivy index of ``docs`` (field ``body``; doc ids are row ids)."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("body", stored=False, tokenizer_name="default")
+    folder.mkdir()
+    index = tantivy.Index(sb.build(), path=str(folder))
+    writer = index.writer(heap_size=256_000_000, num_threads=1)
+    for text in docs:
+        writer.add_document(tantivy.Document(body=text))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
@@ -217,18 +233,8 @@ def main() -> None:
         except ImportError:
             print("skipped: tantivy (not installed)")
         else:
-            sb = tantivy.SchemaBuilder()
-            sb.add_text_field("body", stored=False, tokenizer_name="default")
-            schema = sb.build()
-            (work / "tantivy").mkdir()
             start = time.perf_counter()
-            index = tantivy.Index(schema, path=str(work / "tantivy"))
-            writer = index.writer(heap_size=256_000_000, num_threads=1)
-            for text in docs:
-                writer.add_document(tantivy.Document(body=text))
-            writer.commit()
-            writer.wait_merging_threads()
-            index.reload()
+            index = build_tantivy(tantivy, docs, work / "tantivy")
             tantivy_build = time.perf_counter() - start
             searcher = index.searcher()
             assert searcher.num_segments == 1, "doc ids are row ids only in one segment"

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from _common import machine, table
-from index_text import make_docs
+from index_text import build_tantivy, make_docs
 
 import lakefmt
 from lakefmt import types
@@ -109,18 +109,8 @@ def main() -> None:
         except ImportError:
             print("skipped: tantivy (not installed)")
         else:
-            sb = tantivy.SchemaBuilder()
-            sb.add_text_field("body", stored=False, tokenizer_name="default")
-            schema = sb.build()
-            (work / "tantivy").mkdir()
             start = time.perf_counter()
-            index = tantivy.Index(schema, path=str(work / "tantivy"))
-            writer = index.writer(heap_size=256_000_000, num_threads=1)
-            for text in docs:
-                writer.add_document(tantivy.Document(body=text))
-            writer.commit()
-            writer.wait_merging_threads()
-            index.reload()
+            index = build_tantivy(tantivy, docs, work / "tantivy")
             builds["tantivy-py"] = time.perf_counter() - start
             searcher = index.searcher()
 

@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakefmt import _pool
+from lakefmt._duckdb import SANDBOX_CONFIG
 from lakefmt.errors import FormatError, InvalidArgumentError
 from lakefmt.indexes import bm25
 from lakefmt.indexes.bm25 import BM25_B, BM25_K1
@@ -115,14 +116,7 @@ def _connection() -> Any:
         return con
     import duckdb  # heavy: only when an index is built or a CONTAINS is planned
 
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "python_enable_replacements": False,
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        },
-    )
+    con = duckdb.connect(":memory:", config=dict(SANDBOX_CONFIG))
     threads = max(1, min(os.cpu_count() or 1, _pool.pool_size("decode")))
     con.execute(f"SET threads = {threads}")
     con.execute("SET preserve_insertion_order = true")

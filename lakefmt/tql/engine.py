@@ -34,6 +34,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lakefmt._duckdb import SANDBOX_CONFIG
 from lakefmt.tql import udfs
 from lakefmt.tql.columns import duck_type, quote_ident, quote_str
 from lakefmt.types import as_array
@@ -66,14 +67,7 @@ class Database:
 
     def __init__(self, directories: Sequence[str]) -> None:
         self.directories = tuple(directories)
-        con = duckdb.connect(
-            ":memory:",
-            config={
-                "python_enable_replacements": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            },
-        )
+        con = duckdb.connect(":memory:", config=dict(SANDBOX_CONFIG))
         udfs.register(con)
         spill = _private_spill_dir()
         con.execute(f"SET temp_directory = {quote_str(spill)}")

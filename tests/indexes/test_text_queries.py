@@ -63,12 +63,10 @@ def _check(ds, where: str = "", k: int = 10) -> None:
         tql = f"SELECT id, BM25_SIMILARITY(t, '{q}') AS s{w} ORDER BY s DESC LIMIT {k}"
         (got_ids, got_scores), (want_ids, want_scores) = _both(ds, tql)
         assert got_scores == want_scores, q  # bit for bit
-        positive = [i for i, s in zip(want_ids, want_scores, strict=True) if s > 0]
         # ties at the k-th score may pick other rows; every strictly better row is there
         cut = want_scores[-1] if want_scores else 0
         assert {i for i, s in zip(want_ids, want_scores, strict=True) if s > cut} <= set(got_ids)
         assert len(got_ids) == len(want_ids)
-        assert positive or all(s == 0 for s in got_scores)
 
 
 def test_index_is_built_and_answers_exactly(world):
