@@ -34,6 +34,7 @@ from lakefmt.dataset.compaction import (
     cleanup_seconds,
     full_compaction,
 )
+from lakefmt.dataset.interop import duckdb_relation, plan_of, plan_sql
 from lakefmt.dataset.lifecycle import flush_dropped, register_writer
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.query_view import QueryView, dataset_source, explain_query, run_query
@@ -61,6 +62,7 @@ from lakefmt.format import commit as commits
 from lakefmt.format import layout, maintenance, protocol, refs
 from lakefmt.format.manifest import Manifest
 from lakefmt.format.merge import Resolve, check_merge_arguments, plan_merge
+from lakefmt.format.read_plan import ReadPlan
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
@@ -337,6 +339,54 @@ class ReadOnlyDataset(DatasetView):
         and (estimated) still live, rows deleted pending compaction. Read from the manifest,
         no file is opened; rows appended but not flushed are not counted."""
         return version_stats(self._manifest)
+
+    def read_plan(self) -> ReadPlan:
+        """Every file another engine reads for this version, and how to combine them.
+
+        For each fragment: its data files with the Parquet column holding each column, the
+        deletion file (positions to skip), update files (cells to replace) and the columns
+        read as their default (``spec/format.md`` section 15). ``plan.model_dump_json()``
+        is what ``lakefmt plan URL`` prints. Pending writes of a writable handle are
+        flushed first, as for a query.
+
+        Raises:
+            FormatError: A data file is missing or damaged.
+        """
+        return plan_of(self._data())
+
+    def duckdb_sql(self, *, ordered: bool = True) -> str:
+        """The DuckDB ``SELECT`` that reads this version from its Parquet files (what
+        :meth:`to_duckdb` runs and ``lakefmt plan --format sql`` prints): it needs no
+        lakefmt, only DuckDB and the files (``spec/format.md`` section 15).
+
+        Args:
+            ordered: End with ``ORDER BY`` so rows come in the dataset's order.
+        """
+        return plan_sql(self._data(), ordered=ordered)
+
+    def to_duckdb(
+        self, con: Any | None = None, name: str | None = None, *, ordered: bool = True
+    ) -> Any:
+        """A DuckDB relation of this version's rows that reads its Parquet files directly:
+        deletions, updates, renames, column groups and defaults applied, nothing copied.
+
+        DuckDB pushes projections and filters into the Parquet scans, and the relation
+        joins with the connection's other tables or feeds ``COPY ... TO``. Media columns
+        hold their stored bytes. Datasets on object stores need DuckDB's ``httpfs`` and
+        credentials set up on ``con`` (``CREATE SECRET``).
+
+        Args:
+            con: The DuckDB connection; DuckDB's default connection (``duckdb.sql``) if None.
+            name: Also create (or replace) a view of this name on ``con``, which stays
+                pinned at this version.
+            ordered: Rows in the dataset's order (row ``i`` is ``ds[i]``), at the cost of a
+                sort; ``False`` lets DuckDB return them in any order.
+
+        Raises:
+            InvalidArgumentError: The dataset is in memory (``mem://``), the version has no
+                columns, or ``con``/``name`` is not a connection/name.
+        """
+        return duckdb_relation(self._data(), con, name, ordered=ordered)
 
     def _summary_text(self) -> str:
         m = self._manifest
