@@ -88,6 +88,7 @@ from lakefmt.integrations import (
     from_pandas,
     from_parquet,
     to_csv,
+    to_huggingface_parquet,
     to_image_folder,
     to_parquet,
 )
@@ -168,6 +169,7 @@ __all__ = [
     "query",
     "query_async",
     "to_csv",
+    "to_huggingface_parquet",
     "to_image_folder",
     "to_parquet",
     "types",

@@ -99,9 +99,9 @@ def _stored_feature(hf: ModuleType, column_type: Type, meta: Mapping[str, Any]) 
         return None
     if isinstance(column_type, Bytes) and _is_media_feature(feature):
         return feature
-    ragged = isinstance(column_type, Array) and column_type.shape is None
     if (
-        ragged
+        isinstance(column_type, Array)
+        and column_type.shape is None
         and type(feature).__name__ in _ARRAY_FEATURES.values()
         and len(feature.shape) == column_type.ndim
         and feature.dtype == column_type.dtype

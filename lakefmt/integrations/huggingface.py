@@ -192,11 +192,11 @@ def lakefmt_type(feature: Any, sample: pa.Array | None, column: str) -> types.Ty
             return types.ClassLabel(
                 types.Array("int64", dimensions=1), class_names=list(inner.names)
             )
-        dtype = _numeric_dtype(inner)
-        if dtype is not None and length > 0:
-            if dtype.startswith("float"):
-                return types.Embedding(length, dtype=dtype)
-            return types.Array(dtype, shape=(length,))
+        item_dtype = _numeric_dtype(inner)
+        if item_dtype is not None and length > 0:
+            if item_dtype.startswith("float"):
+                return types.Embedding(length, dtype=item_dtype)
+            return types.Array(item_dtype, shape=(length,))
         depth, deepest = 1, inner
         while _kind(deepest) in ("List", "LargeList") and getattr(deepest, "length", -1) in (
             -1,
