@@ -49,7 +49,7 @@ from lakefmt.dataset.huggingface import (
     hf_batch,
     hf_features,
 )
-from lakefmt.errors import InvalidArgumentError, SchemaError
+from lakefmt.errors import DecodeError, InvalidArgumentError, SchemaError
 from lakefmt.integrations.exporters import (
     EXPORT_BATCH_ROWS,
     check_max_rows_per_file,
@@ -349,9 +349,18 @@ def from_huggingface(
         for name, feature in features.items():
             if _type_loses_feature(feature, columns[name]):
                 ds[name].metadata[HF_METADATA_KEY] = {"feature": _feature_dict(hf, feature)}
+        done = 0
         for table in converted():
             if table.num_rows:
-                ds.append(table)
+                try:
+                    ds.append(table)
+                except DecodeError as exc:  # its row numbers count from the batch's start
+                    raise DecodeError(
+                        f"in source rows {done}..{done + table.num_rows - 1}: {exc}; an Image "
+                        "column holds one format (that of the first batch's images): pass "
+                        "schema={column: 'bytes'} to keep images of mixed formats as bytes"
+                    ) from exc
+                done += table.num_rows
                 bar.update(table.num_rows)
         ds.commit("import Hugging Face dataset")
     return ds

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,12 @@ from hypothesis import strategies as st
 import lakefmt
 from lakefmt import types
 from lakefmt.cli import main
-from lakefmt.errors import InvalidArgumentError, SchemaError
+from lakefmt.errors import (
+    DecodeError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    SchemaError,
+)
 
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -398,3 +404,23 @@ def test_random_datasets_round_trip(rows: list[tuple[Any, ...]]) -> None:
     _assert_same_hf(ds.to_huggingface(), hf)
     table = ds.to_arrow()
     assert pa.array(table.column("c").to_pylist()).to_pylist() == columns["c"]
+
+
+def test_a_later_image_of_another_format_names_the_source_rows() -> None:
+    hf = datasets.Dataset.from_dict(
+        {"img": [_image("PNG", 1)] * 3 + [_image("JPEG", 2)]}, features=Features({"img": Image()})
+    )
+    with pytest.raises(DecodeError, match=r"source rows 2\.\.3.*'bytes'"):
+        lakefmt.from_huggingface(hf, "mem://hf-mixed", batch_size=2, progress=False)
+    assert not lakefmt.exists("mem://hf-mixed")
+    ds = lakefmt.from_huggingface(hf, "mem://hf-mixed", schema={"img": "bytes"}, progress=False)
+    assert ds.to_huggingface().features["img"] == Image()
+
+
+def test_without_datasets_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = lakefmt.create("mem://hf-missing", schema={"a": "int32"})
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"lakefmt\[huggingface\]"):
+        ds.to_huggingface()
+    with pytest.raises(MissingDependencyError, match=r"lakefmt\[huggingface\]"):
+        lakefmt.from_huggingface(object(), "mem://hf-missing2")
