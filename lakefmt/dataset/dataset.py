@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import threading
 import warnings
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,7 @@ from lakefmt.dataset.compaction import (
     cleanup_seconds,
     full_compaction,
 )
-from lakefmt.dataset.interop import duckdb_relation, plan_of, plan_sql
+from lakefmt.dataset.interop import duckdb_relation, plan_of, plan_sql, pyarrow_dataset
 from lakefmt.dataset.lifecycle import flush_dropped, register_writer
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.query_view import QueryView, dataset_source, explain_query, run_query
@@ -79,6 +79,9 @@ from lakefmt.indexes.maintain import (
 )
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types.convert import ColumnSpec, to_table
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 
 class ReadOnlyDataset(DatasetView):
@@ -353,6 +356,21 @@ class ReadOnlyDataset(DatasetView):
             FormatError: A data file is missing or damaged.
         """
         return plan_of(self._data())
+
+    def to_pyarrow_dataset(self) -> pads.Dataset:
+        """A ``pyarrow.dataset.Dataset`` over this version's Parquet files, for tools that
+        want one (columns as their Arrow storage types).
+
+        Only where the files hold exactly the version's rows: no deleted rows, no updated
+        cells, one file per fragment, no renamed column and no non-null default read by old
+        rows (``optimize()`` makes a dataset so). Otherwise use :meth:`to_batches`, which
+        streams any version, or :meth:`to_duckdb`.
+
+        Raises:
+            InvalidArgumentError: The version does not qualify (the message says why) or
+                the dataset is not on local disk.
+        """
+        return pyarrow_dataset(self._data())
 
     def duckdb_sql(self, *, ordered: bool = True) -> str:
         """The DuckDB ``SELECT`` that reads this version from its Parquet files (what
