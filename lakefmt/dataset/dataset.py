@@ -17,6 +17,7 @@ and the read-only one spells out a refusal for each write of the other.)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import warnings
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt._progress import Progress
-from lakefmt.dataset import schema_changes
+from lakefmt.dataset import schema_changes, upsert
 from lakefmt.dataset.attributes import check_public_attribute
 from lakefmt.dataset.compaction import (
     DEFAULT_CLEANUP_AGE,
@@ -38,6 +39,7 @@ from lakefmt.dataset.interop import duckdb_relation, plan_of, plan_sql, pyarrow_
 from lakefmt.dataset.lifecycle import flush_dropped, register_writer
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.query_view import QueryView, dataset_source, explain_query, run_query
+from lakefmt.dataset.upsert import MergeInsertResult
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
 from lakefmt.dataset.view import DatasetView, RowSource, normalize_index
 from lakefmt.dataset.writer import (
@@ -50,6 +52,7 @@ from lakefmt.dataset.writer import (
 )
 from lakefmt.errors import (
     BranchNotFoundError,
+    ColumnMissingValueError,
     CommitConflictError,
     DatasetNotFoundError,
     InvalidArgumentError,
@@ -270,6 +273,17 @@ class ReadOnlyDataset(DatasetView):
 
     def delete(self, index: Any) -> None:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.delete`)."""
+        raise self._read_only_error()
+
+    def merge_insert(
+        self,
+        data: Any,
+        on: str,
+        *,
+        when_not_matched_by_source: str | None = None,
+        message: str | None = None,
+    ) -> MergeInsertResult:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.merge_insert`)."""
         raise self._read_only_error()
 
     def flush(self) -> None:
@@ -776,6 +790,87 @@ class Dataset(ReadOnlyDataset):
                     positions,
                     values.take(pa.array(slots)),
                 )
+
+    def merge_insert(
+        self,
+        data: Any,
+        on: str,
+        *,
+        when_not_matched_by_source: str | None = None,
+        message: str | None = None,
+    ) -> MergeInsertResult:
+        """Upsert: update the rows whose key (column ``on``) a row of ``data`` has, append
+        the other rows of ``data``, all as one commit.
+
+        Matched rows take the values of the columns ``data`` gives (the others keep
+        theirs); every row with that key is updated. ``data`` is anything :meth:`append`
+        takes, and as for an append it gives every column that has no default. Null keys
+        never match: such rows of ``data`` are appended. With
+        ``when_not_matched_by_source="delete"``, rows whose key no row of ``data`` has are
+        deleted (a full sync from a source of truth). Changes buffered before the call are
+        flushed first, as their own version.
+
+        Returns:
+            The commit and the counts of rows updated, inserted and deleted.
+
+        Raises:
+            ColumnNotFoundError: ``on`` or a column of ``data`` is not in the dataset.
+            InvalidArgumentError: Two rows of ``data`` share a key, ``on`` cannot be a key
+                (vectors, media, floats), or ``when_not_matched_by_source`` is unknown.
+            CommitConflictError: A concurrent writer changed the same rows; nothing of
+                this call is applied (retry it on the new version).
+            ColumnMissingValueError, TypeMismatchError: as :meth:`append`.
+        """
+        _check_message(message)
+        with self._lock:
+            self.flush()
+            given = upsert.given_columns(data)
+            specs = self._column_specs()
+            # columns data leaves out convert as nulls; only inserted rows need them (below)
+            lenient = [
+                s
+                if given is None or s.name in given or s.has_default
+                else dataclasses.replace(s, has_default=True, default=None)
+                for s in specs
+            ]
+            table = to_table(data, lenient)
+            plan = upsert.plan_upsert(self._snap, table, on, given, when_not_matched_by_source)
+            missing = [s.name for s in specs if s is not lenient[specs.index(s)]]
+            if len(plan.inserts) and missing:
+                raise ColumnMissingValueError(
+                    f"data inserts {len(plan.inserts)} row(s) but has no column {missing[0]!r}, "
+                    "which has no default value"
+                )
+            try:
+                if len(plan.matched_rows):
+                    take = pa.array(plan.matched_sources)
+                    for name in plan.update_columns:
+                        values = table.column(name).take(take).combine_chunks()
+                        self._update_cells(name, plan.matched_rows, values, single=False)
+                if len(plan.inserts):
+                    self._writes.add(table.take(pa.array(plan.inserts)))
+                ops = self._writes.operations(self._storage, self._snap, self._manifest)
+                if len(plan.deletes):
+                    by_fragment = {
+                        self._manifest.fragments[k].id: positions
+                        for k, positions, _ in self._snap.locate(plan.deletes)
+                    }
+                    ops.append(commits.DeleteRows(self._manifest, by_fragment))
+                delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
+                due = self._indexing_mode is not IndexingMode.Off and self._index_due(delta)
+                if ops:  # with index segments due, they make the commit (as in commit())
+                    self._commit_ops(ops, is_commit=not due, message=message)
+            finally:
+                self._writes.clear()  # committed, or nothing of this call stays pending
+            if ops and due:
+                index_ops = self._index_operations(delta_rows=delta)
+                self._commit_ops(index_ops, is_commit=True, message=message)
+            return upsert.MergeInsertResult(
+                version=self.version,
+                updated=len(plan.matched_rows),
+                inserted=len(plan.inserts),
+                deleted=len(plan.deletes),
+            )
 
     def delete(self, index: Any) -> None:
         """Delete rows by index (an int, a slice or a list); later rows move up.
