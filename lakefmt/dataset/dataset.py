@@ -21,13 +21,14 @@ import dataclasses
 import datetime
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 
 from lakefmt._progress import Progress
-from lakefmt.dataset import schema_changes, upsert
+from lakefmt.dataset import backfill, schema_changes, upsert
 from lakefmt.dataset.attributes import check_public_attribute
 from lakefmt.dataset.compaction import (
     DEFAULT_CLEANUP_AGE,
@@ -259,8 +260,29 @@ class ReadOnlyDataset(DatasetView):
         """Refused: raises ReadOnlyError (see :meth:`Dataset.append`)."""
         raise self._read_only_error()
 
-    def add_column(self, name: str, dtype: Any, default_value: Any = None) -> None:
+    def add_column(
+        self,
+        name: str,
+        dtype: Any,
+        default_value: Any = None,
+        *,
+        fill: Callable[[pa.Table], Any] | None = None,
+        fill_columns: Sequence[str] | None = None,
+    ) -> None:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.add_column`)."""
+        raise self._read_only_error()
+
+    def fill_column(
+        self,
+        name: str,
+        fill: Callable[[pa.Table], Any],
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        message: str | None = None,
+        progress: bool | None = None,
+    ) -> int:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.fill_column`)."""
         raise self._read_only_error()
 
     def remove_column(self, name: str) -> None:
@@ -891,11 +913,21 @@ class Dataset(ReadOnlyDataset):
             self._commit_ops([commits.DeleteRows(self._manifest, by_fragment)])
 
     # -- schema ----------------------------------------------------------------------------------
-    def add_column(self, name: str, dtype: Any, default_value: Any = None) -> None:
+    def add_column(
+        self,
+        name: str,
+        dtype: Any,
+        default_value: Any = None,
+        *,
+        fill: Callable[[pa.Table], Any] | None = None,
+        fill_columns: Sequence[str] | None = None,
+    ) -> None:
         """Add a column; existing rows get ``default_value`` (or null). No data is rewritten.
 
         Appends that leave the column out also get ``default_value``; without one they must
-        give it.
+        give it. With ``fill``, the existing rows' values are then computed from
+        ``fill_columns`` (default: all the others) by :meth:`fill_column`, which resumes
+        where it stopped if interrupted.
 
         Raises:
             ColumnExistsError: The name is taken.
@@ -904,8 +936,73 @@ class Dataset(ReadOnlyDataset):
         """
         with self._lock:
             op = schema_changes.add_column(self._snap, name, dtype, default_value)
+            if fill is not None and not callable(fill):
+                raise InvalidArgumentError(f"fill must be a function, not {type(fill).__name__}")
             self.flush()
             self._commit_ops([op])
+            if fill is not None:
+                self.fill_column(name, fill, columns=fill_columns)
+
+    def fill_column(
+        self,
+        name: str,
+        fill: Callable[[pa.Table], Any],
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        message: str | None = None,
+        progress: bool | None = None,
+    ) -> int:
+        """Compute a column's values from other columns for every row that still reads its
+        default, without rewriting any other column.
+
+        ``fill`` gets an Arrow table of ``columns`` (default: every other column) for up to
+        ``batch_size`` rows and returns one value per row (a list, numpy or Arrow array).
+        Fragments are filled one at a time, each as a new column group flushed as its own
+        version: if the backfill stops (an error, a crash), what it wrote stays, and
+        calling ``fill_column`` again computes only the rows left. A commit ends it.
+
+        Returns:
+            The rows filled.
+
+        Raises:
+            ColumnNotFoundError: ``name`` or one of ``columns`` is not a column.
+            InvalidArgumentError: ``fill`` is not a function, returns another number of
+                values than rows, or ``columns`` includes ``name``.
+            TypeMismatchError: A value does not fit the column's type.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_message(message)
+        if not callable(fill):
+            raise InvalidArgumentError(f"fill must be a function, not {type(fill).__name__}")
+        with self._lock:
+            self.flush()
+            target = self._snap.field(name)
+            names = [c for c in self.schema if c != name] if columns is None else list(columns)
+            if name in names:
+                raise InvalidArgumentError(f"column {name!r} cannot be computed from itself")
+            sources = [self._snap.field(c) for c in names]
+            todo = backfill.unfilled_fragments(self._snap, target)
+            total = sum(self._manifest.fragments[k].live_rows for k in todo)
+            filled = 0
+            with Progress(total, f"fill {name}", progress) as bar:
+                for k in todo:
+                    rows = backfill.fragment_rows(self._snap, k)
+                    try:
+                        for part, values in backfill.computed_values(
+                            self._snap, rows, sources, fill, batch_size
+                        ):
+                            self._update_cells(name, part, values, single=False)
+                            bar.update(len(part))
+                    except BaseException:
+                        # a fragment is filled whole or not at all, so a rerun finds it
+                        self._writes.drop_updates()
+                        raise
+                    self.flush()  # the checkpoint: this fragment's column group
+                    filled += len(rows)
+            self.commit(message)
+            return filled
 
     def remove_column(self, name: str) -> None:
         """Remove a column (its data stays in old versions; no file is rewritten).
