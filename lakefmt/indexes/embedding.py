@@ -106,6 +106,8 @@ DEFAULT_EF_SEARCH = 64
 #: HNSW defaults: neighbours per node, candidate list while building.
 _DEFAULT_M = 32
 _DEFAULT_EF_CONSTRUCTION = 40
+#: Rows an IVF search scores at least by default (:func:`default_nprobe`).
+_SCAN_AT_LEAST = 2048
 #: k-means iterations of the IVF coarse quantizer by default.
 _DEFAULT_NITER = 10
 #: k-means of the IVF kind trains on at most this many points per list (faiss's own default
@@ -256,9 +258,12 @@ def default_pq_m(dim: int) -> int:
     return min(divisors, key=lambda d: (abs(d - dim / 8), -d))
 
 
-def default_nprobe(nlist: int) -> int:
-    """IVF lists probed by default: about 2% of them, at least 8 (or all when fewer)."""
-    return min(nlist, max(8, math.ceil(nlist / 50)))
+def default_nprobe(nlist: int, indexed: int = 0) -> int:
+    """IVF lists probed by default: about 2% of them, at least 8, and enough to score about
+    :data:`_SCAN_AT_LEAST` of the ``indexed`` rows (a small index is scanned whole, which
+    costs less than a millisecond); never more than ``nlist``."""
+    small = math.ceil(nlist * _SCAN_AT_LEAST / indexed) if indexed else 0
+    return min(nlist, max(8, math.ceil(nlist / 50), small))
 
 
 def _engine_threads(threads: int | None) -> int:
@@ -668,7 +673,7 @@ class EmbeddingIndex:
             search_params = faiss.SearchParametersHNSW(efSearch=ef)
         else:
             assert self.params.nlist is not None
-            probe = default_nprobe(self.params.nlist) if nprobe is None else nprobe
+            probe = default_nprobe(self.params.nlist, self.indexed) if nprobe is None else nprobe
             search_params = faiss.SearchParametersIVF(nprobe=min(probe, self.params.nlist))
         if selector is not None:
             search_params.sel = selector

@@ -428,7 +428,7 @@ def _graph_search(
         # a filter leaves ``share`` of each list's rows: visit 1 / share as many lists, so
         # as many allowed rows are scored as an unfiltered search scores rows
         nlist = graph.params.nlist or 1
-        effort = config.nprobe or max(1, int(default_nprobe(nlist) * scale))
+        effort = config.nprobe or max(1, int(default_nprobe(nlist, graph.indexed) * scale))
         effort = max(1, min(math.ceil(effort / max(share, 1e-3)), nlist))
         most = nlist
     for _ in range(3):
