@@ -46,6 +46,7 @@ from lakefmt.indexes.coverage import (
 from lakefmt.indexes.embedding import default_nprobe
 from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.segments import Unusable, load_segment
+from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.columns import classify
 from lakefmt.tql.models import DatasetSource, SimilarityRequest, Visible
 from lakefmt.tql.parser import ParsedQuery, function_name
@@ -300,24 +301,59 @@ def _masks(snapshot: Snapshot, allowed: np.ndarray | None) -> dict[int, np.ndarr
     return masks
 
 
-def _scores(column: pa.Array, positions: np.ndarray, query: VectorQuery) -> np.ndarray:
+#: Above this share of a fragment's rows, exact scoring multiplies the whole matrix (one
+#: pass over memory, row norms cached) rather than gathering the rows first.
+_DENSE_SHARE = 0.25
+
+
+def _scores(
+    column: pa.Array, positions: np.ndarray, query: VectorQuery, norms_key: tuple[Any, ...]
+) -> np.ndarray:
     """Exact scores of rows of a fragment, ordered as DuckDB sorts them descending: NaN
-    (undefined cosine) first, NULL last."""
+    (undefined cosine) first, NULL last.
+
+    Scored in place on the column's values (a zero-copy view of the cached Arrow column when
+    it is float32): many rows (appended rows no segment covers, a broad filter's allowed
+    rows) by one product with the whole matrix and cached row norms, few rows (candidates)
+    by gathering them. Nothing is copied per row.
+    """
     if isinstance(column, pa.ExtensionArray):
         column = column.storage
-    taken = column.take(pa.array(positions, pa.int64()))
-    size = taken.type.list_size
-    flat = taken.values.slice(taken.offset * size, len(taken) * size)
-    matrix = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(taken), size)
+    size = column.type.list_size
+    values = column.values.slice(column.offset * size, len(column) * size)
+    matrix = values.to_numpy(zero_copy_only=False).reshape(len(column), size)
     q = query.vector.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = (matrix @ q).astype(np.float64)
-        if query.metric == "cosine":
-            scores /= np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) * np.linalg.norm(q)
+    dense = len(positions) >= _DENSE_SHARE * len(column) and matrix.dtype == np.float32
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if dense:
+            scores = (matrix @ q)[positions].astype(np.float64)
+            if query.metric == "cosine":
+
+                def norms() -> pa.Array:
+                    return pa.array(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)))
+
+                row_norms = VECTORS.get_or_load(
+                    (*norms_key, "norms", "FLOAT"), norms, lambda a: a.nbytes
+                ).to_numpy()
+                scores /= row_norms[positions] * np.linalg.norm(q)
+        else:
+            rows = matrix[positions].astype(np.float32, copy=False)
+            scores = (rows @ q).astype(np.float64)
+            if query.metric == "cosine":
+                scores /= np.sqrt(np.einsum("ij,ij->i", rows, rows)) * np.linalg.norm(q)
     scores[np.isnan(scores)] = np.inf
-    if taken.null_count:
-        scores[~np.asarray(taken.is_valid())] = -np.inf
+    if column.null_count:
+        scores[~np.asarray(column.is_valid())[positions]] = -np.inf
     return scores
+
+
+def _norms_key(snapshot: Snapshot, k: int, field: Field) -> tuple[Any, ...]:
+    """Names a fragment's column values for caching their row norms: data and update file
+    names are never reused, so the files a column is read from identify its values."""
+    fragment = snapshot.manifest.fragments[k]
+    holder = next((d.path for d in reversed(fragment.files) if field.id in d.field_ids), None)
+    updates = tuple(u.path for u in fragment.updates if u.field_id == field.id)
+    return (snapshot.storage.url, "index_search", field.id, holder, updates, fragment.rows)
 
 
 def search_vectors(
@@ -485,7 +521,7 @@ def _top(
         if not len(positions):
             continue
         column = fragment_column(snapshot, k, query.field)
-        scores.append(_scores(column, positions, query))
+        scores.append(_scores(column, positions, query, _norms_key(snapshot, k, query.field)))
         frags.append(np.full(len(positions), k, dtype=np.int64))
         poss.append(positions)
     if not scores:
