@@ -487,10 +487,14 @@ def _exact_rest(
 
     def allowed_live(k: int, positions: np.ndarray) -> np.ndarray:
         fragment = fragments[k]
-        keep = ~np.isin(positions, snapshot.deleted(fragment))
+        deleted = snapshot.deleted(fragment)
+        if masks is None and not len(deleted):
+            return positions
+        keep = np.ones(fragment.rows, dtype=bool)
+        keep[deleted] = False
         if masks is not None:
-            keep &= masks.get(k, np.zeros(fragment.rows, dtype=bool))[positions]
-        return positions[keep]
+            keep &= masks.get(k, np.zeros(fragment.rows, dtype=bool))
+        return positions[keep[positions]]
 
     for _, parts in cov.segments:
         for part in parts:
@@ -499,6 +503,16 @@ def _exact_rest(
     for k in cov.uncovered:
         positions = np.arange(fragments[k].rows, dtype=np.int64)
         exact.setdefault(k, []).append(allowed_live(k, positions))
+
+
+def _distinct(chunks: list[np.ndarray]) -> np.ndarray:
+    """The positions of ``chunks``, each once, ascending (a whole uncovered fragment is one
+    ascending chunk already: not sorted again)."""
+    if not chunks:
+        return np.zeros(0, np.int64)
+    if len(chunks) == 1 and (len(chunks[0]) < 2 or bool(np.all(chunks[0][1:] > chunks[0][:-1]))):
+        return chunks[0]
+    return np.unique(np.concatenate(chunks))
 
 
 def _top(
@@ -517,7 +531,7 @@ def _top(
     poss: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     for k, chunks in by_fragment.items():
-        positions = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, np.int64)
+        positions = _distinct(chunks)
         if not len(positions):
             continue
         column = fragment_column(snapshot, k, query.field)
