@@ -281,7 +281,9 @@ def bench_engine_filtered(
             continue  # too few rows at this scale for a top-k
         truth = rows[exact_topk(data[rows], queries, K)]
         name = _ENGINE_NAMES["clustered_quantized"]
-        res = Result(f"filtered {share:.1%} ({len(rows):,} rows): engine {name} + re-rank", build, 0)
+        res = Result(
+            f"filtered {share:.1%} ({len(rows):,} rows): engine {name} + re-rank", build, 0
+        )
         knob, values = _knob(index)
         for v in values[1:4]:
             if knob == "nprobe":
@@ -290,8 +292,8 @@ def bench_engine_filtered(
                 v = max(v * 4, K * refine)
             fewest = [K]
 
-            def search(q: np.ndarray, o={knob: v}, fewest=fewest, allowed=allowed) -> np.ndarray:
-                cand = index.search(q, K * refine, allowed=allowed, **o)
+            def search(q: np.ndarray, knob=knob, v=v, fewest=fewest, allowed=allowed) -> np.ndarray:
+                cand = index.search(q, K * refine, allowed=allowed, **{knob: v})
                 top = _rerank(data, q, cand)
                 fewest[0] = min(fewest[0], len(top))
                 return top

@@ -189,7 +189,9 @@ class EmbeddingIndexParams:
                 f"a {self.kind!r} index is built as one of {allowed}, got {self.structure!r}"
             )
         structure = self.resolved_structure
-        own = {"hnsw": ("m", "ef_construction"), "ivf": ("nlist", "niter")}[structure]
+        own: tuple[str, ...] = {"hnsw": ("m", "ef_construction"), "ivf": ("nlist", "niter")}[
+            structure
+        ]
         if self.kind == "pooled_quantized":
             own = (*own, "pq_m")
         bounds = {"m": (2, 256), "ef_construction": (1, None), "nlist": (1, None)}

@@ -82,7 +82,9 @@ def test_the_default_vector_index_is_ivf_sq8(ivf_world):
     assert "clustered_quantized" in ds.explain(_tql(q, 10))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     cut=st.sampled_from([1, 2, 10, 50, 100, 300, 500, 900]),
     k=st.sampled_from([1, 10, 40]),
