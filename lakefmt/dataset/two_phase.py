@@ -196,7 +196,7 @@ def commit_infos(
         )
     parsed = [parse_info(info) for info in infos]
     # the newest head: a stale handle's first attempt would check the schema needlessly
-    head = read_head(storage, manifest.branch, manifest.branch_id, at_least=manifest.version)
+    head = read_head(storage, manifest.branch, manifest.branch_id)
     check_infos(storage, head, parsed)
     op = CommitFragments(parsed, transaction_id)
     try:

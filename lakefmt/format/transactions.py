@@ -36,8 +36,8 @@ TRANSACTION_ID_MAX = 200
 #: The writer feature a manifest holding transaction records names.
 TRANSACTIONS_FEATURE = "transactions"
 
-_DATA_PATH = re.compile(r"^data/[0-9a-f]{32}\.parquet$")
-_TRANSACTION_ID = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
+_DATA_PATH = re.compile(r"data/[0-9a-f]{32}\.parquet")
+_TRANSACTION_ID = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 class InfoField(BaseModel):
@@ -159,7 +159,7 @@ def check_transaction_id(transaction_id: Any) -> None:
     if (
         not isinstance(transaction_id, str)
         or len(transaction_id) > TRANSACTION_ID_MAX
-        or not _TRANSACTION_ID.match(transaction_id)
+        or not _TRANSACTION_ID.fullmatch(transaction_id)
     ):
         raise InvalidArgumentError(
             f"transaction_id must be a string of 1-{TRANSACTION_ID_MAX} printable ASCII "
@@ -192,7 +192,7 @@ def check_infos(storage: Storage, manifest: Manifest, infos: Sequence[FragmentIn
         if len(ids) != len(info.fields) or not info.files or info.rows < 0:
             raise InvalidArgumentError(f"fragment info of files {info.paths} is malformed")
         for data_file in info.files:
-            if not _DATA_PATH.match(data_file.path):
+            if not _DATA_PATH.fullmatch(data_file.path):
                 raise InvalidArgumentError(
                     f"fragment file path {data_file.path!r} is not a data file name "
                     "(data/<32 hex digits>.parquet)"
