@@ -197,9 +197,11 @@ def commit_infos(
     parsed = [parse_info(info) for info in infos]
     # the newest head: a stale handle's first attempt would check the schema needlessly
     head = read_head(storage, manifest.branch, manifest.branch_id)
-    check_infos(storage, head, parsed)
     op = CommitFragments(parsed, transaction_id)
     try:
+        # a landed transaction first: its files may since be compacted and cleaned up
+        op.check_transaction(storage, head)
+        check_infos(storage, head, parsed)
         landed = commits.commit(storage, head, [op], is_commit=True, message=message)
     except TransactionCommitted as done:
         current = read_head(storage, manifest.branch, manifest.branch_id)

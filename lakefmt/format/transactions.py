@@ -332,6 +332,17 @@ class CommitFragments(Operation):
     transaction_id: str | None = None
     name: str = "append"
 
+    def check_transaction(self, storage: Storage, manifest: Manifest) -> None:
+        """Raise :class:`TransactionCommitted` if the transaction is on ``manifest``'s
+        ancestry (looking back to the oldest base of the infos, see
+        :func:`find_transaction`)."""
+        if self.transaction_id is None:
+            return
+        since = min((i.base_version for i in self.infos), default=manifest.version)
+        landed = find_transaction(storage, manifest, self.transaction_id, since)
+        if landed is not None:
+            raise TransactionCommitted(landed)
+
     def apply(self, storage: Storage, manifest: Manifest) -> Manifest:
         """Give the fragments the next ids (those whose files ``manifest`` lists already
         are left out, as for an append) and record the transaction.
@@ -342,11 +353,8 @@ class CommitFragments(Operation):
         """
         version = manifest.version + 1
         update: dict[str, Any] = {}
+        self.check_transaction(storage, manifest)
         if self.transaction_id is not None:
-            since = min((i.base_version for i in self.infos), default=manifest.version)
-            landed = find_transaction(storage, manifest, self.transaction_id, since)
-            if landed is not None:
-                raise TransactionCommitted(landed)
             record = TransactionRecord(id=self.transaction_id, version=version)
             update["transactions"] = [*manifest.transactions, record][-TRANSACTION_MEMORY:]
             if TRANSACTIONS_FEATURE not in manifest.writer_features:

@@ -314,3 +314,29 @@ def test_cleanup_removes_abandoned_fragments_after_grace(url: str, tmp_path: Pat
     with pytest.raises(InvalidArgumentError, match="cleanup removed it"):
         ds.commit_fragments(abandoned)
     assert _ids(url) == [0, 1]
+
+
+def test_transactions_survive_compaction_branches_and_merges(url: str) -> None:
+    ds = lakefmt.open(url)
+    infos = lakefmt.write_fragments(url, _batch(0, 2))
+    first = ds.commit_fragments(infos, transaction_id="t")
+    ds.optimize()
+    dev = ds.branch("dev").open()
+    dev.append(_batch(10, 1))
+    dev.commit()
+    assert dev.commit_fragments(infos, transaction_id="t") == first  # inherited by dev
+    ds.merge("dev")
+    assert [r.id for r in ds._manifest.transactions] == ["t"]
+    assert ds.commit_fragments(infos, transaction_id="t") == first
+    assert _ids(url) == [0, 1, 10]
+
+
+def test_retry_after_compaction_and_cleanup_finds_the_transaction(url: str) -> None:
+    ds = lakefmt.open(url)
+    infos = lakefmt.write_fragments(url, _batch(0, 2))
+    first = ds.commit_fragments(infos, transaction_id="t")
+    ds.append(_batch(5, 1))
+    ds.optimize()  # the head no longer lists the infos' files: only the record tells
+    ds.cleanup(older_than=0)
+    assert lakefmt.open(url).commit_fragments(infos, transaction_id="t") == first
+    assert _ids(url) == [0, 1, 5]
