@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,16 @@ from lakefmt.errors import (
     QueryError,
     SchemaError,
 )
+from lakefmt.integrations import dask as lakefmt_dask
 
 dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 psutil = pytest.importorskip("psutil")
+
+#: the real partition task, before a test replaces it
+_WRITE_PARTITION = lakefmt_dask._write_partition
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +197,32 @@ def test_bad_arguments(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("lakefmt.integrations.dask.importlib.import_module", missing)
     with pytest.raises(MissingDependencyError, match=r"lakefmt\[dask\]"):
         lakefmt.dask.read(url)
+
+
+def _write_or_die(frame: Any, url: str, schema: Any, creds: Any) -> list[str]:
+    """A partition task whose first attempt dies with SIGKILL after writing part of its
+    rows (a marker file per partition says whether it ran before)."""
+    marker = Path(url).parent / f"attempt-{int(frame['id'].iloc[0])}"
+    if not marker.exists():
+        marker.write_text("1")
+        lakefmt.write_fragments(url, frame.iloc[: len(frame) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _WRITE_PARTITION(frame, url, schema, creds)
+
+
+def test_worker_killed_mid_write_is_retried_once(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = str(tmp_path / "killed")
+    lakefmt.create(url, SCHEMA)
+    written = _frame(0, 80)
+    monkeypatch.setattr("lakefmt.integrations.dask._write_partition", _write_or_die)
+    version = lakefmt.dask.write(_dask_frame(written, 2), url)
+    ds = lakefmt.open(url)
+    assert ds.version == version
+    _same(ds.to_pandas(), written)  # each row once, although the half-writes landed on disk
+    orphans = len(list((tmp_path / "killed" / "data").iterdir())) - len(ds._manifest.fragments)
+    assert orphans == 2
+    ds.cleanup(older_than=0)
+    assert len(list((tmp_path / "killed" / "data").iterdir())) == len(ds._manifest.fragments)
+    _same(lakefmt.open(url).to_pandas(), written)
