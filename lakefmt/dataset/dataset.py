@@ -696,7 +696,8 @@ class Dataset(ReadOnlyDataset):
             transaction_id: 1-200 printable ASCII characters naming this write.
 
         Returns:
-            The id of the commit holding the fragments.
+            The id of the commit holding the fragments (with no infos and no
+            ``transaction_id``, nothing is committed: the id of the branch head).
 
         Raises:
             InvalidArgumentError: An info is malformed or edited, of another dataset or

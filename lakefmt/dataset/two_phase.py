@@ -197,6 +197,8 @@ def commit_infos(
     parsed = [parse_info(info) for info in infos]
     # the newest head: a stale handle's first attempt would check the schema needlessly
     head = read_head(storage, manifest.branch, manifest.branch_id)
+    if not parsed and transaction_id is None:
+        return head, head.version_id  # nothing to commit, nothing to record: no version
     op = CommitFragments(parsed, transaction_id)
     try:
         # a landed transaction first: its files may since be compacted and cleaned up

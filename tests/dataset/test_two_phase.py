@@ -340,3 +340,15 @@ def test_retry_after_compaction_and_cleanup_finds_the_transaction(url: str) -> N
     ds.cleanup(older_than=0)
     assert lakefmt.open(url).commit_fragments(infos, transaction_id="t") == first
     assert _ids(url) == [0, 1, 5]
+
+
+def test_no_infos(url: str) -> None:
+    ds = lakefmt.open(url)
+    head = ds.version
+    assert ds.commit_fragments([]) == head  # nothing to do: no version
+    assert lakefmt.open(url)._manifest.version == ds._manifest.version
+    empty_job = ds.commit_fragments([], transaction_id="empty")  # recorded: a retry adds nothing
+    assert empty_job != head
+    late = lakefmt.write_fragments(url, _batch(0, 1))
+    assert ds.commit_fragments(late, "x", "empty") == empty_job
+    assert _ids(url) == []
