@@ -3,10 +3,10 @@
     python benchmarks/two_phase_commit.py --fragments 100,1000,4000
 
 Per fragment count, in one run on a local dataset: the seconds ``commit_fragments`` takes for
-that many infos (the check of every info and file, the manifest), split into the checks
-alone and the rest; beside it, a plain ``commit`` of one fragment on the same dataset (the
-floor every commit of a manifest that size pays; automatic compaction off). Also the manifest's bytes per 1,000 fragments and an info's JSON
-bytes. The workers' writes are not timed (they are ordinary Parquet writes).
+that many infos (the check of every info and file, the manifest), and the checks alone;
+beside it, a plain ``commit`` of one row on the same dataset (the floor every commit of a
+manifest that size pays; automatic compaction off). Also the manifest's bytes per 1,000
+fragments and an info's JSON bytes. The workers' writes are not timed.
 """
 
 from __future__ import annotations
