@@ -90,8 +90,17 @@ def read(
     column names. Media columns hold their stored bytes.
 
     Without ``filter`` the index is the row number in the version (``row``), with known
-    divisions; with ``filter`` (a TQL condition, as after ``WHERE``) each task filters its
-    own rows and the index is the task's (divisions unknown).
+    divisions; with ``filter`` each task filters its own rows and the index is the task's
+    (divisions unknown).
+
+    Args:
+        url: The dataset.
+        version: A version id or tag (default: the branch head now).
+        columns: The columns to read (default: all).
+        filter: A TQL condition, as after ``WHERE`` (``"label = 'cat' AND score > 0.5"``).
+        creds: Cloud credentials, as for :func:`lakefmt.open` (sent to the workers).
+        branch: The branch whose head is read (default ``main``).
+        partition_rows: Rows a partition aims at; partitions hold whole fragments.
 
     Raises:
         MissingDependencyError: dask is not installed.
