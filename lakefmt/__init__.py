@@ -19,6 +19,7 @@ from lakefmt.dataset import (
     Column,
     Dataset,
     DatasetView,
+    FragmentInfo,
     Future,
     History,
     ReadOnlyDataset,
@@ -41,6 +42,7 @@ from lakefmt.dataset import (
     open_read_only_async,
     query,
     query_async,
+    write_fragments,
 )
 from lakefmt.errors import (
     BranchExistsError,
@@ -113,6 +115,7 @@ __all__ = [
     "DecodeError",
     "FORMAT_VERSION",
     "FormatError",
+    "FragmentInfo",
     "Future",
     "History",
     "IndexBuildConfig",
@@ -171,5 +174,6 @@ __all__ = [
     "to_image_folder",
     "to_parquet",
     "types",
+    "write_fragments",
     "__version__",
 ]

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt._progress import Progress
-from lakefmt.dataset import backfill, schema_changes, upsert
+from lakefmt.dataset import backfill, schema_changes, two_phase, upsert
 from lakefmt.dataset.attributes import check_public_attribute
 from lakefmt.dataset.compaction import (
     DEFAULT_CLEANUP_AGE,
@@ -314,6 +314,15 @@ class ReadOnlyDataset(DatasetView):
 
     def commit(self, message: str | None = None) -> str:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.commit`)."""
+        raise self._read_only_error()
+
+    def commit_fragments(
+        self,
+        infos: Sequence[Any],
+        message: str | None = None,
+        transaction_id: str | None = None,
+    ) -> str:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.commit_fragments`)."""
         raise self._read_only_error()
 
     def rollback(self) -> None:
@@ -767,6 +776,51 @@ class Dataset(ReadOnlyDataset):
                     return self.version
             self._commit_pending(is_commit=True, message=message)
             return self.version
+
+    def commit_fragments(
+        self,
+        infos: Sequence[Any],
+        message: str | None = None,
+        transaction_id: str | None = None,
+    ) -> str:
+        """Commit fragments written by :func:`lakefmt.write_fragments` (on any processes)
+        as one commit; rows this handle buffered are flushed first, in a version of their own.
+
+        The fragments are added in the order of ``infos``, rebased over concurrent commits
+        like an append. With a ``transaction_id``, committing it again (a retried driver)
+        adds nothing and returns the commit that holds it: a commit looks for it among the
+        last 1,000 transactions of the branch, and further back (every commit since the
+        infos were written) when more were committed since.
+
+        Args:
+            infos: What ``write_fragments`` returned: ``FragmentInfo`` objects, their JSON
+                (``to_json()``) or the dicts ``json.loads`` makes of it.
+            message: The commit message.
+            transaction_id: 1-200 printable ASCII characters naming this write.
+
+        Returns:
+            The id of the commit holding the fragments (with no infos and no
+            ``transaction_id``, nothing is committed: the id of the branch head).
+
+        Raises:
+            InvalidArgumentError: An info is malformed or edited, of another dataset or
+                branch, or names a file that is missing or changed (removed by a cleanup
+                whose grace period the write outlasted, say).
+            SchemaError: A column the fragments hold changed type, or was dropped and added
+                again, since they were written (renames, drops and new columns rebase).
+        """
+        _check_message(message)
+        with self._lock:
+            self.flush()
+            manifest, version_id = two_phase.commit_infos(
+                self._storage,
+                self._manifest,
+                infos,
+                message=message,
+                transaction_id=transaction_id,
+            )
+            self._set_manifest(manifest)
+            return version_id
 
     def _index_due(self, delta_rows: int) -> bool:
         """Whether this commit may build a segment: a declared index with no segment yet,
