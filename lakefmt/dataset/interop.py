@@ -6,14 +6,19 @@ sees the superseded, deleted or not-yet-applied rows that sit in the dataset's f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from lakefmt.errors import InvalidArgumentError, MissingDependencyError
-from lakefmt.format.read_plan import ReadPlan, read_plan
+from lakefmt.format.read_plan import PlanColumn, PlanFragment, ReadPlan, read_plan
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.storage import Storage
 
-__all__ = ["duckdb_readable", "duckdb_relation", "plan_of", "plan_sql"]
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
+
+__all__ = ["duckdb_readable", "duckdb_relation", "plan_of", "plan_sql", "pyarrow_dataset"]
 
 #: URL schemes DuckDB reads itself (object stores through its ``httpfs`` extension, with
 #: the connection's own credentials: ``CREATE SECRET``).
@@ -74,3 +79,58 @@ def duckdb_relation(snap: Snapshot, con: Any | None, name: str | None, *, ordere
         con.execute(f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {sql}")
         return con.table(quote_ident(name))
     return con.sql(sql)
+
+
+def pyarrow_dataset(snap: Snapshot) -> pads.Dataset:
+    """A ``pyarrow.dataset`` over the version's data files, where their rows are exactly the
+    version's: no deletions, no update files, one file per fragment, every column stored
+    under its current name, and no default that is not null.
+
+    Raises:
+        InvalidArgumentError: The version does not qualify (the message says why, and that
+            ``to_batches()`` streams any version), or the dataset is not on local disk.
+    """
+    if "://" in snap.storage.url and not snap.storage.url.startswith("file://"):
+        raise InvalidArgumentError(
+            "to_pyarrow_dataset() serves datasets on local disk; ds.to_batches() streams the "
+            "rows from any storage"
+        )
+    plan = plan_of(snap)
+    columns = {c.field_id: c for c in plan.columns}
+    paths = []
+    for fragment in plan.fragments:
+        reason = _why_not_plain(fragment, columns)
+        if reason is not None:
+            raise InvalidArgumentError(
+                f"this version's files are not its rows ({reason}); ds.to_batches() or "
+                "ds.to_duckdb() read any version (ds.optimize() folds deletions, updates and "
+                "column groups into new files)"
+            )
+        if fragment.files:
+            paths.append(fragment.files[0].url.removeprefix("file://"))
+    schema = pa.schema(
+        [
+            pa.field(c.name, snap.type_of(f).storage_type)
+            for c, f in zip(plan.columns, snap.fields, strict=True)
+        ]
+    )
+    import pyarrow.dataset as pads  # lazy: a heavier import only this needs
+
+    return pads.dataset(paths, schema=schema, format="parquet")
+
+
+def _why_not_plain(fragment: PlanFragment, columns: dict[int, PlanColumn]) -> str | None:
+    if fragment.deletion is not None:
+        return f"fragment {fragment.id} has deleted rows"
+    if fragment.updates:
+        return f"fragment {fragment.id} has updated cells"
+    if len(fragment.files) > 1:
+        return f"fragment {fragment.id} is stored as {len(fragment.files)} column groups"
+    for fid in fragment.default_columns:
+        if columns[fid].has_default and columns[fid].default is not None:
+            return f"column {columns[fid].name!r} reads its default in fragment {fragment.id}"
+    for data_file in fragment.files:
+        for c in data_file.columns:
+            if c.parquet_column != columns[c.field_id].name:
+                return f"column {columns[c.field_id].name!r} was renamed"
+    return None

@@ -12,8 +12,13 @@ import json
 
 import duckdb
 import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import lakefmt
@@ -193,3 +198,107 @@ def test_cli_plan_prints_json_and_sql(tmp_path) -> None:
     first = next(v for v in ds.history if v.message == "first").id
     old = json.loads(assert_ok(run_cli("plan", url, "--version", first)))
     assert old["rows"] == 8 and old["version_id"] == first
+
+
+# -- Arrow streams, pyarrow datasets, polars -------------------------------------------------
+
+
+def test_to_batches_filter_streams_the_kept_rows_in_order(tmp_path) -> None:
+    ds = _edited(str(tmp_path / "ds"))
+    reader = ds.to_batches(["id", "name"], batch_size=3, filter="score > 2 AND flag")
+    assert isinstance(reader, pa.RecordBatchReader)
+    batches = list(reader)
+    assert max(b.num_rows for b in batches) <= 3
+    got = pa.Table.from_batches(batches).to_pylist()
+    want = [{"id": r["id"], "name": r["name"]} for r in ds.to_arrow().to_pylist() if r["score"] > 2]
+    assert got == want
+    with pytest.raises(InvalidArgumentError, match="condition"):
+        ds.to_batches(filter="  ")
+    with pytest.raises(lakefmt.QueryError):
+        ds.to_batches(filter="no_such_column > 1")
+
+
+def test_views_are_arrow_streams(tmp_path) -> None:
+    ds = _edited(str(tmp_path / "ds"))
+    assert pa.table(ds).to_pylist() == ds.to_arrow().to_pylist()
+    view = ds.query("SELECT * WHERE id > 8")
+    assert pa.table(view).column("id").to_pylist() == [9, 10, 11]
+    assert pl.DataFrame(view)["id"].to_list() == [9, 10, 11]
+    assert duckdb.sql("SELECT count(*) FROM view").fetchall() == [(3,)]
+
+
+def test_to_pyarrow_dataset_only_where_files_are_the_rows(tmp_path) -> None:
+    ds = _edited(str(tmp_path / "ds"))
+    with pytest.raises(InvalidArgumentError, match=r"deleted rows.*to_batches"):
+        ds.to_pyarrow_dataset()
+    ds.optimize()
+    dataset = ds.to_pyarrow_dataset()
+    assert dataset.to_table().to_pylist() == ds.to_arrow().to_pylist()
+    assert dataset.to_table(filter=pads.field("id") > 9).column("id").to_pylist() == [10, 11]
+    ds.add_column("extra", "int32")  # no default: old rows read null, as pyarrow fills them
+    ds.commit()
+    assert ds.to_pyarrow_dataset().to_table().to_pylist() == ds.to_arrow().to_pylist()
+    ds.add_column("seven", "int32", default_value=7)
+    ds.commit()
+    with pytest.raises(InvalidArgumentError, match="default"):
+        ds.to_pyarrow_dataset()
+    ds.remove_column("seven")
+    ds.rename_column("name", "label")
+    ds.commit()
+    with pytest.raises(InvalidArgumentError, match="renamed"):
+        ds.to_pyarrow_dataset()
+    mem = lakefmt.create("mem://pyarrow-dataset", schema={"a": "int32"})
+    with pytest.raises(InvalidArgumentError, match="local disk"):
+        mem.to_pyarrow_dataset()
+
+
+def test_scan_polars_equals_to_polars_and_pushes_down(tmp_path, monkeypatch) -> None:
+    url = str(tmp_path / "ds")
+    ds = _edited(url)
+    lazy = lakefmt.scan_polars(url)
+    assert lazy.collect().equals(ds.to_polars())
+    seen: list[list[str]] = []
+    original = lakefmt.ReadOnlyDataset.to_batches
+
+    def spy(self, columns=None, batch_size=65_536, **kwargs):
+        seen.append(list(columns))
+        return original(self, columns, batch_size, **kwargs)
+
+    monkeypatch.setattr(lakefmt.ReadOnlyDataset, "to_batches", spy)
+    got = lazy.filter(pl.col("score") > 3).select("id").collect()
+    assert got["id"].to_list() == [6, 7, 8, 9, 10, 11]
+    assert seen[-1] == ["id", "score"]  # projection: only the columns the query needs
+    assert lazy.head(2).collect()["id"].to_list() == [0, 1]
+    assert lazy.select(pl.len()).collect().item() == 11
+    # the frame is pinned at the version it was made at
+    ds.append({"id": [50], "name": ["late"], "score": [0.0], "flag": [True]})
+    ds.commit()
+    assert lazy.collect().height == 11 and lakefmt.scan_polars(url).collect().height == 12
+    first = next(v for v in ds.history if v.message == "first").id
+    assert lakefmt.scan_polars(url, version=first).collect().height == 8
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    threshold=st.floats(-1, 6),
+    columns=st.lists(st.sampled_from(["id", "name", "score", "flag"]), min_size=1, unique=True),
+    limit=st.none() | st.integers(0, 12),
+)
+def test_scan_polars_matches_eager_polars(tmp_path_factory, threshold, columns, limit) -> None:
+    url = _SHARED.get("url")
+    if url is None:
+        url = str(tmp_path_factory.mktemp("scan") / "ds")
+        _edited(url)
+        _SHARED["url"] = url
+    eager = (
+        lakefmt.open_read_only(url).to_polars().filter(pl.col("score") > threshold).select(columns)
+    )
+    lazy = lakefmt.scan_polars(url).filter(pl.col("score") > threshold).select(columns)
+    if limit is not None:
+        eager, lazy = eager.head(limit), lazy.head(limit)
+    assert lazy.collect().equals(eager)
+
+
+_SHARED: dict[str, str] = {}

@@ -15,8 +15,8 @@ After every step: the handle's rows equal the model's (column names in order, ty
 cell, NaN-aware, bytes exact), ``len(ds)`` matches, ``history`` lists the model's commits of
 that branch, and the spec's Appendix B reference reader reads the same rows from disk. Every
 third state, the version is also read as other engines read it (spec section 15): the
-spec's reader of ``ds.read_plan()`` and ``ds.to_duckdb()`` must return the model's rows, in
-order.
+spec's reader of ``ds.read_plan()``, ``ds.to_duckdb()`` and ``lakefmt.scan_polars()`` must
+return the model's rows, in order.
 
 Merge semantics are those of spec/format.md section 12, computed on the model's states:
 only branches with a direct fork point merge; three-way from the merge base (the fork point,
@@ -249,9 +249,11 @@ class VersioningMachine(RuleBasedStateMachine):
         """The read plan (read by the spec's plan reader) and the DuckDB statement over the
         version's files give the model's rows, in order (spec section 15)."""
         self._compare(plan_table(PLAN_READER, self.ds), state, "spec's plan reader")
-        if state.cols:  # DuckDB has no relations without columns
+        if state.cols:  # DuckDB and polars have no tables without columns
             table = self.ds.to_duckdb(self.duck).to_arrow_table()
             self._compare(table, state, "ds.to_duckdb()")
+            frame = lakefmt.scan_polars(self.url, version=self.ds.version).collect()
+            self._compare(frame.to_arrow(), state, "lakefmt.scan_polars()")
         if state.cols and HAS_DATASETS:  # Hugging Face's Arrow table of the same rows
             self._compare(self.ds.to_huggingface().data.table, state, "ds.to_huggingface()")
 
