@@ -388,17 +388,25 @@ def import_(
 @main.command()
 @click.argument("url")
 @click.argument("dst")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "images"]), default=None)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "images", "huggingface"]),
+    default=None,
+    help="huggingface: Parquet that datasets.load_dataset('parquet') loads with its features.",
+)
 @click.option(
     "--column", default="image", show_default=True, help="Image column (--format images)."
 )
 @click.option("--label-column", default=None, help="Images: subfolders by this ClassLabel column.")
-@click.option("--columns", default=None, help="Parquet/CSV: comma-separated columns to export.")
+@click.option(
+    "--columns", default=None, help="Parquet/CSV/huggingface: comma-separated columns to export."
+)
 @click.option(
     "--max-rows-per-file",
     type=click.IntRange(min=1),
     default=None,
-    help="Parquet: write a folder DST of numbered files with at most this many rows each.",
+    help="Parquet/huggingface: write a folder DST of numbered files of at most this many rows.",
 )
 @click.option("--progress/--no-progress", default=None)
 @creds_option
@@ -414,8 +422,8 @@ def export(
     progress: bool | None,
     creds_file: str | None,
 ) -> None:
-    """Export a dataset to Parquet, CSV or an image folder."""
-    from lakefmt.integrations import exporters
+    """Export a dataset to Parquet, CSV, an image folder or Hugging Face Parquet."""
+    from lakefmt.integrations import exporters, to_huggingface_parquet
 
     ds = lakefmt.open_read_only(url, creds=_creds(creds_file))
     kind = fmt or (
@@ -424,8 +432,9 @@ def export(
     if kind is None:
         raise click.UsageError("pass --format (parquet, csv or images)")
     names = columns.split(",") if columns else None
-    if kind == "parquet":
-        files = exporters.to_parquet(
+    if kind in ("parquet", "huggingface"):
+        write = exporters.to_parquet if kind == "parquet" else to_huggingface_parquet
+        files = write(
             ds, dst, columns=names, max_rows_per_file=max_rows_per_file, progress=progress
         )
         if max_rows_per_file:

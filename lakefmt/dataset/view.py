@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakefmt.dataset.futures import Future, submit
+from lakefmt.dataset.huggingface import to_huggingface
 from lakefmt.dataset.metadata import ColumnMetadata
 from lakefmt.dataset.protocols import RowReader, RowSource, WritableRows
 from lakefmt.dataset.torch_loader import make_torch_dataset
@@ -404,6 +405,19 @@ class DatasetView:
         pl = _optional_module("polars", "to_polars()")
 
         return pl.from_arrow(_plain(self.to_arrow(columns)))
+
+    def to_huggingface(self, columns: Sequence[str] | None = None) -> Any:
+        """Return the rows as a Hugging Face ``datasets.Dataset`` (in memory, from Arrow).
+
+        Features follow the column types (``lakefmt.dataset.huggingface``): ``Image``
+        columns are ``datasets.Image()`` with the stored bytes, ``ClassLabel`` columns
+        ``datasets.ClassLabel(names=...)``, so both decode in ``datasets`` itself; columns
+        imported from ``Audio`` (etc.) get that feature back.
+
+        Raises:
+            MissingDependencyError: datasets is not installed (``lakefmt[huggingface]``).
+        """
+        return to_huggingface(self, columns)
 
     def pytorch(
         self,

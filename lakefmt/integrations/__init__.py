@@ -1,12 +1,13 @@
 """Adapters over the public API: importers, exporters and progress reporting.
 
-Optional packages (pandas, polars, tqdm, Pillow) are imported inside the functions that
+Optional packages (pandas, polars, tqdm, Pillow, datasets) are imported inside the functions that
 need them.
 """
 
 from __future__ import annotations
 
 from lakefmt.integrations.exporters import to_csv, to_image_folder, to_parquet
+from lakefmt.integrations.huggingface import from_huggingface, to_huggingface_parquet
 from lakefmt.integrations.importers import (
     from_arrow,
     from_coco,
@@ -21,11 +22,13 @@ __all__ = [
     "from_arrow",
     "from_coco",
     "from_csv",
+    "from_huggingface",
     "from_image_folder",
     "from_pandas",
     "from_parquet",
     "scan_polars",
     "to_csv",
+    "to_huggingface_parquet",
     "to_image_folder",
     "to_parquet",
 ]

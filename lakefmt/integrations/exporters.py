@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -47,6 +47,14 @@ def to_parquet(
     files. Returns the files written.
     """
     _check_view(view)
+    check_max_rows_per_file(max_rows_per_file)
+    reader = view.to_batches(columns, batch_size=EXPORT_BATCH_ROWS)
+    with Progress(len(view), "export parquet", progress) as bar:
+        return write_parquet(reader, reader.schema, path, max_rows_per_file, bar.update)
+
+
+def check_max_rows_per_file(max_rows_per_file: Any) -> None:
+    """Refuse a ``max_rows_per_file`` that is not a positive integer or ``None``."""
     if max_rows_per_file is not None and (
         isinstance(max_rows_per_file, bool)
         or not isinstance(max_rows_per_file, int)
@@ -55,42 +63,51 @@ def to_parquet(
         raise InvalidArgumentError(
             f"max_rows_per_file must be a positive integer or None, got {max_rows_per_file!r}"
         )
+
+
+def write_parquet(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    path: str | os.PathLike[str],
+    max_rows_per_file: int | None,
+    done: Callable[[int], Any],
+) -> list[str]:
+    """Write batches of ``schema`` to one file ``path`` or, with ``max_rows_per_file``, a
+    directory ``path`` of numbered files; ``done(rows)`` after each batch. Returns the files."""
     target = os.fspath(path)
-    reader = view.to_batches(columns, batch_size=EXPORT_BATCH_ROWS)
     written: list[str] = []
     writer: pq.ParquetWriter | None = None
     rows_in_file = 0
-    with Progress(len(view), "export parquet", progress) as bar:
-        try:
-            for batch in reader:
-                offset = 0
-                while offset < batch.num_rows or (writer is None and not written):
-                    if writer is None or (max_rows_per_file and rows_in_file >= max_rows_per_file):
-                        if writer is not None:
-                            writer.close()
-                        if max_rows_per_file:
-                            os.makedirs(target, exist_ok=True)
-                            name = os.path.join(target, f"part-{len(written):05d}.parquet")
-                        else:
-                            name = target
-                        writer = _parquet_writer(name, reader.schema)
-                        written.append(name)
-                        rows_in_file = 0
-                    room = batch.num_rows - offset
+    try:
+        for batch in batches:
+            offset = 0
+            while offset < batch.num_rows or (writer is None and not written):
+                if writer is None or (max_rows_per_file and rows_in_file >= max_rows_per_file):
+                    if writer is not None:
+                        writer.close()
                     if max_rows_per_file:
-                        room = min(room, max_rows_per_file - rows_in_file)
-                    if room <= 0:
-                        break
-                    writer.write_batch(batch.slice(offset, room))
-                    offset += room
-                    rows_in_file += room
-                bar.update(batch.num_rows)
-            if writer is None:  # no rows: still write an empty file with the schema
-                writer = _parquet_writer(target, reader.schema)
-                written.append(target)
-        finally:
-            if writer is not None:
-                writer.close()
+                        os.makedirs(target, exist_ok=True)
+                        name = os.path.join(target, f"part-{len(written):05d}.parquet")
+                    else:
+                        name = target
+                    writer = _parquet_writer(name, schema)
+                    written.append(name)
+                    rows_in_file = 0
+                room = batch.num_rows - offset
+                if max_rows_per_file:
+                    room = min(room, max_rows_per_file - rows_in_file)
+                if room <= 0:
+                    break
+                writer.write_batch(batch.slice(offset, room))
+                offset += room
+                rows_in_file += room
+            done(batch.num_rows)
+        if writer is None:  # no rows: still write an empty file with the schema
+            writer = _parquet_writer(target, schema)
+            written.append(target)
+    finally:
+        if writer is not None:
+            writer.close()
     return written
 
 

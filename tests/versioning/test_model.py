@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import importlib.util
 import os
 import shutil
 import sys
@@ -124,6 +125,7 @@ NEEDS_ROWS = {"update_cell", "update_slice", "delete_rows"}
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 READER = reference_reader()
 PLAN_READER = plan_reader()
+HAS_DATASETS = importlib.util.find_spec("datasets") is not None
 #: How often each kind of step ran to its end (for tuning; ``--hypothesis-show-statistics``).
 STATS: collections.Counter[str] = collections.Counter()
 
@@ -252,6 +254,8 @@ class VersioningMachine(RuleBasedStateMachine):
             self._compare(table, state, "ds.to_duckdb()")
             frame = lakefmt.scan_polars(self.url, version=self.ds.version).collect()
             self._compare(frame.to_arrow(), state, "lakefmt.scan_polars()")
+        if state.cols and HAS_DATASETS:  # Hugging Face's Arrow table of the same rows
+            self._compare(self.ds.to_huggingface().data.table, state, "ds.to_huggingface()")
 
     def _check_history(self, ds: Any, branch: Branch) -> None:
         got = [(v.id, v.message) for v in ds.history]
