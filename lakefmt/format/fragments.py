@@ -47,6 +47,12 @@ def _group_key(
 
 #: Reads of up to this many row groups go through the decoded-group cache.
 CACHED_READ_MAX_GROUPS = 2
+#: A take of at most this many rows is *sparse*: its row groups go through the decoded-group
+#: cache however many they are (a top-10 over a 1M-row file touches most of its groups, and
+#: the next query touches the same ones), provided they fit a share of the cache.
+SPARSE_TAKE_ROWS = 1024
+#: The share of the group cache's budget one sparse take may fill.
+SPARSE_TAKE_CACHE_SHARE = 8
 
 
 def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
@@ -371,16 +377,22 @@ def _threaded(data_file: DataFile, groups: int) -> bool:
 
 
 def read_row_groups(
-    storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
+    storage: Storage,
+    data_file: DataFile,
+    field_ids: Sequence[int],
+    groups: Sequence[int],
+    *,
+    cached: bool = False,
 ) -> dict[int, pa.Array]:
     """Read whole row groups of some columns, concatenated.
 
     Random access reads a group or two at a time; those decoded groups are kept in a cache
     with a byte budget (data files are immutable), so repeated reads near each other cost
-    no I/O and no decoding. Bulk reads of more than two groups bypass the cache; scans come
-    through here group by group only when they fit it (:func:`fits_group_cache`).
+    no I/O and no decoding. Bulk reads of more than two groups bypass the cache unless
+    ``cached`` (sparse takes, :func:`read_data_file_positions`); scans come through here
+    group by group only when they fit it (:func:`fits_group_cache`).
     """
-    cacheable = len(groups) <= CACHED_READ_MAX_GROUPS
+    cacheable = cached or len(groups) <= CACHED_READ_MAX_GROUPS
     found: dict[tuple[int, int], pa.Array] = {}
     missing_fids: list[int] = []
     missing_groups: list[int] = []
@@ -705,6 +717,12 @@ def read_data_file_positions(
     start_in_read = np.zeros(int(group_of.max()) + 1, dtype=np.int64)
     start_in_read[groups] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = positions - bounds[group_of] + start_in_read[group_of]
-    columns = read_row_groups(storage, data_file, field_ids, [int(g) for g in groups])
+    picked = [int(g) for g in groups]
+    sparse = len(positions) <= SPARSE_TAKE_ROWS and len(picked) > CACHED_READ_MAX_GROUPS
+    if sparse:  # decoded bytes of those groups, estimated from the file's footer
+        share = len(picked) / max(len(data_file.row_groups), 1)
+        decoded = decoded_size(storage, data_file, field_ids) * share
+        sparse = decoded <= _GROUPS.max_bytes // SPARSE_TAKE_CACHE_SHARE
+    columns = read_row_groups(storage, data_file, field_ids, picked, cached=sparse)
     indices = pa.array(local, type=pa.int64())
     return {fid: columns[fid].take(indices) for fid in field_ids}
