@@ -377,72 +377,72 @@ def _threaded(data_file: DataFile, groups: int) -> bool:
 
 
 def read_row_groups(
-    storage: Storage,
-    data_file: DataFile,
-    field_ids: Sequence[int],
-    groups: Sequence[int],
-    *,
-    cached: bool = False,
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
 ) -> dict[int, pa.Array]:
     """Read whole row groups of some columns, concatenated.
 
     Random access reads a group or two at a time; those decoded groups are kept in a cache
     with a byte budget (data files are immutable), so repeated reads near each other cost
-    no I/O and no decoding. Bulk reads of more than two groups bypass the cache unless
-    ``cached`` (sparse takes, :func:`read_data_file_positions`); scans come through here
-    group by group only when they fit it (:func:`fits_group_cache`).
+    no I/O and no decoding. Bulk reads of more than two groups bypass the cache (sparse
+    takes use it group by group, :func:`read_data_file_positions`); scans come through
+    here group by group only when they fit it (:func:`fits_group_cache`).
     """
-    cacheable = cached or len(groups) <= CACHED_READ_MAX_GROUPS
+    if len(groups) <= CACHED_READ_MAX_GROUPS:
+        found = _cached_groups(storage, data_file, field_ids, groups)
+        out = {}
+        for fid in field_ids:
+            parts = [found[(g, fid)] for g in groups]
+            out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+        return out
+    pf = parquet_file(storage, data_file.path, data_file.size)
+    columns = column_names(storage, pf, data_file, field_ids)
+    verify = _VERIFIED.missing(storage, data_file.path, groups, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
+    with damaged_file_errors(storage, data_file.path):
+        table = pf.read_row_groups(
+            list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
+        )
+    if verify:
+        _VERIFIED.add(storage, data_file.path, groups, columns)
+    return {fid: as_array(table.column(i)) for i, fid in enumerate(field_ids)}
+
+
+def _cached_groups(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
+) -> dict[tuple[int, int], pa.Array]:
+    """Each ``(group, field id)``'s decoded column, from the row-group cache or decoded
+    (and then cached) group by group."""
     found: dict[tuple[int, int], pa.Array] = {}
     missing_fids: list[int] = []
     missing_groups: list[int] = []
-    if cacheable:
-        for g in groups:
-            for fid in field_ids:
-                hit = _GROUPS.get(_group_key(storage, data_file, g, fid))
-                if hit is None:
-                    if fid not in missing_fids:
-                        missing_fids.append(fid)
-                    if g not in missing_groups:
-                        missing_groups.append(g)
-                else:
-                    found[(g, fid)] = hit
-    else:
-        missing_fids = list(field_ids)
-    if missing_fids:
-        reading = missing_groups if cacheable else list(groups)
-        pf = parquet_file(storage, data_file.path, data_file.size)
-        columns = column_names(storage, pf, data_file, missing_fids)
-        verify = _VERIFIED.missing(storage, data_file.path, reading, columns)
-        if not verify:
-            pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
-        if cacheable:
-            for g in missing_groups:  # a group already decoded is not decoded again
-                with damaged_file_errors(storage, data_file.path):
-                    table = pf.read_row_group(
-                        g, columns=columns, use_threads=_threaded(data_file, 1)
-                    )
-                if verify:
-                    _VERIFIED.add(storage, data_file.path, [g], columns)
-                for i, fid in enumerate(missing_fids):
-                    array = as_array(table.column(i))
-                    found[(g, fid)] = array
-                    _GROUPS.put(_group_key(storage, data_file, g, fid), array, array.nbytes)
-        else:
-            with damaged_file_errors(storage, data_file.path):
-                table = pf.read_row_groups(
-                    list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
-                )
-            if verify:
-                _VERIFIED.add(storage, data_file.path, reading, columns)
-            return {
-                **{fid: as_array(table.column(i)) for i, fid in enumerate(missing_fids)},
-            }
-    out = {}
-    for fid in field_ids:
-        parts = [found[(g, fid)] for g in groups]
-        out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
-    return out
+    for g in groups:
+        for fid in field_ids:
+            hit = _GROUPS.get(_group_key(storage, data_file, g, fid))
+            if hit is None:
+                if fid not in missing_fids:
+                    missing_fids.append(fid)
+                if g not in missing_groups:
+                    missing_groups.append(g)
+            else:
+                found[(g, fid)] = hit
+    if not missing_fids:
+        return found
+    pf = parquet_file(storage, data_file.path, data_file.size)
+    columns = column_names(storage, pf, data_file, missing_fids)
+    verify = _VERIFIED.missing(storage, data_file.path, missing_groups, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
+    for g in missing_groups:  # a group already decoded is not decoded again
+        with damaged_file_errors(storage, data_file.path):
+            table = pf.read_row_group(g, columns=columns, use_threads=_threaded(data_file, 1))
+        if verify:
+            _VERIFIED.add(storage, data_file.path, [g], columns)
+        for i, fid in enumerate(missing_fids):
+            array = as_array(table.column(i))
+            found[(g, fid)] = array
+            _GROUPS.put(_group_key(storage, data_file, g, fid), array, array.nbytes)
+    return found
 
 
 def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> int:
@@ -701,6 +701,17 @@ def read_update_file(
     return _UPDATES.get_or_load((storage.url, path), load)
 
 
+def _sparse(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], rows: int, groups: int
+) -> bool:
+    """Whether a take of ``rows`` rows over ``groups`` row groups goes through the cache."""
+    if rows > SPARSE_TAKE_ROWS or groups <= CACHED_READ_MAX_GROUPS:
+        return False
+    share = groups / max(len(data_file.row_groups), 1)  # decoded bytes, from the footer
+    decoded = decoded_size(storage, data_file, field_ids) * share
+    return decoded <= _GROUPS.max_bytes // SPARSE_TAKE_CACHE_SHARE
+
+
 def read_data_file_positions(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], positions: np.ndarray
 ) -> dict[int, pa.Array]:
@@ -718,11 +729,19 @@ def read_data_file_positions(
     start_in_read[groups] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = positions - bounds[group_of] + start_in_read[group_of]
     picked = [int(g) for g in groups]
-    sparse = len(positions) <= SPARSE_TAKE_ROWS and len(picked) > CACHED_READ_MAX_GROUPS
-    if sparse:  # decoded bytes of those groups, estimated from the file's footer
-        share = len(picked) / max(len(data_file.row_groups), 1)
-        decoded = decoded_size(storage, data_file, field_ids) * share
-        sparse = decoded <= _GROUPS.max_bytes // SPARSE_TAKE_CACHE_SHARE
-    columns = read_row_groups(storage, data_file, field_ids, picked, cached=sparse)
+    if _sparse(storage, data_file, field_ids, len(positions), len(picked)):
+        # each group's rows taken from its cached column: nothing large is concatenated
+        found = _cached_groups(storage, data_file, field_ids, picked)
+        cuts = np.searchsorted(group_of, groups, side="left").tolist() + [len(positions)]
+        within = positions - bounds[group_of]
+        out = {}
+        for fid in field_ids:
+            parts = [
+                found[(g, fid)].take(pa.array(within[cuts[i] : cuts[i + 1]], type=pa.int64()))
+                for i, g in enumerate(picked)
+            ]
+            out[fid] = pa.concat_arrays(parts)
+        return out
+    columns = read_row_groups(storage, data_file, field_ids, picked)
     indices = pa.array(local, type=pa.int64())
     return {fid: columns[fid].take(indices) for fid in field_ids}
