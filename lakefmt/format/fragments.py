@@ -732,7 +732,7 @@ def read_data_file_positions(
     if _sparse(storage, data_file, field_ids, len(positions), len(picked)):
         # each group's rows taken from its cached column: nothing large is concatenated
         found = _cached_groups(storage, data_file, field_ids, picked)
-        cuts = np.searchsorted(group_of, groups, side="left").tolist() + [len(positions)]
+        cuts = [*np.searchsorted(group_of, groups, side="left").tolist(), len(positions)]
         within = positions - bounds[group_of]
         out = {}
         for fid in field_ids:
