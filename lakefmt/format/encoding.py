@@ -151,8 +151,11 @@ def plain_file_size(table: pa.Table, rows_per_group: int) -> int:
 
 
 #: Declared index types (``Field.type["params"]["index_type"]``) that Parquet bloom filters
-#: serve: point lookups (``=``, ``IN``) on scalar and text columns.
-BLOOM_FILTER_INDEX_TYPES = frozenset({"numeric", "inverted", "exact", "bm25"})
+#: serve: point lookups (``=``, ``IN``) on text columns whose index has no sorted keys.
+#: ``numeric``, ``inverted`` and ``exact`` indexes answer lookups with their sorted ``keys``
+#: files, which find rows without reading the data files: a bloom filter there only costs
+#: bytes (7% of the data files in ``benchmarks/index_lookup.py`` at 10M rows).
+BLOOM_FILTER_INDEX_TYPES = frozenset({"bm25"})
 #: False-positive rate asked of each bloom filter (one per column chunk, sized for the
 #: rows of its row group); pyarrow rounds the filter up to a power of two bytes, so the
 #: real rate is lower.
@@ -161,7 +164,7 @@ BLOOM_FILTER_FPP = 0.02
 
 def wants_bloom_filter(field: Field) -> bool:
     """Whether data files give this field's column a Parquet bloom filter: its type declares
-    a scalar or text index, so the column is meant for point lookups."""
+    a text index without sorted keys (``bm25``), so point lookups on it read data files."""
     try:
         declared = declared_index_types(field.type.get("params") or {})
     except InvalidTypeError:  # written by a newer lakefmt: no filter rather than no write
