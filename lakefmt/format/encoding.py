@@ -162,14 +162,33 @@ BLOOM_FILTER_INDEX_TYPES = frozenset({"bm25"})
 BLOOM_FILTER_FPP = 0.02
 
 
+#: Declared index types whose sorted ``keys`` answer point lookups.
+LOOKUP_INDEX_TYPES = frozenset({"numeric", "inverted", "exact"})
+#: Rows per row group (at most) of data files holding a column with a lookup index: a lookup
+#: decodes the whole row group of each row it returns (for the first time, then it is in
+#: the decoded-group cache), about 6 ms for 131,072 rows of four columns against 0.8 ms for
+#: 16,384; scans lose little (footers a few kilobytes larger, DELTA/snappy blocks shorter).
+LOOKUP_ROW_GROUP_ROWS = 16_384
+
+
+def _declares(field: Field, kinds: frozenset[str]) -> bool:
+    try:
+        declared = declared_index_types(field.type.get("params") or {})
+    except InvalidTypeError:  # written by a newer lakefmt: plain files rather than no write
+        return False
+    return not kinds.isdisjoint(d.name for d in declared)
+
+
 def wants_bloom_filter(field: Field) -> bool:
     """Whether data files give this field's column a Parquet bloom filter: its type declares
     a text index without sorted keys (``bm25``), so point lookups on it read data files."""
-    try:
-        declared = declared_index_types(field.type.get("params") or {})
-    except InvalidTypeError:  # written by a newer lakefmt: no filter rather than no write
-        return False
-    return not BLOOM_FILTER_INDEX_TYPES.isdisjoint(d.name for d in declared)
+    return _declares(field, BLOOM_FILTER_INDEX_TYPES)
+
+
+def wants_lookup_row_groups(field: Field) -> bool:
+    """Whether data files holding this field's column get row groups of at most
+    :data:`LOOKUP_ROW_GROUP_ROWS` rows: its type declares an index with sorted keys."""
+    return _declares(field, LOOKUP_INDEX_TYPES)
 
 
 def bloom_filter_options(

@@ -71,12 +71,15 @@ def write_data_file(
     *,
     media: bool = False,
     bloom_filters: Collection[int] = (),
+    lookup_row_groups: bool = False,
 ) -> DataFile:
     """Write one column group of a fragment as a fresh Parquet file.
 
     The returned :class:`DataFile` carries the columns' statistics from the footer just
     written; ``bloom_filters`` names the field ids whose columns get Parquet bloom filters
-    (:func:`lakefmt.format.encoding.wants_bloom_filter`).
+    (:func:`lakefmt.format.encoding.wants_bloom_filter`); ``lookup_row_groups`` asks for
+    the smaller row groups of columns with a lookup index
+    (:func:`lakefmt.format.encoding.wants_lookup_row_groups`).
     """
     path = layout.data_file_path()
     schema = with_field_ids(table.schema, field_ids)
@@ -89,7 +92,9 @@ def write_data_file(
         )
         if media
         else encoding.rows_per_group(
-            table, encoding.SCALAR_ROW_GROUP_BYTES, encoding.MAX_ROW_GROUP_ROWS
+            table,
+            encoding.SCALAR_ROW_GROUP_BYTES,
+            encoding.LOOKUP_ROW_GROUP_ROWS if lookup_row_groups else encoding.MAX_ROW_GROUP_ROWS,
         )
     )
     groups: list[int] = []
