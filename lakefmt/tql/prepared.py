@@ -241,7 +241,7 @@ def parse(text: str) -> parser.ParsedQuery:
     """
     if not ENABLED or not isinstance(text, str):
         return parser.parse(text)
-    lifted, vectors = parser.lift_vectors(text)
+    lifted, vectors = parser.lift_vectors(text) if "[" in text else (text, {})
     template = template_of(lifted)
     if template is None:
         return parser.parse(text)

@@ -156,19 +156,21 @@ def test_a_sparse_take_over_many_groups_is_decoded_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(encoding, "MAX_ROW_GROUP_ROWS", 1_000)
-    ds = lakefmt.create(str(tmp_path / "t"), schema={"id": "int64", "v": "float64"})
+    ds = lakefmt.create(str(tmp_path / "t"), schema={"id": "int64", "v": "float64", "s": "text"})
     ids = np.arange(20_000)
-    ds.append({"id": ids, "v": ids * 0.5})
+    names = [None if i % 3 == 0 else f"s{i}" for i in ids]
+    ds.append({"id": ids, "v": ids * 0.5, "s": names})
     ds.commit()
     snap = ds._snapshot()
     assert len(snap.manifest.fragments[0].files[0].row_groups) == 20
-    fields = [snap.field("id"), snap.field("v")]
+    fields = [snap.field("id"), snap.field("v"), snap.field("s")]
     fragments._GROUPS.clear()
     reads = count_parquet_reads(monkeypatch)
     rows = np.random.default_rng(3).choice(20_000, 12, replace=False)  # a top-12, any order
     first = snap.take(fields, rows)
     assert first[fields[0].id].to_pylist() == rows.tolist()
     assert first[fields[1].id].to_pylist() == (rows * 0.5).tolist()
+    assert first[fields[2].id].to_pylist() == [names[i] for i in rows]
     touched = len(reads)
     assert touched == len(np.unique(rows // 1_000))  # one read per group, through the cache
     again = snap.take(fields, rows[::-1])
