@@ -11,7 +11,8 @@ at a time:
 * ``numpy exact``: the matrix in RAM, one matrix-vector product per query (the floor; every
   ``ratio`` is p50 / its p50);
 * ``lakefmt ds.query``: ``SELECT id ORDER BY COSINE_SIMILARITY(emb, ARRAY[...]) DESC LIMIT 10``
-  for several ``SearchConfig(ef_search=...)``, recall@10 against the exact top-10;
+  for several ``SearchConfig(nprobe=...)`` (the IVF-SQ8 engine's knob) and the default,
+  recall@10 against the exact top-10;
 * ``lakefmt exact``: the same query with ``SearchConfig(exact=True)`` (a few queries);
 * freshness: 10% more rows appended and not indexed (``IndexingMode.Off``), then indexed as a
   delta segment (``build_indexes``); 10% of the rows deleted (no deleted row may come back);
@@ -115,20 +116,18 @@ def main() -> None:
         ds.build_indexes()
         build = time.perf_counter() - start
         build_note = f"build {build:.1f} s, index {_index_bytes(ds) / 1e6:.0f} MB"
-        for ef in (32, 64, 128, 256):
-            ds.query_config = lakefmt.SearchConfig(ef_search=ef)
+        settings = [(f"nprobe={n}", lakefmt.SearchConfig(nprobe=n)) for n in (4, 8, 16, 32, 64)]
+        settings.append(("default (nprobe 2% of lists)", lakefmt.SearchConfig()))
+        for label, config in settings:
+            ds.query_config = config
             p50, found = _timed_queries(ds, queries)
-            add(
-                "lakefmt ds.query (ClusteredQuantized)",
-                f"ef_search={ef}",
-                recall(found, truth),
-                p50,
-                build_note if ef == 32 else "",
-            )
+            note = build_note if label == settings[0][0] else ""
+            add("lakefmt ds.query (ClusteredQuantized)", label, recall(found, truth), p50, note)
         ds.query_config = lakefmt.SearchConfig(exact=True)
         p50, found = _timed_queries(ds, queries[:10])
         add("lakefmt ds.query exact", "exact=True", recall(found, truth[:10]), p50)
-        ds.query_config = lakefmt.SearchConfig(ef_search=128)
+        knob = "default"
+        ds.query_config = lakefmt.SearchConfig()
 
         # filtered search: exactly K rows, recall against the exact filtered top-10
         for cut, share in ((500, "50%"), (50, "5%"), (1, "0.1%")):
@@ -138,7 +137,7 @@ def main() -> None:
             fewest = min(len(f) for f in found)
             add(
                 f"lakefmt filtered {share}",
-                "ef_search=128",
+                knob,
                 recall(found, sub_truth),
                 p50,
                 f"fewest rows {fewest}",
@@ -157,14 +156,14 @@ def main() -> None:
         )
         ds.commit("fresh rows")
         p50, found = _timed_queries(ds, queries)
-        add("lakefmt +10% rows not indexed", "ef_search=128", recall(found, fresh_truth), p50)
+        add("lakefmt +10% rows not indexed", knob, recall(found, fresh_truth), p50)
         start = time.perf_counter()
         ds.build_indexes()
         delta = time.perf_counter() - start
         p50, found = _timed_queries(ds, queries)
         add(
             "lakefmt +10% rows as a delta segment",
-            "ef_search=128",
+            knob,
             recall(found, fresh_truth),
             p50,
             f"delta build {delta:.1f} s",
@@ -178,7 +177,7 @@ def main() -> None:
         returned_deleted = int(sum(np.isin(f, doomed).sum() for f in found))
         add(
             "lakefmt after deleting 10%",
-            "ef_search=128",
+            knob,
             recall(found, del_truth),
             p50,
             f"deleted rows returned: {returned_deleted}",

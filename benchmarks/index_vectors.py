@@ -215,9 +215,16 @@ def _engine_build(data: np.ndarray, kind: str, threads: int, valid=None):
 
 _ENGINE_NAMES = {
     "clustered": "HNSW32 flat",
-    "clustered_quantized": "HNSW32 SQ8",
+    "clustered_quantized": "IVF-SQ8",
     "pooled_quantized": "IVF-PQ",
 }
+
+
+def _knob(index: Any) -> tuple[str, list[int]]:
+    """The search knob of an engine index and the values swept."""
+    if index.structure == "ivf":
+        return "nprobe", [4, 8, 16, 32, 64, 128]
+    return "ef_search", [16, 32, 64, 128, 256]
 
 
 def bench_engine(
@@ -233,13 +240,8 @@ def bench_engine(
             built[kind] = (index, build)  # reused by the filtered and freshness runs
         label = f"lakefmt engine {kind} ({_ENGINE_NAMES[kind]}, cosine)"
         raw = Result(f"{label}, its own top-10", build, index.nbytes)
-        if kind == "pooled_quantized":
-            assert index.params.nlist is not None
-            knob, values = "nprobe", [8, 16, 32, 64, 128]
-            depth = K * 10
-        else:
-            knob, values = "ef_search", [16, 32, 64, 128, 256]
-            depth = K * refine
+        knob, values = _knob(index)
+        depth = K * 10 if kind == "pooled_quantized" else K * refine
         reranked = Result(f"{label} + exact re-rank of top {depth}", build, index.nbytes)
         for v in values:
             opts = {knob: v}
@@ -262,9 +264,10 @@ def bench_engine(
 def bench_engine_filtered(
     data, queries, threads: int, refine: int, built: dict
 ) -> Iterable[Result]:
-    """Filtered search on the engine's default kind (HNSW32-SQ8) + re-rank: the allowed rows
+    """Filtered search on the engine's default kind (IVF-SQ8) + re-rank: the allowed rows
     (a random ``label`` at 50%, 5%, 0.5% and 0.1% selectivity) go into the search as
-    ``allowed`` (an in-graph bitmap, never a post-filter). Reports recall against the exact
+    ``allowed`` (a bitmap inside the search, never a post-filter; ``nprobe`` widened by
+    1 / share as ``ds.query`` does). Reports recall against the exact
     filtered top-10, the fewest rows any query got, and beside it the exact scoring of the
     allowed rows with numpy (gather the rows, score, top-10), which is exact by construction."""
     if "clustered_quantized" not in built:
@@ -277,27 +280,26 @@ def bench_engine_filtered(
         if len(rows) <= K:
             continue  # too few rows at this scale for a top-k
         truth = rows[exact_topk(data[rows], queries, K)]
+        name = _ENGINE_NAMES["clustered_quantized"]
         res = Result(
-            f"filtered {share:.1%} ({len(rows):,} rows): engine HNSW32 SQ8 + re-rank", build, 0
+            f"filtered {share:.1%} ({len(rows):,} rows): engine {name} + re-rank", build, 0
         )
-        for ef in (64, 256, 1024):
-            ef = max(ef, K * refine)
+        knob, values = _knob(index)
+        for v in values[1:4]:
+            if knob == "nprobe":
+                v = min(int(np.ceil(v / share)), index.params.nlist)
+            else:
+                v = max(v * 4, K * refine)
             fewest = [K]
 
-            def search(q: np.ndarray, ef=ef, fewest=fewest, allowed=allowed) -> np.ndarray:
-                cand = index.search(q, K * refine, allowed=allowed, ef_search=ef)
+            def search(q: np.ndarray, knob=knob, v=v, fewest=fewest, allowed=allowed) -> np.ndarray:
+                cand = index.search(q, K * refine, allowed=allowed, **{knob: v})
                 top = _rerank(data, q, cand)
                 fewest[0] = min(fewest[0], len(top))
                 return top
 
             p50, found = per_query(search, queries)
-            res.points.append(
-                (
-                    f"ef_search={max(ef, K * refine)}, fewest rows {fewest[0]}",
-                    recall(found, truth),
-                    p50,
-                )
-            )
+            res.points.append((f"{knob}={v}, fewest rows {fewest[0]}", recall(found, truth), p50))
 
         def exact(q: np.ndarray, rows=rows) -> np.ndarray:
             scores = data[rows] @ q
@@ -327,12 +329,15 @@ def bench_engine_fresh(
     delta, delta_build = _engine_build(tail, "clustered_quantized", threads)
     depth = K * refine
 
-    def merged(q: np.ndarray, ef: int, tail_top: np.ndarray) -> np.ndarray:
-        cand = main.search(q, depth, ef_search=ef)
+    knob, values = _knob(main)
+
+    def merged(q: np.ndarray, v: int, tail_top: np.ndarray) -> np.ndarray:
+        cand = main.search(q, depth, **{knob: v})
         both = np.concatenate([cand, tail_top])
         return _rerank(data, q, both)
 
-    res_full = Result("fresh: engine HNSW32 SQ8 over all rows + re-rank", full_build, full.nbytes)
+    name = _ENGINE_NAMES["clustered_quantized"]
+    res_full = Result(f"fresh: engine {name} over all rows + re-rank", full_build, full.nbytes)
     res_exact = Result(
         f"fresh: engine over {1 - fresh:.0%} + numpy exact over the last {fresh:.0%}",
         build,
@@ -344,26 +349,27 @@ def bench_engine_fresh(
         build,
         main.nbytes + delta.nbytes,
     )
-    for ef in (64, 128, 256):
-        ef = max(ef, depth)
+    for v in values[1:4]:
+        if knob == "ef_search":
+            v = max(v * 2, depth)
         p50, found = per_query(
-            lambda q, ef=ef: _rerank(data, q, full.search(q, depth, ef_search=ef)), queries
+            lambda q, v=v: _rerank(data, q, full.search(q, depth, **{knob: v})), queries
         )
-        res_full.points.append((f"ef_search={ef}", recall(found, truth), p50))
+        res_full.points.append((f"{knob}={v}", recall(found, truth), p50))
 
-        def exact_tail(q: np.ndarray, ef=ef) -> np.ndarray:
+        def exact_tail(q: np.ndarray, v=v) -> np.ndarray:
             scores = tail @ q
             part = np.argpartition(-scores, K)[:K] + cut
-            return merged(q, ef, part)
+            return merged(q, v, part)
 
         p50, found = per_query(exact_tail, queries)
-        res_exact.points.append((f"ef_search={ef}", recall(found, truth), p50))
+        res_exact.points.append((f"{knob}={v}", recall(found, truth), p50))
 
-        def delta_tail(q: np.ndarray, ef=ef) -> np.ndarray:
-            return merged(q, ef, delta.search(q, depth, ef_search=ef) + cut)
+        def delta_tail(q: np.ndarray, v=v) -> np.ndarray:
+            return merged(q, v, delta.search(q, depth, **{knob: v}) + cut)
 
         p50, found = per_query(delta_tail, queries)
-        res_delta.points.append((f"ef_search={ef}", recall(found, truth), p50))
+        res_delta.points.append((f"{knob}={v}", recall(found, truth), p50))
     yield res_full
     yield res_exact
     yield res_delta

@@ -19,6 +19,7 @@ from lakefmt.dataset import (
     Column,
     Dataset,
     DatasetView,
+    FragmentInfo,
     Future,
     History,
     ReadOnlyDataset,
@@ -41,6 +42,7 @@ from lakefmt.dataset import (
     open_read_only_async,
     query,
     query_async,
+    write_fragments,
 )
 from lakefmt.errors import (
     BranchExistsError,
@@ -86,6 +88,7 @@ from lakefmt.integrations import (
     from_image_folder,
     from_pandas,
     from_parquet,
+    scan_polars,
     to_csv,
     to_image_folder,
     to_parquet,
@@ -112,6 +115,7 @@ __all__ = [
     "DecodeError",
     "FORMAT_VERSION",
     "FormatError",
+    "FragmentInfo",
     "Future",
     "History",
     "IndexBuildConfig",
@@ -165,9 +169,11 @@ __all__ = [
     "open_read_only_async",
     "query",
     "query_async",
+    "scan_polars",
     "to_csv",
     "to_image_folder",
     "to_parquet",
     "types",
+    "write_fragments",
     "__version__",
 ]

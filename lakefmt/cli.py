@@ -565,5 +565,31 @@ def verify(url: str, version: str | None, deep: bool, creds_file: str | None) ->
     click.echo(f"ok: {ds.url} at {ds.version}: {len(ds)} rows, all files intact")
 
 
+@main.command()
+@click.argument("url")
+@click.option("--version", default=None, help="Version id or tag (default: the latest).")
+@click.option("--branch", default=None, help="Branch (default: main).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "sql"]),
+    default="json",
+    show_default=True,
+    help="json: the read plan; sql: one DuckDB SELECT over the files.",
+)
+@creds_option
+@_user_errors
+def plan(
+    url: str, version: str | None, branch: str | None, fmt: str, creds_file: str | None
+) -> None:
+    """Print what another engine must read for a version: every file, the Parquet column
+    of each column, the rows to skip and the cells to replace (spec/format.md section 15)."""
+    ds = lakefmt.open_read_only(url, creds=_creds(creds_file), version=version, branch=branch)
+    if fmt == "json":
+        click.echo(ds.read_plan().model_dump_json(indent=2))
+    else:
+        click.echo(ds.duckdb_sql())
+
+
 if __name__ == "__main__":
     main()

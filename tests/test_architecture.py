@@ -22,6 +22,7 @@ LAZY_IMPORTS = {
     ("lakefmt/format/verify.py", "lakefmt.codecs.mesh"),
     ("lakefmt/storage/registry.py", "lakefmt.storage.object_store"),  # fsspec providers
     ("lakefmt/dataset/query_view.py", "lakefmt.tql"),  # sqlglot and DuckDB
+    ("lakefmt/dataset/interop.py", "lakefmt.tql"),
 }
 
 

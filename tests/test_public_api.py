@@ -41,7 +41,17 @@ def _public_callables() -> list[tuple[str, object]]:
 # ``annotations`` feature ``from __future__ import annotations`` binds, and the typing names
 # errors.py's signatures use.
 SUBMODULES = {
-    "lakefmt": {"cli", "codecs", "dataset", "format", "indexes", "integrations", "storage", "tql"},
+    "lakefmt": {
+        "cli",
+        "codecs",
+        "dask",
+        "dataset",
+        "format",
+        "indexes",
+        "integrations",
+        "storage",
+        "tql",
+    },
     "lakefmt.types": {
         "array",
         "base",

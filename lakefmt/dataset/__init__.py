@@ -19,6 +19,7 @@ from lakefmt.dataset.api import (
 )
 from lakefmt.dataset.dataset import Dataset, ReadOnlyDataset
 from lakefmt.dataset.futures import Future
+from lakefmt.dataset.two_phase import FragmentInfo, write_fragments
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags, Version
 from lakefmt.dataset.view import Column, DatasetView, Row, RowRange, Schema
 
@@ -28,6 +29,7 @@ __all__ = [
     "Column",
     "Dataset",
     "DatasetView",
+    "FragmentInfo",
     "Future",
     "History",
     "ReadOnlyDataset",
@@ -50,4 +52,5 @@ __all__ = [
     "open_read_only_async",
     "query",
     "query_async",
+    "write_fragments",
 ]

@@ -17,16 +17,18 @@ and the read-only one spells out a refusal for each write of the other.)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import warnings
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 
 from lakefmt._progress import Progress
-from lakefmt.dataset import schema_changes
+from lakefmt.dataset import backfill, schema_changes, two_phase, upsert
 from lakefmt.dataset.attributes import check_public_attribute
 from lakefmt.dataset.compaction import (
     DEFAULT_CLEANUP_AGE,
@@ -34,9 +36,11 @@ from lakefmt.dataset.compaction import (
     cleanup_seconds,
     full_compaction,
 )
+from lakefmt.dataset.interop import duckdb_relation, plan_of, plan_sql, pyarrow_dataset
 from lakefmt.dataset.lifecycle import flush_dropped, register_writer
 from lakefmt.dataset.metadata import DatasetMetadata
 from lakefmt.dataset.query_view import QueryView, dataset_source, explain_query, run_query
+from lakefmt.dataset.upsert import MergeInsertResult
 from lakefmt.dataset.versions import Branch, Branches, History, Tag, Tags
 from lakefmt.dataset.view import DatasetView, RowSource, normalize_index
 from lakefmt.dataset.writer import (
@@ -49,6 +53,7 @@ from lakefmt.dataset.writer import (
 )
 from lakefmt.errors import (
     BranchNotFoundError,
+    ColumnMissingValueError,
     CommitConflictError,
     DatasetNotFoundError,
     InvalidArgumentError,
@@ -61,6 +66,7 @@ from lakefmt.format import commit as commits
 from lakefmt.format import layout, maintenance, protocol, refs
 from lakefmt.format.manifest import Manifest
 from lakefmt.format.merge import Resolve, check_merge_arguments, plan_merge
+from lakefmt.format.read_plan import ReadPlan
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.format.stats import VersionStats, version_stats
 from lakefmt.format.verify import verify_manifest, verify_refs
@@ -77,6 +83,9 @@ from lakefmt.indexes.maintain import (
 )
 from lakefmt.storage import Storage, open_storage
 from lakefmt.types.convert import ColumnSpec, to_table
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 
 class ReadOnlyDataset(DatasetView):
@@ -251,8 +260,29 @@ class ReadOnlyDataset(DatasetView):
         """Refused: raises ReadOnlyError (see :meth:`Dataset.append`)."""
         raise self._read_only_error()
 
-    def add_column(self, name: str, dtype: Any, default_value: Any = None) -> None:
+    def add_column(
+        self,
+        name: str,
+        dtype: Any,
+        default_value: Any = None,
+        *,
+        fill: Callable[[pa.Table], Any] | None = None,
+        fill_columns: Sequence[str] | None = None,
+    ) -> None:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.add_column`)."""
+        raise self._read_only_error()
+
+    def fill_column(
+        self,
+        name: str,
+        fill: Callable[[pa.Table], Any],
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        message: str | None = None,
+        progress: bool | None = None,
+    ) -> int:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.fill_column`)."""
         raise self._read_only_error()
 
     def remove_column(self, name: str) -> None:
@@ -267,12 +297,32 @@ class ReadOnlyDataset(DatasetView):
         """Refused: raises ReadOnlyError (see :meth:`Dataset.delete`)."""
         raise self._read_only_error()
 
+    def merge_insert(
+        self,
+        data: Any,
+        on: str,
+        *,
+        when_not_matched_by_source: str | None = None,
+        message: str | None = None,
+    ) -> MergeInsertResult:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.merge_insert`)."""
+        raise self._read_only_error()
+
     def flush(self) -> None:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.flush`)."""
         raise self._read_only_error()
 
     def commit(self, message: str | None = None) -> str:
         """Refused: raises ReadOnlyError (see :meth:`Dataset.commit`)."""
+        raise self._read_only_error()
+
+    def commit_fragments(
+        self,
+        infos: Sequence[Any],
+        message: str | None = None,
+        transaction_id: str | None = None,
+    ) -> str:
+        """Refused: raises ReadOnlyError (see :meth:`Dataset.commit_fragments`)."""
         raise self._read_only_error()
 
     def rollback(self) -> None:
@@ -337,6 +387,69 @@ class ReadOnlyDataset(DatasetView):
         and (estimated) still live, rows deleted pending compaction. Read from the manifest,
         no file is opened; rows appended but not flushed are not counted."""
         return version_stats(self._manifest)
+
+    def read_plan(self) -> ReadPlan:
+        """Every file another engine reads for this version, and how to combine them.
+
+        For each fragment: its data files with the Parquet column holding each column, the
+        deletion file (positions to skip), update files (cells to replace) and the columns
+        read as their default (``spec/format.md`` section 15). ``plan.model_dump_json()``
+        is what ``lakefmt plan URL`` prints. Pending writes of a writable handle are
+        flushed first, as for a query.
+
+        Raises:
+            FormatError: A data file is missing or damaged.
+        """
+        return plan_of(self._data())
+
+    def to_pyarrow_dataset(self) -> pads.Dataset:
+        """A ``pyarrow.dataset.Dataset`` over this version's Parquet files, for tools that
+        want one (columns as their Arrow storage types).
+
+        Only where the files hold exactly the version's rows: no deleted rows, no updated
+        cells, one file per fragment, no renamed column and no non-null default read by old
+        rows (``optimize()`` makes a dataset so). Otherwise use :meth:`to_batches`, which
+        streams any version, or :meth:`to_duckdb`.
+
+        Raises:
+            InvalidArgumentError: The version does not qualify (the message says why) or
+                the dataset is not on local disk.
+        """
+        return pyarrow_dataset(self._data())
+
+    def duckdb_sql(self, *, ordered: bool = True) -> str:
+        """The DuckDB ``SELECT`` that reads this version from its Parquet files (what
+        :meth:`to_duckdb` runs and ``lakefmt plan --format sql`` prints): it needs no
+        lakefmt, only DuckDB and the files (``spec/format.md`` section 15).
+
+        Args:
+            ordered: End with ``ORDER BY`` so rows come in the dataset's order.
+        """
+        return plan_sql(self._data(), ordered=ordered)
+
+    def to_duckdb(
+        self, con: Any | None = None, name: str | None = None, *, ordered: bool = True
+    ) -> Any:
+        """A DuckDB relation of this version's rows that reads its Parquet files directly:
+        deletions, updates, renames, column groups and defaults applied, nothing copied.
+
+        DuckDB pushes projections and filters into the Parquet scans, and the relation
+        joins with the connection's other tables or feeds ``COPY ... TO``. Media columns
+        hold their stored bytes. Datasets on object stores need DuckDB's ``httpfs`` and
+        credentials set up on ``con`` (``CREATE SECRET``).
+
+        Args:
+            con: The DuckDB connection; DuckDB's default connection (``duckdb.sql``) if None.
+            name: Also create (or replace) a view of this name on ``con``, which stays
+                pinned at this version.
+            ordered: Rows in the dataset's order (row ``i`` is ``ds[i]``), at the cost of a
+                sort; ``False`` lets DuckDB return them in any order.
+
+        Raises:
+            InvalidArgumentError: The dataset is in memory (``mem://``), the version has no
+                columns, or ``con``/``name`` is not a connection/name.
+        """
+        return duckdb_relation(self._data(), con, name, ordered=ordered)
 
     def _summary_text(self) -> str:
         m = self._manifest
@@ -664,6 +777,51 @@ class Dataset(ReadOnlyDataset):
             self._commit_pending(is_commit=True, message=message)
             return self.version
 
+    def commit_fragments(
+        self,
+        infos: Sequence[Any],
+        message: str | None = None,
+        transaction_id: str | None = None,
+    ) -> str:
+        """Commit fragments written by :func:`lakefmt.write_fragments` (on any processes)
+        as one commit; rows this handle buffered are flushed first, in a version of their own.
+
+        The fragments are added in the order of ``infos``, rebased over concurrent commits
+        like an append. With a ``transaction_id``, committing it again (a retried driver)
+        adds nothing and returns the commit that holds it: a commit looks for it among the
+        last 1,000 transactions of the branch, and further back (every commit since the
+        infos were written) when more were committed since.
+
+        Args:
+            infos: What ``write_fragments`` returned: ``FragmentInfo`` objects, their JSON
+                (``to_json()``) or the dicts ``json.loads`` makes of it.
+            message: The commit message.
+            transaction_id: 1-200 printable ASCII characters naming this write.
+
+        Returns:
+            The id of the commit holding the fragments (with no infos and no
+            ``transaction_id``, nothing is committed: the id of the branch head).
+
+        Raises:
+            InvalidArgumentError: An info is malformed or edited, of another dataset or
+                branch, or names a file that is missing or changed (removed by a cleanup
+                whose grace period the write outlasted, say).
+            SchemaError: A column the fragments hold changed type, or was dropped and added
+                again, since they were written (renames, drops and new columns rebase).
+        """
+        _check_message(message)
+        with self._lock:
+            self.flush()
+            manifest, version_id = two_phase.commit_infos(
+                self._storage,
+                self._manifest,
+                infos,
+                message=message,
+                transaction_id=transaction_id,
+            )
+            self._set_manifest(manifest)
+            return version_id
+
     def _index_due(self, delta_rows: int) -> bool:
         """Whether this commit may build a segment: a declared index with no segment yet,
         or ``delta_rows`` rows it does not cover once the buffered rows are flushed."""
@@ -709,6 +867,87 @@ class Dataset(ReadOnlyDataset):
                     values.take(pa.array(slots)),
                 )
 
+    def merge_insert(
+        self,
+        data: Any,
+        on: str,
+        *,
+        when_not_matched_by_source: str | None = None,
+        message: str | None = None,
+    ) -> MergeInsertResult:
+        """Upsert: update the rows whose key (column ``on``) a row of ``data`` has, append
+        the other rows of ``data``, all as one commit.
+
+        Matched rows take the values of the columns ``data`` gives (the others keep
+        theirs); every row with that key is updated. ``data`` is anything :meth:`append`
+        takes, and as for an append it gives every column that has no default. Null keys
+        never match: such rows of ``data`` are appended. With
+        ``when_not_matched_by_source="delete"``, rows whose key no row of ``data`` has are
+        deleted (a full sync from a source of truth). Changes buffered before the call are
+        flushed first, as their own version.
+
+        Returns:
+            The commit and the counts of rows updated, inserted and deleted.
+
+        Raises:
+            ColumnNotFoundError: ``on`` or a column of ``data`` is not in the dataset.
+            InvalidArgumentError: Two rows of ``data`` share a key, ``on`` cannot be a key
+                (vectors, media, floats), or ``when_not_matched_by_source`` is unknown.
+            CommitConflictError: A concurrent writer changed the same rows; nothing of
+                this call is applied (retry it on the new version).
+            ColumnMissingValueError, TypeMismatchError: as :meth:`append`.
+        """
+        _check_message(message)
+        with self._lock:
+            self.flush()
+            given = upsert.given_columns(data)
+            specs = self._column_specs()
+            # columns data leaves out convert as nulls; only inserted rows need them (below)
+            lenient = [
+                s
+                if given is None or s.name in given or s.has_default
+                else dataclasses.replace(s, has_default=True, default=None)
+                for s in specs
+            ]
+            table = to_table(data, lenient)
+            plan = upsert.plan_upsert(self._snap, table, on, given, when_not_matched_by_source)
+            missing = [s.name for s in specs if s is not lenient[specs.index(s)]]
+            if len(plan.inserts) and missing:
+                raise ColumnMissingValueError(
+                    f"data inserts {len(plan.inserts)} row(s) but has no column {missing[0]!r}, "
+                    "which has no default value"
+                )
+            try:
+                if len(plan.matched_rows):
+                    take = pa.array(plan.matched_sources)
+                    for name in plan.update_columns:
+                        values = table.column(name).take(take).combine_chunks()
+                        self._update_cells(name, plan.matched_rows, values, single=False)
+                if len(plan.inserts):
+                    self._writes.add(table.take(pa.array(plan.inserts)))
+                ops = self._writes.operations(self._storage, self._snap, self._manifest)
+                if len(plan.deletes):
+                    by_fragment = {
+                        self._manifest.fragments[k].id: positions
+                        for k, positions, _ in self._snap.locate(plan.deletes)
+                    }
+                    ops.append(commits.DeleteRows(self._manifest, by_fragment))
+                delta = 1 if self._indexing_mode is IndexingMode.Always else DELTA_ROWS
+                due = self._indexing_mode is not IndexingMode.Off and self._index_due(delta)
+                if ops:  # with index segments due, they make the commit (as in commit())
+                    self._commit_ops(ops, is_commit=not due, message=message)
+            finally:
+                self._writes.clear()  # committed, or nothing of this call stays pending
+            if ops and due:
+                index_ops = self._index_operations(delta_rows=delta)
+                self._commit_ops(index_ops, is_commit=True, message=message)
+            return upsert.MergeInsertResult(
+                version=self.version,
+                updated=len(plan.matched_rows),
+                inserted=len(plan.inserts),
+                deleted=len(plan.deletes),
+            )
+
     def delete(self, index: Any) -> None:
         """Delete rows by index (an int, a slice or a list); later rows move up.
 
@@ -728,11 +967,21 @@ class Dataset(ReadOnlyDataset):
             self._commit_ops([commits.DeleteRows(self._manifest, by_fragment)])
 
     # -- schema ----------------------------------------------------------------------------------
-    def add_column(self, name: str, dtype: Any, default_value: Any = None) -> None:
+    def add_column(
+        self,
+        name: str,
+        dtype: Any,
+        default_value: Any = None,
+        *,
+        fill: Callable[[pa.Table], Any] | None = None,
+        fill_columns: Sequence[str] | None = None,
+    ) -> None:
         """Add a column; existing rows get ``default_value`` (or null). No data is rewritten.
 
         Appends that leave the column out also get ``default_value``; without one they must
-        give it.
+        give it. With ``fill``, the existing rows' values are then computed from
+        ``fill_columns`` (default: all the others) by :meth:`fill_column`, which resumes
+        where it stopped if interrupted.
 
         Raises:
             ColumnExistsError: The name is taken.
@@ -741,8 +990,73 @@ class Dataset(ReadOnlyDataset):
         """
         with self._lock:
             op = schema_changes.add_column(self._snap, name, dtype, default_value)
+            if fill is not None and not callable(fill):
+                raise InvalidArgumentError(f"fill must be a function, not {type(fill).__name__}")
             self.flush()
             self._commit_ops([op])
+            if fill is not None:
+                self.fill_column(name, fill, columns=fill_columns)
+
+    def fill_column(
+        self,
+        name: str,
+        fill: Callable[[pa.Table], Any],
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        message: str | None = None,
+        progress: bool | None = None,
+    ) -> int:
+        """Compute a column's values from other columns for every row that still reads its
+        default, without rewriting any other column.
+
+        ``fill`` gets an Arrow table of ``columns`` (default: every other column) for up to
+        ``batch_size`` rows and returns one value per row (a list, numpy or Arrow array).
+        Fragments are filled one at a time, each as a new column group flushed as its own
+        version: if the backfill stops (an error, a crash), what it wrote stays, and
+        calling ``fill_column`` again computes only the rows left. A commit ends it.
+
+        Returns:
+            The rows filled.
+
+        Raises:
+            ColumnNotFoundError: ``name`` or one of ``columns`` is not a column.
+            InvalidArgumentError: ``fill`` is not a function, returns another number of
+                values than rows, or ``columns`` includes ``name``.
+            TypeMismatchError: A value does not fit the column's type.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_message(message)
+        if not callable(fill):
+            raise InvalidArgumentError(f"fill must be a function, not {type(fill).__name__}")
+        with self._lock:
+            self.flush()
+            target = self._snap.field(name)
+            names = [c for c in self.schema if c != name] if columns is None else list(columns)
+            if name in names:
+                raise InvalidArgumentError(f"column {name!r} cannot be computed from itself")
+            sources = [self._snap.field(c) for c in names]
+            todo = backfill.unfilled_fragments(self._snap, target)
+            total = sum(self._manifest.fragments[k].live_rows for k in todo)
+            filled = 0
+            with Progress(total, f"fill {name}", progress) as bar:
+                for k in todo:
+                    rows = backfill.fragment_rows(self._snap, k)
+                    try:
+                        for part, values in backfill.computed_values(
+                            self._snap, rows, sources, fill, batch_size
+                        ):
+                            self._update_cells(name, part, values, single=False)
+                            bar.update(len(part))
+                    except BaseException:
+                        # a fragment is filled whole or not at all, so a rerun finds it
+                        self._writes.drop_updates()
+                        raise
+                    self.flush()  # the checkpoint: this fragment's column group
+                    filled += len(rows)
+            self.commit(message)
+            return filled
 
     def remove_column(self, name: str) -> None:
         """Remove a column (its data stays in old versions; no file is rewritten).

@@ -335,9 +335,30 @@ class DatasetView:
         return pa.Table.from_batches(batches, schema=schema)
 
     def to_batches(
-        self, columns: Sequence[str] | None = None, batch_size: int = 65_536
+        self,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        *,
+        filter: str | None = None,
     ) -> pa.RecordBatchReader:
-        """Stream the rows as an Arrow ``RecordBatchReader``."""
+        """Stream the rows as an Arrow ``RecordBatchReader``, ``batch_size`` rows at a time,
+        without holding them all in memory.
+
+        Args:
+            columns: The columns to read (default: all).
+            batch_size: Rows per batch.
+            filter: A TQL condition (what follows ``WHERE``, e.g. ``"label = 'cat' AND
+                score > 0.5"``): only the rows it keeps, in their order. The query finds
+                the rows first (their positions, not their values), then they stream.
+
+        Raises:
+            InvalidArgumentError: ``filter`` is empty or not a string.
+            QueryError: ``filter`` is not a valid condition (its position is named).
+        """
+        if filter is not None:
+            if not isinstance(filter, str) or not filter.strip():
+                raise InvalidArgumentError('filter must be a TQL condition such as "x > 1"')
+            return self.query(f"SELECT * WHERE {filter}").to_batches(columns, batch_size)
         _check_batch_size(batch_size)
         fields = self._fields(columns)
         schema = self._snapshot().arrow_schema(fields)
@@ -346,6 +367,12 @@ class DatasetView:
             for arrays in self._iter_arrays(fields, batch_size, False)
         )
         return pa.RecordBatchReader.from_batches(schema, gen)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The rows as an Arrow C stream (the Arrow PyCapsule protocol): ``pa.table(view)``,
+        ``polars.DataFrame(view)``, DuckDB and other Arrow consumers read the view directly,
+        batch by batch."""
+        return self.to_batches().__arrow_c_stream__(requested_schema)
 
     def to_pandas(
         self, columns: Sequence[str] | None = None, *, decode: bool = False

@@ -3,13 +3,16 @@
 The bounds come from the Parquet footer pyarrow returns after writing (no second read of
 the file): each row group's ``min``/``max``/``null_count``, combined over the file. Only
 scalar columns a reader can compare without knowing lakefmt types get them: integers,
-``float64``, booleans and strings. NaN counts of ``float64`` columns are counted from the
-values being written (Parquet statistics leave NaN out of ``min``/``max``).
+``float64``, booleans and strings. NaN counts of every floating-point column are counted
+from the values being written (Parquet statistics leave NaN out of ``min``/``max``);
+``float16``/``float32`` columns get a :class:`ColumnStats` with only that count.
 
-A ``float64`` column holding NaN is written without Parquet statistics at all: DuckDB
+A floating-point column holding NaN is written without Parquet statistics at all: DuckDB
 (2.0.1) trusts a row group's ``min``/``max`` to bound every value and drops a filter such
 as ``x <= -2.5`` it judges always true, returning the NaN rows (NaN sorts above every
-number in DuckDB, so they do not match).
+number in DuckDB, so they do not match). A recorded ``nan_count`` is therefore the mark of
+a file whose Parquet statistics a reader may trust (:func:`parquet_stats_trusted`); files
+of older writers lack it and are read with a guard (:mod:`lakefmt.tql.relations`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakefmt.format.manifest import ColumnStats
+from lakefmt.format.manifest import ColumnStats, DataFile
 
 __all__ = [
     "MAX_STATS_COLUMNS",
@@ -29,6 +32,7 @@ __all__ = [
     "column_stats",
     "has_stats",
     "nan_counts",
+    "parquet_stats_trusted",
 ]
 
 #: Longest string bound stored (characters): a longer ``min`` is cut to this prefix (still a
@@ -100,13 +104,13 @@ def _bound(value: Any, arrow_type: pa.DataType, *, upper: bool) -> Any:
 
 
 def nan_counts(table: pa.Table) -> dict[int, int]:
-    """NaN values of each ``float64`` column of ``table`` (by column index)."""
+    """NaN values of each floating-point column of ``table`` (by column index)."""
     out = {}
     for i, column in enumerate(table.columns):
         kind = (
             column.type.storage_type if isinstance(column.type, pa.ExtensionType) else column.type
         )
-        if pa.types.is_float64(kind):
+        if pa.types.is_floating(kind):
             if isinstance(column.type, pa.ExtensionType):
                 column = pa.chunked_array([c.storage for c in column.chunks], kind)
             out[i] = int(pc.sum(pc.is_nan(column)).as_py() or 0)
@@ -156,7 +160,7 @@ def column_stats(
 ) -> list[ColumnStats | None]:
     """:class:`ColumnStats` of each top-level column of a written file (None where the
     column's type gets none); ``nans`` (:func:`nan_counts` of the values written) gives
-    the NaN counts of ``float64`` columns."""
+    the NaN counts of floating-point columns."""
     out: list[ColumnStats | None] = []
     leaf = 0
     for i, field in enumerate(schema):
@@ -165,8 +169,33 @@ def column_stats(
         )
         found = None
         recorded = sum(s is not None for s in out)
-        if has_stats(storage) and metadata.num_columns > leaf and recorded < MAX_STATS_COLUMNS:
+        if recorded >= MAX_STATS_COLUMNS:
+            pass
+        elif has_stats(storage) and metadata.num_columns > leaf:
             found = _one_column(metadata, leaf, storage, (nans or {}).get(i))
+        elif pa.types.is_floating(storage) and nans is not None and i in nans:
+            # no bounds (pruning compares float64 only), but the count marks the file's
+            # Parquet statistics of the column as NaN-safe
+            found = ColumnStats(nan_count=nans[i])
         out.append(found)
         leaf += _leaves(field.type)
     return out
+
+
+def parquet_stats_trusted(data_file: DataFile, field_id: int, arrow_type: pa.DataType) -> bool:
+    """Whether the Parquet statistics of column ``field_id`` of ``data_file`` may filter
+    rows in a reader that orders NaN above every number (DuckDB).
+
+    Always for non-floating columns. A floating column must have a recorded ``nan_count``:
+    this library writes no Parquet statistics for a column holding NaN, but older writers
+    did, with bounds that leave the NaN out.
+    """
+    if isinstance(arrow_type, pa.ExtensionType):
+        arrow_type = arrow_type.storage_type
+    if not pa.types.is_floating(arrow_type):
+        return True
+    if data_file.stats is None or field_id not in data_file.field_ids:
+        return False
+    index = data_file.field_ids.index(field_id)
+    stats = data_file.stats[index] if index < len(data_file.stats) else None
+    return stats is not None and stats.nan_count is not None

@@ -22,7 +22,12 @@ from lakefmt.format import layout
 FORMAT_VERSION = 2
 #: Features this implementation can read; a manifest naming another one is refused.
 READER_FEATURES: frozenset[str] = frozenset({"deletion_files", "update_files", "column_groups"})
-WRITER_FEATURES: frozenset[str] = READER_FEATURES
+#: Features a writer must implement to write a manifest naming them: a writer that does not
+#: know ``transactions`` would drop the transaction records (``spec/format.md``, 10.4).
+WRITER_FEATURES: frozenset[str] = READER_FEATURES | {"transactions"}
+#: The writer features of a new dataset (``transactions`` is added by the first
+#: transaction, so datasets that never use one stay writable by older writers).
+BASE_WRITER_FEATURES: frozenset[str] = READER_FEATURES
 
 _CHECKSUM_KEY = b',"checksum":"sha256:'
 _CHECKSUM_SUFFIX_LEN = len(_CHECKSUM_KEY) + 64 + 2  # hex digest, closing quote and brace
@@ -208,12 +213,21 @@ class MergeRecord(_Model):
     of the same name, and is ignored."""
 
 
+class TransactionRecord(_Model):
+    """A transaction of a two-phase write committed on this branch (``spec/format.md``,
+    9.7): committing the same id again adds nothing."""
+
+    id: str
+    version: int
+    """The version number of the manifest that committed it."""
+
+
 class Manifest(_Model):
     """The complete description of one version of a dataset branch."""
 
     format_version: int = FORMAT_VERSION
     reader_features: list[str] = sorted(READER_FEATURES)
-    writer_features: list[str] = sorted(WRITER_FEATURES)
+    writer_features: list[str] = sorted(BASE_WRITER_FEATURES)
     dataset_id: str
     branch: str
     version: int
@@ -243,6 +257,9 @@ class Manifest(_Model):
     indexes: list[Index] = []
     """Indexes this version may use (optional: ignoring them reads the same rows)."""
     next_index_id: int = 0
+    transactions: list[TransactionRecord] = []
+    """The newest transactions committed on this version's ancestry, oldest first, at most
+    1,000 (writer feature ``transactions``, ``spec/format.md`` 9.7)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -286,7 +303,14 @@ def now_ms() -> int:
 
 
 #: Members added by format 2 that are written only when set (absent reads as null/false).
-_OPTIONAL_MEMBERS = ("id", "branch_id", "branch_deleted", "indexes", "next_index_id")
+_OPTIONAL_MEMBERS = (
+    "id",
+    "branch_id",
+    "branch_deleted",
+    "indexes",
+    "next_index_id",
+    "transactions",
+)
 
 
 def _without_unset(data: dict[str, Any], *, format_version: int) -> dict[str, Any]:

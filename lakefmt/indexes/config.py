@@ -18,9 +18,11 @@ class SearchConfig:
             accuracy_factor`` rows, which are scored exactly (``refine`` is the same value).
         cluster_search_accuracy_factor: Scales how much of the index a search visits (HNSW's
             candidate list, IVF's lists), 0.5 to 2.0 in Deep Lake's presets.
-        ef_search: Candidates an HNSW search keeps, overriding the scaled default (256, and
-            at least ``LIMIT x accuracy_factor``).
-        nprobe: IVF lists a ``pooled_quantized`` search visits, overriding the default.
+        ef_search: Candidates an HNSW search (``clustered``) keeps, overriding the scaled
+            default (256, and at least ``LIMIT x accuracy_factor``).
+        nprobe: IVF lists a search of an IVF index (``clustered_quantized``,
+            ``pooled_quantized``) visits, overriding the scaled default (2% of the lists,
+            at least 8); a selective WHERE widens it (by the inverse of its share).
         exact: Never use an index: every query scores every row (the reference answer).
         exact_below: A WHERE matching fewer than this share of the covered rows is answered
             by scoring the matching rows exactly (a graph search with a selective filter
@@ -88,8 +90,9 @@ class IndexBuildConfig:
 
     Attributes:
         build_multiplier: Scales the build effort of vector indexes: HNSW's candidate list
-            while inserting (``ef_construction`` = 10 x this), IVF's training iterations. 2
-            (fast) to 10 (best graphs); 4 is the default.
+            while inserting (``ef_construction`` = 10 x this), IVF's k-means iterations
+            (``niter`` = 2.5 x this, at least 1). 2 (fast) to 10 (best graphs); 4 is the
+            default.
     """
 
     build_multiplier: int = 4
@@ -103,6 +106,11 @@ class IndexBuildConfig:
     def ef_construction(self) -> int:
         """HNSW's candidate list while building."""
         return 10 * self.build_multiplier
+
+    @property
+    def niter(self) -> int:
+        """k-means iterations training IVF lists."""
+        return max(1, 5 * self.build_multiplier // 2)
 
     @classmethod
     def default_config(cls) -> IndexBuildConfig:

@@ -10,11 +10,19 @@ Kinds (``spec/proposals/indexes.md`` section 8; measured in section 9):
 kind                        faiss index
 ==========================  ====================================================================
 ``clustered``               ``IndexHNSWFlat``: HNSW graph over the float32 vectors
-``clustered_quantized``     ``IndexHNSWSQ``: HNSW graph over 8-bit scalar-quantised codes
-                            (the default: 0.26x the bytes of ``clustered`` at the same speed)
+``clustered_quantized``     ``IndexIVFScalarQuantizer``: inverted lists (a k-means coarse
+                            quantizer) of 8-bit scalar-quantised residuals (the default: 0.26x
+                            the bytes of ``clustered``; at 1M x 384 clustered vectors it keeps
+                            recall@10 above 0.95 where one HNSW graph over SQ8 codes stalls
+                            near 0.9, and builds several times faster)
 ``pooled_quantized``        ``IndexIVFPQ``: inverted lists of product-quantised codes (compact;
                             its recall needs the caller's exact re-rank)
 ==========================  ====================================================================
+
+Each kind has a *structure*, ``hnsw`` (a graph; knob ``ef_search``) or ``ivf`` (inverted
+lists; knob ``nprobe``). ``clustered_quantized`` indexes written by header version 1 are HNSW
+graphs over SQ8 codes (``IndexHNSWSQ``); they still load and answer, and
+``EmbeddingIndexParams(structure="hnsw")`` still builds one.
 
 Metrics: ``cosine`` normalises the vectors at build and the query at search and searches by
 inner product; ``dot`` searches by inner product on the raw vectors; ``l2`` by Euclidean
@@ -29,7 +37,7 @@ The serialized form (the output of :func:`build_embedding_index`, which
 :meth:`EmbeddingIndex.from_bytes` reads) is self-describing::
 
     magic      8 bytes   b"LKFVECIX"
-    version    u32 LE    1
+    version    u32 LE    2 (1: written before the ``structure`` parameter; still read)
     head_len   u32 LE    length of the header
     header     JSON      _Header: kind, metric, build parameters, count, dim, indexed rows, ...
     body_len   u64 LE    length of the faiss bytes
@@ -75,17 +83,33 @@ __all__ = [
 
 #: Similarity measures an index can be built for.
 METRICS = ("cosine", "dot", "l2")
-#: Index kinds: HNSW32 flat, HNSW32 over SQ8 codes (the default), IVF-PQ.
+#: Index kinds: HNSW32 flat, IVF over SQ8 codes (the default), IVF-PQ.
 KINDS = ("clustered", "clustered_quantized", "pooled_quantized")
+#: The structures each kind can be built as, its default first.
+STRUCTURES = {
+    "clustered": ("hnsw",),
+    "clustered_quantized": ("ivf", "hnsw"),
+    "pooled_quantized": ("ivf",),
+}
+#: The structure of each kind in header version 1 (before ``structure`` was written).
+_LEGACY_STRUCTURE = {"clustered": "hnsw", "clustered_quantized": "hnsw", "pooled_quantized": "ivf"}
 
 _MAGIC = b"LKFVECIX"
-_VERSION = 1
+_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<8sII")  # magic, version, header length
 _BODY = struct.Struct("<QI")  # body length, body crc32
 #: A header is a few hundred bytes; more is damage, not data.
 _MAX_HEADER = 1 << 16
 #: Default efSearch of the HNSW kinds (at least k is always used: faiss needs ef >= k).
 DEFAULT_EF_SEARCH = 64
+#: HNSW defaults: neighbours per node, candidate list while building.
+_DEFAULT_M = 32
+_DEFAULT_EF_CONSTRUCTION = 40
+#: Rows an IVF search scores at least by default (:func:`default_nprobe`).
+_SCAN_AT_LEAST = 2048
+#: k-means iterations of the IVF coarse quantizer by default.
+_DEFAULT_NITER = 10
 #: k-means of the IVF kind trains on at most this many points per list (faiss's own default
 #: is 256; 32 keeps a 1M-row build in minutes on two cores at no measurable loss of recall).
 _TRAIN_POINTS_PER_LIST = 32
@@ -129,23 +153,29 @@ class EmbeddingIndexParams:
     Attributes:
         kind: One of :data:`KINDS`.
         metric: One of :data:`METRICS`.
-        m: HNSW neighbours per node (``clustered*`` kinds), 2 to 256.
-        ef_construction: HNSW candidate list while building (``clustered*`` kinds), >= 1.
-        nlist: IVF lists (``pooled_quantized``); ``None``: about ``4 * sqrt(rows)``. Never more
-            than the rows indexed (an index of fewer rows uses one list per row).
+        structure: ``hnsw`` or ``ivf``, one of the kind's :data:`STRUCTURES`; ``None``: the
+            kind's default (``ivf`` for ``clustered_quantized``).
+        m: HNSW neighbours per node (``hnsw``), 2 to 256; ``None``: 32.
+        ef_construction: HNSW candidate list while building (``hnsw``), >= 1; ``None``: 40.
+        nlist: IVF lists (``ivf``); ``None``: about ``4 * sqrt(rows)``. Never more than the
+            rows indexed (an index of fewer rows uses one list per row).
+        niter: k-means iterations training the IVF lists (``ivf``), >= 1; ``None``: 10.
         pq_m: PQ sub-vectors (``pooled_quantized``); must divide the dimension. ``None``: the
             divisor of the dimension nearest ``dim / 8``.
 
     Raises:
-        InvalidArgumentError: A value of the wrong type or out of range, or ``nlist``/``pq_m``
-            given for a kind that has no such parameter.
+        InvalidArgumentError: A value of the wrong type or out of range, a structure the kind
+            cannot have, or a parameter given for a structure or kind that has no such
+            parameter.
     """
 
     kind: str = "clustered_quantized"
     metric: str = "cosine"
-    m: int = 32
-    ef_construction: int = 40
+    structure: str | None = None
+    m: int | None = None
+    ef_construction: int | None = None
     nlist: int | None = None
+    niter: int | None = None
     pq_m: int | None = None
 
     def __post_init__(self) -> None:
@@ -153,17 +183,33 @@ class EmbeddingIndexParams:
             raise InvalidArgumentError(f"index kind must be one of {KINDS}, got {self.kind!r}")
         if self.metric not in METRICS:
             raise InvalidArgumentError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        _whole(self.m, "m", 2, 256)
-        _whole(self.ef_construction, "ef_construction", 1)
-        if self.kind == "pooled_quantized":
-            if self.nlist is not None:
-                _whole(self.nlist, "nlist", 1)
-            if self.pq_m is not None:
-                _whole(self.pq_m, "pq_m", 1)
-        elif self.nlist is not None or self.pq_m is not None:
+        allowed = STRUCTURES[self.kind]
+        if self.structure is not None and self.structure not in allowed:
             raise InvalidArgumentError(
-                f"nlist and pq_m are parameters of 'pooled_quantized', not of {self.kind!r}"
+                f"a {self.kind!r} index is built as one of {allowed}, got {self.structure!r}"
             )
+        structure = self.resolved_structure
+        own: tuple[str, ...] = {"hnsw": ("m", "ef_construction"), "ivf": ("nlist", "niter")}[
+            structure
+        ]
+        if self.kind == "pooled_quantized":
+            own = (*own, "pq_m")
+        bounds = {"m": (2, 256), "ef_construction": (1, None), "nlist": (1, None)}
+        for name in ("m", "ef_construction", "nlist", "niter", "pq_m"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in own:
+                raise InvalidArgumentError(
+                    f"{name} is not a parameter of a {self.kind!r} index built as {structure!r}"
+                )
+            low, high = bounds.get(name, (1, None))
+            _whole(value, name, low, high)
+
+    @property
+    def resolved_structure(self) -> str:
+        """``structure``, or the kind's default when it is ``None``."""
+        return self.structure or STRUCTURES[self.kind][0]
 
     def to_json(self) -> dict[str, Any]:
         """Return the parameters as a JSON object (what :meth:`from_json` reads)."""
@@ -214,9 +260,12 @@ def default_pq_m(dim: int) -> int:
     return min(divisors, key=lambda d: (abs(d - dim / 8), -d))
 
 
-def default_nprobe(nlist: int) -> int:
-    """IVF lists probed by default: about 2% of them, at least 8 (or all when fewer)."""
-    return min(nlist, max(8, math.ceil(nlist / 50)))
+def default_nprobe(nlist: int, indexed: int = 0) -> int:
+    """IVF lists probed by default: about 2% of them, at least 8, and enough to score about
+    :data:`_SCAN_AT_LEAST` of the ``indexed`` rows (a small index is scanned whole, which
+    costs less than a millisecond); never more than ``nlist``."""
+    small = math.ceil(nlist * _SCAN_AT_LEAST / indexed) if indexed else 0
+    return min(nlist, max(8, math.ceil(nlist / 50), small))
 
 
 def _engine_threads(threads: int | None) -> int:
@@ -280,36 +329,59 @@ def _normalised(part: np.ndarray) -> np.ndarray:
 
 
 def _new_faiss_index(faiss: ModuleType, params: EmbeddingIndexParams, dim: int) -> Any:
-    """An empty faiss index of the kind and metric asked (trained by the caller)."""
+    """An empty faiss index of the kind, structure and metric asked (resolved by
+    :func:`_resolved`; trained by the caller)."""
     metric = faiss.METRIC_L2 if params.metric == "l2" else faiss.METRIC_INNER_PRODUCT
-    if params.kind == "clustered":
-        index = faiss.IndexHNSWFlat(dim, params.m, metric)
-    elif params.kind == "clustered_quantized":
-        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, params.m, metric)
-    else:
-        assert params.nlist is not None and params.pq_m is not None  # resolved by the caller
-        quantizer = faiss.IndexFlat(dim, metric)
-        index = faiss.IndexIVFPQ(quantizer, dim, params.nlist, params.pq_m, 8, metric)
-        index.cp.niter = 10
-        # a small index trains on few points; faiss would warn on stderr for each k-means
-        index.cp.min_points_per_centroid = 1
-        index.pq.cp.min_points_per_centroid = 1
-        index.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
-        index.pq.cp.max_points_per_centroid = _PQ_TRAIN_POINTS // 256
-    if params.kind != "pooled_quantized":
+    if params.resolved_structure == "hnsw":
+        assert params.m is not None and params.ef_construction is not None
+        if params.kind == "clustered":
+            index = faiss.IndexHNSWFlat(dim, params.m, metric)
+        else:
+            index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, params.m, metric)
         index.hnsw.efConstruction = params.ef_construction
+        return index
+    assert params.nlist is not None and params.niter is not None
+    quantizer = faiss.IndexFlat(dim, metric)
+    if params.kind == "clustered_quantized":
+        # residuals to the list's centroid: finer codes, and faster to scan than raw vectors
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, params.nlist, faiss.ScalarQuantizer.QT_8bit, metric, True
+        )
+    else:
+        assert params.pq_m is not None
+        index = faiss.IndexIVFPQ(quantizer, dim, params.nlist, params.pq_m, 8, metric)
+        index.pq.cp.min_points_per_centroid = 1
+        index.pq.cp.max_points_per_centroid = _PQ_TRAIN_POINTS // 256
+    index.cp.niter = params.niter
+    # a small index trains on few points; faiss would warn on stderr for each k-means
+    index.cp.min_points_per_centroid = 1
+    index.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
     return index
 
 
 def _resolved(params: EmbeddingIndexParams, dim: int, rows: int) -> EmbeddingIndexParams:
-    """``params`` with the IVF kind's ``nlist`` and ``pq_m`` set to the values to build."""
-    if params.kind != "pooled_quantized":
-        return params
+    """``params`` with the structure and every parameter of it set to the values to build."""
+    structure = params.resolved_structure
+    if structure == "hnsw":
+        return dataclasses.replace(
+            params,
+            structure=structure,
+            m=_DEFAULT_M if params.m is None else params.m,
+            ef_construction=(
+                _DEFAULT_EF_CONSTRUCTION
+                if params.ef_construction is None
+                else params.ef_construction
+            ),
+        )
     nlist = default_nlist(rows) if params.nlist is None else min(params.nlist, max(rows, 1))
+    niter = _DEFAULT_NITER if params.niter is None else params.niter
+    resolved = dataclasses.replace(params, structure=structure, nlist=nlist, niter=niter)
+    if params.kind != "pooled_quantized":
+        return resolved
     pq_m = default_pq_m(dim) if params.pq_m is None else params.pq_m
     if dim % pq_m:
         raise InvalidArgumentError(f"pq_m ({pq_m}) must divide the vectors' dimension ({dim})")
-    return dataclasses.replace(params, nlist=nlist, pq_m=pq_m)
+    return dataclasses.replace(resolved, pq_m=pq_m)
 
 
 def _training_sample(
@@ -364,32 +436,32 @@ def build_embedding_index(
     params = _resolved(params, dim, len(rows))
     n_threads = _engine_threads(threads)
     faiss = _faiss()
-    id_map = len(rows) < count
+    ivf = params.resolved_structure == "ivf"
+    id_map = len(rows) < count and not ivf  # IVF lists store the keys themselves
     body = b""
     if len(rows):
         with _omp_threads(faiss, n_threads):
             index = _new_faiss_index(faiss, params, dim)
-            if params.kind == "clustered_quantized":
-                index.train(_training_sample(data, rows, params.metric, 1 << 20, 1))
-            elif params.kind == "pooled_quantized":
+            if ivf:
                 assert params.nlist is not None
-                want = max(params.nlist * _TRAIN_POINTS_PER_LIST, _PQ_TRAIN_POINTS)
-                index.train(
-                    _training_sample(data, rows, params.metric, want, max(params.nlist, 256))
-                )
-            outer = index
-            if id_map and params.kind != "pooled_quantized":
-                outer = faiss.IndexIDMap(index)  # IVF lists store the keys themselves
+                want = params.nlist * _TRAIN_POINTS_PER_LIST
+                if params.kind == "pooled_quantized":
+                    want = max(want, _PQ_TRAIN_POINTS)
+                least = max(params.nlist, 256 if params.kind == "pooled_quantized" else 1)
+                index.train(_training_sample(data, rows, params.metric, want, least))
+            elif params.kind == "clustered_quantized":
+                index.train(_training_sample(data, rows, params.metric, 1 << 20, 1))
+            outer = faiss.IndexIDMap(index) if id_map else index
             # HNSW in one call: faiss inserts a call's points level by level, top first, and
             # batches of 10k rows lost 0.02 of recall@10 at efSearch 16 (60k rows). IVF in
             # batches, which bounds the normalised copy.
-            batch = _ADD_BATCH if params.kind == "pooled_quantized" else max(len(rows), 1)
+            batch = _ADD_BATCH if ivf else max(len(rows), 1)
             for start in range(0, len(rows), batch):
                 keys = rows[start : start + batch]
-                part = data[keys] if id_map else data[start : start + batch]
+                part = data[keys] if len(rows) < count else data[start : start + batch]
                 if params.metric == "cosine":
                     part = _normalised(part)
-                if id_map or params.kind == "pooled_quantized":
+                if id_map or ivf:
                     outer.add_with_ids(part, keys.astype(np.int64))
                 else:
                     outer.add(part)
@@ -399,7 +471,7 @@ def build_embedding_index(
         count=count,
         dim=dim,
         indexed=len(rows),
-        id_map=id_map and params.kind != "pooled_quantized",
+        id_map=id_map,
         faiss_version=faiss.__version__,
     )
     head = json.dumps(header.model_dump(), separators=(",", ":")).encode()
@@ -420,8 +492,11 @@ def _parse(data: bytes) -> tuple[_Header, EmbeddingIndexParams, memoryview]:
     magic, version, head_len = _PREFIX.unpack_from(view)
     if magic != _MAGIC:
         raise FormatError("not a lakefmt vector index (bad magic bytes)")
-    if version != _VERSION:
-        raise FormatError(f"vector index format version {version} is not readable (1 is)")
+    if version not in _READABLE_VERSIONS:
+        raise FormatError(
+            f"vector index format version {version} is not readable "
+            f"({', '.join(map(str, _READABLE_VERSIONS))} are)"
+        )
     if head_len > _MAX_HEADER or len(view) < _PREFIX.size + head_len + _BODY.size:
         raise FormatError("vector index is truncated or damaged (header length)")
     head = bytes(view[_PREFIX.size : _PREFIX.size + head_len])
@@ -429,7 +504,18 @@ def _parse(data: bytes) -> tuple[_Header, EmbeddingIndexParams, memoryview]:
         header = _Header.model_validate(json.loads(head))
     except (ValueError, pydantic.ValidationError) as exc:
         raise FormatError(f"vector index header is damaged: {exc}") from exc
-    params = EmbeddingIndexParams.from_json(header.params)
+    stored = dict(header.params)
+    if version == 1:  # written before structures: each kind had one
+        if "structure" in stored:
+            raise FormatError("vector index header version 1 cannot name a structure")
+        stored["structure"] = _LEGACY_STRUCTURE.get(stored.get("kind", ""), "hnsw")
+        if stored["structure"] == "ivf":  # version 1 wrote HNSW defaults for every kind
+            stored.pop("m", None)
+            stored.pop("ef_construction", None)
+            stored["niter"] = _DEFAULT_NITER  # what version 1 trained with
+    elif stored.get("structure") is None:
+        raise FormatError("vector index header does not name its structure")
+    params = EmbeddingIndexParams.from_json(stored)
     at = _PREFIX.size + head_len
     body_len, crc = _BODY.unpack_from(view, at)
     body = view[at + _BODY.size :]
@@ -451,7 +537,8 @@ class EmbeddingIndex:
         count: Keys ``0 .. count - 1`` (the rows given to the build, indexed or not).
         dim: The vectors' dimension; a query must have it.
         indexed: Rows in the index (the valid ones); only these are ever returned.
-        params: The build parameters, with ``nlist``/``pq_m`` resolved to the values used.
+        params: The build parameters, with the structure and its parameters resolved to the
+            values used.
         nbytes: Size of the serialized index.
     """
 
@@ -466,9 +553,15 @@ class EmbeddingIndex:
         self._index = faiss_index
         self._id_map = header.id_map
 
+    @property
+    def structure(self) -> str:
+        """``hnsw`` (knob ``ef_search``) or ``ivf`` (knob ``nprobe``)."""
+        return self.params.resolved_structure
+
     def __repr__(self) -> str:
         return (
-            f"EmbeddingIndex(kind={self.params.kind!r}, metric={self.params.metric!r}, "
+            f"EmbeddingIndex(kind={self.params.kind!r}, structure={self.structure!r}, "
+            f"metric={self.params.metric!r}, "
             f"count={self.count}, indexed={self.indexed}, dim={self.dim}, nbytes={self.nbytes})"
         )
 
@@ -511,8 +604,8 @@ class EmbeddingIndex:
             allowed: ``None`` or a bool mask of length :attr:`count`: only keys where it is
                 true may be returned. Passed into the search (faiss ``IDSelectorBitmap``), so
                 the graph or lists are walked for allowed rows, not filtered afterwards.
-            ef_search: HNSW candidate list (``clustered*`` kinds; default 64, at least ``k``).
-            nprobe: IVF lists visited (``pooled_quantized``; default about 2% of the lists).
+            ef_search: HNSW candidate list (``hnsw`` structure; default 64, at least ``k``).
+            nprobe: IVF lists visited (``ivf`` structure; default about 2% of the lists).
 
         Returns:
             int64 keys, best first by the index's (approximate) score, at most ``k`` of them,
@@ -546,14 +639,14 @@ class EmbeddingIndex:
                 raise InvalidArgumentError("cosine similarity to the zero vector is undefined")
             q = q / np.float32(math.sqrt(square))
         k = _whole(k, "k", 0)
-        hnsw = self.params.kind != "pooled_quantized"
+        hnsw = self.structure == "hnsw"
         if hnsw and nprobe is not None:
             raise InvalidArgumentError(
-                f"nprobe is a knob of 'pooled_quantized', not {self.params.kind!r}"
+                f"nprobe is a knob of IVF indexes, not of this {self.params.kind!r} HNSW graph"
             )
         if not hnsw and ef_search is not None:
             raise InvalidArgumentError(
-                "ef_search is a knob of the 'clustered' kinds, not 'pooled_quantized'"
+                f"ef_search is a knob of HNSW graphs, not of this {self.params.kind!r} IVF index"
             )
         if ef_search is not None:
             ef_search = _whole(ef_search, "ef_search", 1)
@@ -582,7 +675,7 @@ class EmbeddingIndex:
             search_params = faiss.SearchParametersHNSW(efSearch=ef)
         else:
             assert self.params.nlist is not None
-            probe = default_nprobe(self.params.nlist) if nprobe is None else nprobe
+            probe = default_nprobe(self.params.nlist, self.indexed) if nprobe is None else nprobe
             search_params = faiss.SearchParametersIVF(nprobe=min(probe, self.params.nlist))
         if selector is not None:
             search_params.sel = selector
@@ -601,10 +694,11 @@ def _check_faiss_index(
     if header.id_map and not isinstance(index, faiss.IndexIDMap):
         raise FormatError("vector index header says id-mapped, the faiss index is not")
     expected = {
-        "clustered": faiss.IndexHNSWFlat,
-        "clustered_quantized": faiss.IndexHNSWSQ,
-        "pooled_quantized": faiss.IndexIVFPQ,
-    }[params.kind]
+        ("clustered", "hnsw"): faiss.IndexHNSWFlat,
+        ("clustered_quantized", "hnsw"): faiss.IndexHNSWSQ,
+        ("clustered_quantized", "ivf"): faiss.IndexIVFScalarQuantizer,
+        ("pooled_quantized", "ivf"): faiss.IndexIVFPQ,
+    }[(params.kind, params.resolved_structure)]
     metric = faiss.METRIC_L2 if params.metric == "l2" else faiss.METRIC_INNER_PRODUCT
     if (
         not isinstance(inner, expected)
@@ -617,7 +711,7 @@ def _check_faiss_index(
             f"d={index.d}, ntotal={index.ntotal}; header: {params.kind}, d={header.dim}, "
             f"rows={header.indexed})"
         )
-    if params.kind == "pooled_quantized" and (
-        inner.nlist != params.nlist or params.pq_m != inner.pq.M
-    ):
-        raise FormatError("vector index body's lists or sub-vectors do not match its header")
+    if params.resolved_structure == "ivf" and inner.nlist != params.nlist:
+        raise FormatError("vector index body's lists do not match its header")
+    if params.kind == "pooled_quantized" and params.pq_m != inner.pq.M:
+        raise FormatError("vector index body's sub-vectors do not match its header")

@@ -158,8 +158,11 @@ def build_operation(
     merged = pa.concat_arrays(values) if values else pa.array([], storage_type)
     mask = np.concatenate(live) if live else np.zeros(0, dtype=bool)
     params = dict(want.params)
-    if want.kind.name in ("clustered", "clustered_quantized"):
-        params["ef_construction"] = (config or IndexBuildConfig()).ef_construction
+    effort = config or IndexBuildConfig()
+    if want.kind.name == "clustered":  # an HNSW graph
+        params["ef_construction"] = effort.ef_construction
+    elif want.kind.name in ("clustered_quantized", "pooled_quantized"):  # IVF lists
+        params["niter"] = effort.niter
     built = want.kind.build(merged, mask, params)
     folder = new_segment_folder()
     files = [

@@ -15,6 +15,7 @@ from lakefmt.integrations.importers import (
     from_pandas,
     from_parquet,
 )
+from lakefmt.integrations.polars_scan import scan_polars
 
 __all__ = [
     "from_arrow",
@@ -23,6 +24,7 @@ __all__ = [
     "from_image_folder",
     "from_pandas",
     "from_parquet",
+    "scan_polars",
     "to_csv",
     "to_image_folder",
     "to_parquet",

@@ -104,6 +104,19 @@ class Storage(abc.ABC):
         scratch each time it is called.
         """
 
+    def settle_writes(self) -> None:
+        """Make every file this process created with a plain write durable now.
+
+        A backend whose writes are durable once they return (object stores: a completed
+        upload) owes nothing; local disk syncs the files it still owes (see
+        :mod:`lakefmt.storage.local`). A process whose files another process commits
+        (two-phase writes) calls this before it hands their names over.
+
+        Raises:
+            OSError: A sync failed; the files must not be committed.
+        """
+        return None  # this default: every write was durable when it returned
+
     def describe(self) -> str:
         """Return the root URL, for messages."""
         return self.url

@@ -387,6 +387,12 @@ class LocalStorage(Storage):
         shutil.rmtree(self.root, ignore_errors=True)
         self._made.clear()
 
+    def settle_writes(self) -> None:
+        """Sync every file and directory this process owes a sync (all roots: the debt is
+        process-wide)."""
+        if self.sync:
+            OWED_SYNCS.settle()
+
     def open_input(self, path: str) -> pa.NativeFile:
         """Memory-map ``path``: ranged reads cost page faults, not copies."""
         return pa.memory_map(self._full(path), "r")

@@ -24,6 +24,7 @@ never return a wrong, stale or deleted row.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ from lakefmt.indexes.coverage import (
 from lakefmt.indexes.embedding import default_nprobe
 from lakefmt.indexes.kinds import KINDS
 from lakefmt.indexes.segments import Unusable, load_segment
+from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.columns import classify
 from lakefmt.tql.models import DatasetSource, SimilarityRequest, Visible
 from lakefmt.tql.parser import ParsedQuery, function_name
@@ -299,24 +301,59 @@ def _masks(snapshot: Snapshot, allowed: np.ndarray | None) -> dict[int, np.ndarr
     return masks
 
 
-def _scores(column: pa.Array, positions: np.ndarray, query: VectorQuery) -> np.ndarray:
+#: Above this share of a fragment's rows, exact scoring multiplies the whole matrix (one
+#: pass over memory, row norms cached) rather than gathering the rows first.
+_DENSE_SHARE = 0.25
+
+
+def _scores(
+    column: pa.Array, positions: np.ndarray, query: VectorQuery, norms_key: tuple[Any, ...]
+) -> np.ndarray:
     """Exact scores of rows of a fragment, ordered as DuckDB sorts them descending: NaN
-    (undefined cosine) first, NULL last."""
+    (undefined cosine) first, NULL last.
+
+    Scored in place on the column's values (a zero-copy view of the cached Arrow column when
+    it is float32): many rows (appended rows no segment covers, a broad filter's allowed
+    rows) by one product with the whole matrix and cached row norms, few rows (candidates)
+    by gathering them. Nothing is copied per row.
+    """
     if isinstance(column, pa.ExtensionArray):
         column = column.storage
-    taken = column.take(pa.array(positions, pa.int64()))
-    size = taken.type.list_size
-    flat = taken.values.slice(taken.offset * size, len(taken) * size)
-    matrix = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(taken), size)
+    size = column.type.list_size
+    values = column.values.slice(column.offset * size, len(column) * size)
+    matrix = values.to_numpy(zero_copy_only=False).reshape(len(column), size)
     q = query.vector.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = (matrix @ q).astype(np.float64)
-        if query.metric == "cosine":
-            scores /= np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) * np.linalg.norm(q)
+    dense = len(positions) >= _DENSE_SHARE * len(column) and matrix.dtype == np.float32
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if dense:
+            scores = (matrix @ q)[positions].astype(np.float64)
+            if query.metric == "cosine":
+
+                def norms() -> pa.Array:
+                    return pa.array(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)))
+
+                row_norms = VECTORS.get_or_load(
+                    (*norms_key, "norms", "FLOAT"), norms, lambda a: a.nbytes
+                ).to_numpy()
+                scores /= row_norms[positions] * np.linalg.norm(q)
+        else:
+            rows = matrix[positions].astype(np.float32, copy=False)
+            scores = (rows @ q).astype(np.float64)
+            if query.metric == "cosine":
+                scores /= np.sqrt(np.einsum("ij,ij->i", rows, rows)) * np.linalg.norm(q)
     scores[np.isnan(scores)] = np.inf
-    if taken.null_count:
-        scores[~np.asarray(taken.is_valid())] = -np.inf
+    if column.null_count:
+        scores[~np.asarray(column.is_valid())[positions]] = -np.inf
     return scores
+
+
+def _norms_key(snapshot: Snapshot, k: int, field: Field) -> tuple[Any, ...]:
+    """Names a fragment's column values for caching their row norms: data and update file
+    names are never reused, so the files a column is read from identify its values."""
+    fragment = snapshot.manifest.fragments[k]
+    holder = next((d.path for d in reversed(fragment.files) if field.id in d.field_ids), None)
+    updates = tuple(u.path for u in fragment.updates if u.field_id == field.id)
+    return (snapshot.storage.url, "index_search", field.id, holder, updates, fragment.rows)
 
 
 def search_vectors(
@@ -415,23 +452,27 @@ def _graph_search(
     share = 1.0 if mask is None else matching / max(len(mask), 1)
     scale = config.cluster_search_accuracy_factor
     need = min(query.k, matching)
-    hnsw = graph.params.kind != "pooled_quantized"
-    # a filter hides part of the graph or lists: look further, 4x for 10x fewer rows
-    # (measured at 500k x 384: recall 0.95 at 5% selectivity with ef 1024)
-    widen = 1.0 if share >= 0.5 else (0.5 / max(share, 1e-3)) ** 0.6
+    hnsw = graph.structure == "hnsw"
     if hnsw:
+        # a filter hides part of the graph: look further, 4x for 10x fewer rows (measured
+        # at 500k x 384: recall 0.95 at 5% selectivity with ef 1024)
+        widen = 1.0 if share >= 0.5 else (0.5 / max(share, 1e-3)) ** 0.6
         effort = config.ef_search or max(want, int(max(DEFAULT_EF_SEARCH, want) * scale))
         effort = max(want, min(int(effort * widen), 4096))
+        most = 16384
     else:
+        # a filter leaves ``share`` of each list's rows: visit 1 / share as many lists, so
+        # as many allowed rows are scored as an unfiltered search scores rows
         nlist = graph.params.nlist or 1
-        effort = config.nprobe or max(1, int(default_nprobe(nlist) * scale))
-        effort = min(int(effort * widen), nlist)
+        effort = config.nprobe or max(1, int(default_nprobe(nlist, graph.indexed) * scale))
+        effort = max(1, min(math.ceil(effort / max(share, 1e-3)), nlist))
+        most = nlist
     for _ in range(3):
         knobs = {"ef_search": effort} if hnsw else {"nprobe": effort}
         keys = np.asarray(graph.search(query.vector, want, allowed=mask, **knobs), dtype=np.int64)
         if len(keys) >= need:
             return keys
-        effort = min(effort * 4, 16384 if hnsw else graph.params.nlist or 1)
+        effort = min(effort * 4, most)
     return None
 
 
@@ -446,10 +487,14 @@ def _exact_rest(
 
     def allowed_live(k: int, positions: np.ndarray) -> np.ndarray:
         fragment = fragments[k]
-        keep = ~np.isin(positions, snapshot.deleted(fragment))
+        deleted = snapshot.deleted(fragment)
+        if masks is None and not len(deleted):
+            return positions
+        keep = np.ones(fragment.rows, dtype=bool)
+        keep[deleted] = False
         if masks is not None:
-            keep &= masks.get(k, np.zeros(fragment.rows, dtype=bool))[positions]
-        return positions[keep]
+            keep &= masks.get(k, np.zeros(fragment.rows, dtype=bool))
+        return positions[keep[positions]]
 
     for _, parts in cov.segments:
         for part in parts:
@@ -458,6 +503,16 @@ def _exact_rest(
     for k in cov.uncovered:
         positions = np.arange(fragments[k].rows, dtype=np.int64)
         exact.setdefault(k, []).append(allowed_live(k, positions))
+
+
+def _distinct(chunks: list[np.ndarray]) -> np.ndarray:
+    """The positions of ``chunks``, each once, ascending (a whole uncovered fragment is one
+    ascending chunk already: not sorted again)."""
+    if not chunks:
+        return np.zeros(0, np.int64)
+    if len(chunks) == 1 and (len(chunks[0]) < 2 or bool(np.all(chunks[0][1:] > chunks[0][:-1]))):
+        return chunks[0]
+    return np.unique(np.concatenate(chunks))
 
 
 def _top(
@@ -476,11 +531,11 @@ def _top(
     poss: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     for k, chunks in by_fragment.items():
-        positions = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, np.int64)
+        positions = _distinct(chunks)
         if not len(positions):
             continue
         column = fragment_column(snapshot, k, query.field)
-        scores.append(_scores(column, positions, query))
+        scores.append(_scores(column, positions, query, _norms_key(snapshot, k, query.field)))
         frags.append(np.full(len(positions), k, dtype=np.int64))
         poss.append(positions)
     if not scores:

@@ -33,6 +33,7 @@ import pyarrow as pa
 from lakefmt.errors import InvalidArgumentError
 from lakefmt.format import fragments as files
 from lakefmt.format.cache import LRUCache
+from lakefmt.format.column_stats import parquet_stats_trusted
 from lakefmt.format.manifest import DataFile, Field, Fragment
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.text import BM25_B, BM25_K1, tokens_sql
@@ -502,7 +503,14 @@ class RelationBuilder:
                         snap.storage, data_files[r], [pname for _, pname in role]
                     )
                 part_sql.append(
-                    _parquet_part(root, members, r, role, identity=need_ids and not part_sql)
+                    _parquet_part(
+                        root,
+                        members,
+                        r,
+                        role,
+                        identity=need_ids and not part_sql,
+                        nan_guarded=_nan_guarded(members, r, role, types),
+                    )
                 )
             else:
                 # Arrow: datasets DuckDB may not read, and column groups with vectors, which
@@ -682,6 +690,24 @@ def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return column
 
 
+def _nan_guarded(
+    members: list[tuple[int, list[DataFile]]],
+    role: int,
+    columns: Sequence[tuple[int, str]],
+    types: dict[int, Any],
+) -> dict[int, str]:
+    """Floating columns (field id -> DuckDB type) whose Parquet statistics some member file
+    does not mark as NaN-safe (:func:`~lakefmt.format.column_stats.parquet_stats_trusted`)."""
+    guarded = {}
+    for fid, _ in columns:
+        storage = types[fid].storage_type
+        if not pa.types.is_floating(storage):
+            continue
+        if not all(parquet_stats_trusted(files_[role], fid, storage) for _, files_ in members):
+            guarded[fid] = "DOUBLE" if pa.types.is_float64(storage) else "FLOAT"
+    return guarded
+
+
 def _parquet_part(
     root: str,
     members: list[tuple[int, list[DataFile]]],
@@ -689,10 +715,22 @@ def _parquet_part(
     columns: Sequence[tuple[int, str]],
     *,
     identity: bool,
+    nan_guarded: dict[int, str] | None = None,
 ) -> str:
-    """``read_parquet`` of one column group of several fragments (same layout)."""
+    """``read_parquet`` of one column group of several fragments (same layout).
+
+    Columns in ``nan_guarded`` are read through a ``CASE`` with a NaN branch: its statistics
+    reach NaN, so DuckDB cannot judge a filter always true from bounds that older writers
+    computed without the NaN (spec/format.md, 5.3) and must test each value.
+    """
     paths = ", ".join(quote_str(f"{root}/{data_files[role].path}") for _, data_files in members)
-    cols = [f"{quote_ident(pname)} AS __lf_f{fid}" for fid, pname in columns]
+    guarded = nan_guarded or {}
+    cols = []
+    for fid, pname in columns:
+        q = quote_ident(pname)
+        if fid in guarded:
+            q = f"CASE WHEN isnan({q}) THEN CAST('NaN' AS {guarded[fid]}) ELSE {q} END"
+        cols.append(f"{q} AS __lf_f{fid}")
     if identity:
         ks = [k for k, _ in members]
         if ks == list(range(ks[0], ks[0] + len(ks))):

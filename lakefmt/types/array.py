@@ -59,7 +59,7 @@ class Embedding(Type):
     Args:
         size: Length of every vector (>= 1).
         dtype: ``"float32"`` (default), ``"float16"``, ``"float64"``, ``"int8"``, ``"uint8"``.
-        index_type: The vector index to build: ``types.ClusteredQuantized`` (HNSW over SQ8
+        index_type: The vector index to build: ``types.ClusteredQuantized`` (IVF lists of SQ8
             codes), ``types.Clustered`` (HNSW over float32), ``types.PooledQuantized``
             (IVF-PQ), an ``EmbeddingIndex(...)``, a ``QuantizationType``, a name
             (``"clustered_quantized"``...), a list of them, or ``None`` (no index). See

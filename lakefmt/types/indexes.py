@@ -220,7 +220,7 @@ class EmbeddingIndex(IndexDeclaration):
     """A vector index over an ``Embedding`` column.
 
     Args:
-        type: ``ClusteredQuantized`` (default: an HNSW graph over ``quantization`` codes,
+        type: ``ClusteredQuantized`` (default: IVF lists of ``quantization`` codes,
             re-ranked exactly), ``Clustered`` (an HNSW graph over float32 vectors),
             ``PooledQuantized`` (IVF-PQ, re-ranked exactly), or a ``QuantizationType``
             (Deep Lake's spelling of ``ClusteredQuantized`` with that quantization).

@@ -26,6 +26,16 @@ from lakefmt.indexes.embedding import (
     default_pq_m,
 )
 
+#: Every (kind, structure) the engine builds: the default of each kind, and the HNSW graph
+#: over SQ8 codes that ``clustered_quantized`` was before header version 2.
+CONFIGS = [
+    ("clustered", "hnsw"),
+    ("clustered_quantized", "ivf"),
+    ("clustered_quantized", "hnsw"),
+    ("pooled_quantized", "ivf"),
+]
+CONFIG_IDS = [f"{k}-{s}" for k, s in CONFIGS]
+
 faiss = pytest.importorskip("faiss")
 
 K = 10
@@ -75,22 +85,65 @@ def recall_at(data, queries, index, metric, depth, **knobs) -> float:
 
 
 @cache
-def built(kind: str, metric: str = "cosine", n: int = 2000, dim: int = 64) -> EmbeddingIndex:
+def built(
+    kind: str, structure: str | None = None, metric: str = "cosine", n: int = 2000, dim: int = 64
+) -> EmbeddingIndex:
     data, _ = clustered(n, dim, seed=1)
-    return EmbeddingIndex.from_bytes(
-        build_embedding_index(data, None, EmbeddingIndexParams(kind=kind, metric=metric))
-    )
+    params = EmbeddingIndexParams(kind=kind, metric=metric, structure=structure)
+    return EmbeddingIndex.from_bytes(build_embedding_index(data, None, params))
+
+
+def thorough(index: EmbeddingIndex, ef: int = 500) -> dict[str, int]:
+    """The knob of a search that visits every IVF list, or a wide HNSW one."""
+    return {"nprobe": index.params.nlist or 1} if index.structure == "ivf" else {"ef_search": ef}
 
 
 # ---- recall and metrics -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["clustered", "clustered_quantized"])
-def test_graph_kinds_recall_at_the_default_ef(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS[:3], ids=CONFIG_IDS[:3])
+def test_clustered_kinds_recall_at_the_default_knob(kind: str, structure: str) -> None:
     data, queries = clustered(2000, 64, seed=1)
-    index = built(kind)
+    index = built(kind, structure)
+    assert index.structure == structure
     assert (index.count, index.dim, index.indexed) == (2000, 64, 2000)
     assert recall_at(data, queries, index, "cosine", K) >= 0.95
+
+
+def test_clustered_quantized_is_ivf_sq8_by_default() -> None:
+    index = built("clustered_quantized")
+    assert index.structure == "ivf"
+    assert index.params.nlist == default_nlist(2000) and index.params.niter == 10
+    assert index.params.m is None and index.params.ef_construction is None
+    assert isinstance(index._index, faiss.IndexIVFScalarQuantizer)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 600),
+    dim=st.integers(2, 24),
+    clusters=st.integers(1, 30),
+    nlist=st.one_of(st.none(), st.integers(1, 64)),
+    share=st.floats(0.05, 1.0),
+)
+def test_ivf_sq8_with_every_list_holds_the_exact_top_k(
+    seed: int, rows: int, dim: int, clusters: int, nlist: int | None, share: float
+) -> None:
+    # the property behind recall: probing every list, the 4k best by SQ8 codes hold the
+    # exact top-k (what the caller's exact re-rank of k x accuracy_factor needs), and a
+    # filtered search returns exactly min(k, allowed) allowed rows
+    data, queries = clustered(rows, dim, seed=seed % 1000, clusters=clusters, spread=0.1)
+    params = EmbeddingIndexParams("clustered_quantized", nlist=nlist)
+    index = EmbeddingIndex.from_bytes(build_embedding_index(data, None, params))
+    allowed = np.random.default_rng(seed).random(rows) < share
+    for q in queries[:5]:
+        got = index.search(q, 4 * K, nprobe=index.params.nlist)
+        assert set(exact_top(data, q, "cosine", min(K, rows)).tolist()) <= set(got.tolist())
+        got = index.search(q, K, allowed=allowed, nprobe=index.params.nlist)
+        assert len(got) == min(K, int(allowed.sum())) and allowed[got].all()
+        truth = exact_top(data, q, "cosine", K, allowed)
+        wide = index.search(q, 4 * K, allowed=allowed, nprobe=index.params.nlist)
+        assert set(truth.tolist()) <= set(wide.tolist())
 
 
 def test_pooled_quantized_candidates_hold_the_true_top_ten() -> None:
@@ -102,18 +155,19 @@ def test_pooled_quantized_candidates_hold_the_true_top_ten() -> None:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("kind", KINDS)
-def test_each_metric_orders_like_brute_force_on_easy_data(kind: str, metric: str) -> None:
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS, ids=CONFIG_IDS)
+def test_each_metric_orders_like_brute_force_on_easy_data(
+    kind: str, structure: str, metric: str
+) -> None:
     # few points with distinct norms, queries near a row: the float32 graph ranks the top-3
     # exactly as numpy does; the quantised kinds find the best row (their scores below it
     # are approximate, which the caller's exact re-rank fixes)
     rng = np.random.default_rng(7)
     data = rng.standard_normal((300, 16)) * rng.uniform(0.5, 3, (300, 1))
     data = data.astype(np.float32)
-    index = EmbeddingIndex.from_bytes(
-        build_embedding_index(data, None, EmbeddingIndexParams(kind=kind, metric=metric))
-    )
-    knobs = {"nprobe": index.params.nlist} if kind == "pooled_quantized" else {"ef_search": 300}
+    params = EmbeddingIndexParams(kind=kind, metric=metric, structure=structure)
+    index = EmbeddingIndex.from_bytes(build_embedding_index(data, None, params))
+    knobs = thorough(index, 300)
     agree = []
     for row in rng.integers(0, 300, 30):
         q = data[row] + rng.standard_normal(16).astype(np.float32) * 0.05
@@ -154,21 +208,23 @@ def test_query_of_any_numeric_dtype_and_shape() -> None:
 
 
 @given(
-    kind=st.sampled_from(KINDS),
+    config=st.sampled_from(CONFIGS),
     seed=st.integers(0, 2**32 - 1),
     share=st.floats(0.0, 1.0),
     k=st.integers(0, 60),
     which=st.integers(0, 49),
 )
-def test_allowed_mask_is_honoured(kind: str, seed: int, share: float, k: int, which: int) -> None:
-    index = built(kind)
+def test_allowed_mask_is_honoured(
+    config: tuple[str, str], seed: int, share: float, k: int, which: int
+) -> None:
+    index = built(*config)
     _, queries = clustered(2000, 64, seed=1)
     allowed = np.random.default_rng(seed).random(index.count) < share
     got = index.search(queries[which], k, allowed=allowed)
     assert got.dtype == np.int64 and len(got) <= k
     assert len(set(got.tolist())) == len(got)
     assert allowed[got].all()
-    if kind == "pooled_quantized":
+    if index.structure == "ivf":
         # every list probed: an IVF search sees every allowed row, so it returns exactly
         # min(k, allowed) rows (a filter inside the search, not after it)
         full = index.search(queries[which], k, allowed=allowed, nprobe=index.params.nlist)
@@ -191,9 +247,9 @@ def test_allowed_search_returns_the_filtered_neighbours() -> None:
     assert np.mean(hits) >= 0.95
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS, ids=CONFIG_IDS)
 @pytest.mark.parametrize("metric", METRICS)
-def test_invalid_rows_are_never_returned(kind: str, metric: str) -> None:
+def test_invalid_rows_are_never_returned(kind: str, structure: str, metric: str) -> None:
     data, queries = clustered(400, 16, seed=2)
     data = data * 3  # not unit: zero stays the only zero-norm vector
     valid = np.ones(400, dtype=bool)
@@ -203,46 +259,44 @@ def test_invalid_rows_are_never_returned(kind: str, metric: str) -> None:
     data[3] = 0.0  # undefined under cosine only
     data[4] = np.float32(np.finfo(np.float32).max)  # overflows float32 arithmetic
     data[5] = 1e18  # large but fine: squared norm 1.6e37
-    index = EmbeddingIndex.from_bytes(
-        build_embedding_index(data, valid, EmbeddingIndexParams(kind=kind, metric=metric))
-    )
+    params = EmbeddingIndexParams(kind=kind, metric=metric, structure=structure)
+    index = EmbeddingIndex.from_bytes(build_embedding_index(data, valid, params))
     expected = valid.copy()
     expected[[1, 2, 4]] = False
     expected[5] = True
     if metric == "cosine":
         expected[3] = False
     assert index.count == 400 and index.indexed == int(expected.sum())
-    knobs = {"nprobe": index.params.nlist} if kind == "pooled_quantized" else {"ef_search": 500}
+    knobs = thorough(index)
     for q in queries[:10]:
         got = index.search(q, 400, **knobs)
         assert expected[got].all()
-        if kind == "pooled_quantized":
+        if structure == "ivf":
             assert sorted(got.tolist()) == np.flatnonzero(expected).tolist()
         allowed = ~expected | (np.arange(400) % 2 == 0)  # invalid rows allowed: still never
         got = index.search(q, K, allowed=allowed, **knobs)
         assert expected[got].all() and allowed[got].all()
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_k_beyond_count_and_k_zero(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS, ids=CONFIG_IDS)
+def test_k_beyond_count_and_k_zero(kind: str, structure: str) -> None:
     data, queries = clustered(30, 8, seed=3, clusters=3)
-    index = EmbeddingIndex.from_bytes(
-        build_embedding_index(data, None, EmbeddingIndexParams(kind=kind))
-    )
-    knobs = {"nprobe": index.params.nlist} if kind == "pooled_quantized" else {"ef_search": 100}
-    got = index.search(queries[0], 1000, **knobs)
+    params = EmbeddingIndexParams(kind=kind, structure=structure)
+    index = EmbeddingIndex.from_bytes(build_embedding_index(data, None, params))
+    got = index.search(queries[0], 1000, **thorough(index, 100))
     assert len(got) <= 30 and (got >= 0).all()
-    if kind != "clustered_quantized":
+    if (kind, structure) != ("clustered_quantized", "hnsw"):
         assert sorted(got.tolist()) == list(range(30))
     assert index.search(queries[0], 0).tolist() == []
     assert index.search(queries[0], 5, allowed=np.zeros(30, dtype=bool)).tolist() == []
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS, ids=CONFIG_IDS)
 @pytest.mark.parametrize("rows", [0, 1, 2, 5])
-def test_empty_and_tiny_indexes(kind: str, rows: int) -> None:
+def test_empty_and_tiny_indexes(kind: str, structure: str, rows: int) -> None:
     data = np.random.default_rng(4).standard_normal((rows, 12)).astype(np.float32)
-    blob = build_embedding_index(data, None, EmbeddingIndexParams(kind=kind))
+    params = EmbeddingIndexParams(kind=kind, structure=structure)
+    blob = build_embedding_index(data, None, params)
     index = EmbeddingIndex.from_bytes(blob)
     assert (index.count, index.dim, index.indexed, index.nbytes) == (rows, 12, rows, len(blob))
     q = np.ones(12, dtype=np.float32)
@@ -279,14 +333,21 @@ def test_vectors_of_int_and_float64_dtypes() -> None:
 # ---- the serialized form ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_round_trip_through_bytes(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "structure"), CONFIGS, ids=CONFIG_IDS)
+def test_round_trip_through_bytes(kind: str, structure: str) -> None:
     data, queries = clustered(500, 16, seed=6, clusters=10)
-    params = EmbeddingIndexParams(kind=kind, metric="dot", m=16, ef_construction=20)
+    knobs = {"m": 16, "ef_construction": 20} if structure == "hnsw" else {"niter": 4}
+    params = EmbeddingIndexParams(kind=kind, metric="dot", structure=structure, **knobs)
     blob = build_embedding_index(data, None, params)
     assert isinstance(blob, bytes) and blob[:8] == b"LKFVECIX"
+    assert struct.unpack_from("<I", blob, 8)[0] == 2
     one, two = EmbeddingIndex.from_bytes(blob), EmbeddingIndex.from_bytes(bytearray(blob))
-    assert one.params.kind == kind and one.params.metric == "dot" and one.params.m == 16
+    assert one.params.kind == kind and one.params.metric == "dot"
+    assert one.structure == structure and one.params.structure == structure
+    if structure == "hnsw":
+        assert one.params.m == 16 and one.params.ef_construction == 20
+    else:
+        assert one.params.niter == 4 and one.params.nlist == default_nlist(500)
     assert one.params == two.params and one.nbytes == len(blob)
     if kind == "pooled_quantized":
         assert one.params.nlist == default_nlist(500) and one.params.pq_m == default_pq_m(16)
@@ -308,7 +369,7 @@ def _split(blob: bytes) -> tuple[dict, bytes]:
     return header, blob[16 + head_len + 12 :]
 
 
-def _assemble(header: dict, body: bytes, version: int = 1) -> bytes:
+def _assemble(header: dict, body: bytes, version: int = 2) -> bytes:
     head = json.dumps(header).encode()
     return (
         struct.pack("<8sII", b"LKFVECIX", version, len(head))
@@ -340,7 +401,11 @@ def test_garbage_and_foreign_bytes_are_a_format_error(blob: bytes) -> None:
         b"",
         b"garbage" * 100,
         np.random.default_rng(0).bytes(5000),
-        _assemble(header, body, version=2),  # a newer format version
+        _assemble(header, body, version=3),  # a newer format version
+        _assemble(header, body, version=1),  # version 1 never named a structure
+        _assemble({**header, "params": {**header["params"], "structure": None}}, body),
+        _assemble({**header, "params": {**header["params"], "structure": "hnsw"}}, body),
+        _assemble({**header, "params": {**header["params"], "nlist": 3}}, body),
         _assemble({**header, "dim": "16"}, body),  # a header of the wrong shape
         _assemble({**header, "surprise": 1}, body),
         _assemble({**header, "params": {**header["params"], "kind": "flat"}}, body),
@@ -380,6 +445,13 @@ def test_a_body_of_another_kind_is_a_format_error(blob: bytes) -> None:
         {"ef_construction": 0},
         {"kind": "clustered", "nlist": 10},
         {"kind": "clustered_quantized", "pq_m": 8},
+        {"kind": "clustered_quantized", "m": 16},  # an HNSW knob; the default is IVF
+        {"kind": "clustered_quantized", "structure": "hnsw", "nlist": 16},
+        {"kind": "clustered", "structure": "ivf"},
+        {"kind": "pooled_quantized", "structure": "hnsw"},
+        {"structure": "flat"},
+        {"niter": 0},
+        {"niter": 2.5},
         {"kind": "pooled_quantized", "nlist": 0},
         {"kind": "pooled_quantized", "pq_m": -2},
     ],
@@ -430,7 +502,7 @@ def test_nlist_beyond_the_rows_uses_one_list_per_row() -> None:
 
 def test_bad_queries_are_invalid_arguments() -> None:
     index = built("clustered")
-    graph_only, ivf = built("clustered_quantized"), built("pooled_quantized")
+    graph_only, ivf = built("clustered_quantized", "hnsw"), built("clustered_quantized")
     q = np.ones(64, dtype=np.float32)
     for bad in [np.ones(63), np.ones((2, 64)), np.ones((1, 65)), np.array(["x"] * 64)]:
         with pytest.raises(InvalidArgumentError):
@@ -451,8 +523,9 @@ def test_bad_queries_are_invalid_arguments() -> None:
         with pytest.raises(InvalidArgumentError):
             graph_only.search(q, **kwargs)
     for kwargs in [{"ef_search": 64}, {"nprobe": 0}]:
-        with pytest.raises(InvalidArgumentError):
-            ivf.search(q, K, **kwargs)
+        for other in (ivf, built("pooled_quantized")):
+            with pytest.raises(InvalidArgumentError):
+                other.search(q, K, **kwargs)
 
 
 def test_l2_and_dot_accept_the_zero_query() -> None:
@@ -495,3 +568,33 @@ def test_build_threads_stay_within_the_budget(
         assert used == threads
     if threads == 10**6:
         assert used == thread_budget()
+
+
+# ---- indexes written before header version 2 ----------------------------------------------
+
+
+def legacy_blob(data: np.ndarray, valid: np.ndarray | None, kind: str = "clustered_quantized"):
+    """The bytes lakefmt wrote before structures (header version 1): an HNSW graph over SQ8
+    codes for ``clustered_quantized``, params without ``structure`` and with every default."""
+    structure = "ivf" if kind == "pooled_quantized" else "hnsw"
+    blob = build_embedding_index(data, valid, EmbeddingIndexParams(kind, structure=structure))
+    header, body = _split(blob)
+    old = {"kind": kind, "metric": header["params"]["metric"], "m": 32, "ef_construction": 40}
+    old |= {"nlist": header["params"]["nlist"], "pq_m": header["params"]["pq_m"]}
+    return _assemble({**header, "params": old}, body, version=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_version_1_indexes_still_load_and_answer(kind: str) -> None:
+    data, queries = clustered(2000, 64, seed=1)
+    valid = np.ones(2000, dtype=bool)
+    valid[::50] = False
+    old = EmbeddingIndex.from_bytes(legacy_blob(data, valid, kind))
+    assert old.structure == ("ivf" if kind == "pooled_quantized" else "hnsw")
+    assert old.indexed == int(valid.sum())
+    depth = 10 * K if kind == "pooled_quantized" else K
+    for q in queries[:10]:
+        got = old.search(q, depth, **thorough(old))
+        assert valid[got].all()
+        truth = exact_top(data, q, "cosine", K, valid)
+        assert len(set(truth.tolist()) & set(got.tolist())) >= 9

@@ -430,6 +430,25 @@ def reference_reader() -> dict[str, Any]:
     return namespace
 
 
+def plan_reader() -> dict[str, Any]:
+    """The namespace of the spec's reader of read plans (section 15.1)."""
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    begin, end = "<!-- BEGIN plan-reader -->", "<!-- END plan-reader -->"
+    block = text[text.index(begin) + len(begin) : text.index(end)]
+    code = block.partition("```python\n")[2].rpartition("```")[0]
+    namespace: dict[str, Any] = {"__name__": "lakefmt_plan_reader"}
+    exec(compile(code, f"{FORMAT_MD}#plan-reader", "exec"), namespace)
+    return namespace
+
+
+def plan_table(reader: dict[str, Any], ds: Any) -> pa.Table:
+    """``ds``'s version read from its read plan (as JSON) by the spec's plan reader."""
+    plan = json.loads(ds.read_plan().model_dump_json())
+    types = [ds.schema[c["name"]].storage_type for c in plan["columns"]]
+    schema = pa.schema([(c["name"], t) for c, t in zip(plan["columns"], types, strict=True)])
+    return reader["read_plan_table"](plan, schema)
+
+
 def reference_table(reader: dict[str, Any], root: str, branch: str) -> pa.Table:
     """The head of ``branch`` read by the reference reader (every column, every default)."""
     return reader["read_table"](root, branch)

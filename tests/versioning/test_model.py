@@ -13,7 +13,10 @@ and the machine then checks that nothing changed.
 
 After every step: the handle's rows equal the model's (column names in order, types, every
 cell, NaN-aware, bytes exact), ``len(ds)`` matches, ``history`` lists the model's commits of
-that branch, and the spec's Appendix B reference reader reads the same rows from disk.
+that branch, and the spec's Appendix B reference reader reads the same rows from disk. Every
+third state, the version is also read as other engines read it (spec section 15): the
+spec's reader of ``ds.read_plan()``, ``ds.to_duckdb()`` and ``lakefmt.scan_polars()`` must
+return the model's rows, in order.
 
 Merge semantics are those of spec/format.md section 12, computed on the model's states:
 only branches with a direct fork point merge; three-way from the merge base (the fork point,
@@ -55,6 +58,7 @@ import sys
 import tempfile
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -91,6 +95,8 @@ from model_support import (
     describe,
     from_storage,
     plan_merge,
+    plan_reader,
+    plan_table,
     reference_reader,
     reference_table,
     same,
@@ -117,6 +123,7 @@ NEEDS_COLUMNS = {"append_columns", "append_rows", "update_cell", "update_slice",
 NEEDS_ROWS = {"update_cell", "update_slice", "delete_rows"}
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 READER = reference_reader()
+PLAN_READER = plan_reader()
 #: How often each kind of step ran to its end (for tuning; ``--hypothesis-show-statistics``).
 STATS: collections.Counter[str] = collections.Counter()
 
@@ -162,6 +169,8 @@ class VersioningMachine(RuleBasedStateMachine):
         self.tags: dict[str, tuple[State, str]] = {}
         self.disk: State | None = None  # what the reader must see when the handle buffers
         self.did: set[str] = set()  # what this sequence did, for the statistics
+        self.duck = duckdb.connect()  # reads the versions' files as another engine would
+        self.steps = 0
 
     def teardown(self) -> None:
         """Count what the sequence did (``--hypothesis-show-statistics``), drop the handle
@@ -171,6 +180,7 @@ class VersioningMachine(RuleBasedStateMachine):
         if "merge with schema change" in self.did:
             _event("sequence: a merge changed the schema")
         STATS["sequences"] += 1
+        self.duck.close()
         self.ds = None  # type: ignore[assignment]
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -233,6 +243,16 @@ class VersioningMachine(RuleBasedStateMachine):
         table = reference_table(READER, self.url, branch)
         self._compare(table, state, f"reference reader of {branch!r}")
 
+    def _check_other_engines(self, state: State) -> None:
+        """The read plan (read by the spec's plan reader) and the DuckDB statement over the
+        version's files give the model's rows, in order (spec section 15)."""
+        self._compare(plan_table(PLAN_READER, self.ds), state, "spec's plan reader")
+        if state.cols:  # DuckDB and polars have no tables without columns
+            table = self.ds.to_duckdb(self.duck).to_arrow_table()
+            self._compare(table, state, "ds.to_duckdb()")
+            frame = lakefmt.scan_polars(self.url, version=self.ds.version).collect()
+            self._compare(frame.to_arrow(), state, "lakefmt.scan_polars()")
+
     def _check_history(self, ds: Any, branch: Branch) -> None:
         got = [(v.id, v.message) for v in ds.history]
         want = branch.history()
@@ -294,6 +314,9 @@ class VersioningMachine(RuleBasedStateMachine):
         self._compare(self.ds.to_arrow(), state, f"handle on {self.cur!r}")  # flushes
         self.disk = None
         self._check_reference(self.cur, state)
+        self.steps += 1
+        if self.steps % 3 == 0:  # a third of the states: the check doubles a step's cost
+            self._check_other_engines(state)
         self._check_history(self.ds, self.model)
 
     # -- appends ----------
