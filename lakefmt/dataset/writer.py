@@ -64,6 +64,7 @@ def write_fragments(storage: Storage, snap: Snapshot, table: pa.Table) -> Drafts
     per_row = max(1, table.nbytes // max(table.num_rows, 1))
     step = int(max(1, min(FRAGMENT_MAX_ROWS, FRAGMENT_MAX_BYTES // per_row)))
     blooms = {f.id for f in plain if encoding.wants_bloom_filter(f)}
+    lookups = any(encoding.wants_lookup_row_groups(f) for f in plain)
     drafts = []
     for start in range(0, table.num_rows, step):
         part = table.slice(start, step)
@@ -77,6 +78,7 @@ def write_fragments(storage: Storage, snap: Snapshot, table: pa.Table) -> Drafts
                         [f.id for f in group],
                         media=is_media,
                         bloom_filters=blooms,
+                        lookup_row_groups=lookups and not is_media,
                     )
                 )
         drafts.append((part.num_rows, data_files))

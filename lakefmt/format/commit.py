@@ -264,6 +264,7 @@ def _merge_update(
             [field.id],
             media=snapshot.type_of(field).is_media,
             bloom_filters=[field.id] if encoding.wants_bloom_filter(field) else (),
+            lookup_row_groups=encoding.wants_lookup_row_groups(field),
         )
         return fragment.model_copy(
             update={"files": [*fragment.files, data_file], "updates": others}

@@ -151,22 +151,44 @@ def plain_file_size(table: pa.Table, rows_per_group: int) -> int:
 
 
 #: Declared index types (``Field.type["params"]["index_type"]``) that Parquet bloom filters
-#: serve: point lookups (``=``, ``IN``) on scalar and text columns.
-BLOOM_FILTER_INDEX_TYPES = frozenset({"numeric", "inverted", "exact", "bm25"})
+#: serve: point lookups (``=``, ``IN``) on text columns whose index has no sorted keys.
+#: ``numeric``, ``inverted`` and ``exact`` indexes answer lookups with their sorted ``keys``
+#: files, which find rows without reading the data files: a bloom filter there only costs
+#: bytes (60 MB over 291 MB of data in ``benchmarks/index_lookup.py`` at 10M rows).
+BLOOM_FILTER_INDEX_TYPES = frozenset({"bm25"})
 #: False-positive rate asked of each bloom filter (one per column chunk, sized for the
 #: rows of its row group); pyarrow rounds the filter up to a power of two bytes, so the
 #: real rate is lower.
 BLOOM_FILTER_FPP = 0.02
 
 
-def wants_bloom_filter(field: Field) -> bool:
-    """Whether data files give this field's column a Parquet bloom filter: its type declares
-    a scalar or text index, so the column is meant for point lookups."""
+#: Declared index types whose sorted ``keys`` answer point lookups.
+LOOKUP_INDEX_TYPES = frozenset({"numeric", "inverted", "exact"})
+#: Rows per row group (at most) of data files holding a column with a lookup index: a lookup
+#: decodes the whole row group of each row it returns (for the first time, then it is in
+#: the decoded-group cache), about 6 ms for 131,072 rows of four columns against 0.8 ms for
+#: 16,384; scans lose little (footers a few kilobytes larger, DELTA/snappy blocks shorter).
+LOOKUP_ROW_GROUP_ROWS = 16_384
+
+
+def _declares(field: Field, kinds: frozenset[str]) -> bool:
     try:
         declared = declared_index_types(field.type.get("params") or {})
-    except InvalidTypeError:  # written by a newer lakefmt: no filter rather than no write
+    except InvalidTypeError:  # written by a newer lakefmt: plain files rather than no write
         return False
-    return not BLOOM_FILTER_INDEX_TYPES.isdisjoint(d.name for d in declared)
+    return not kinds.isdisjoint(d.name for d in declared)
+
+
+def wants_bloom_filter(field: Field) -> bool:
+    """Whether data files give this field's column a Parquet bloom filter: its type declares
+    a text index without sorted keys (``bm25``), so point lookups on it read data files."""
+    return _declares(field, BLOOM_FILTER_INDEX_TYPES)
+
+
+def wants_lookup_row_groups(field: Field) -> bool:
+    """Whether data files holding this field's column get row groups of at most
+    :data:`LOOKUP_ROW_GROUP_ROWS` rows: its type declares an index with sorted keys."""
+    return _declares(field, LOOKUP_INDEX_TYPES)
 
 
 def bloom_filter_options(

@@ -47,6 +47,12 @@ def _group_key(
 
 #: Reads of up to this many row groups go through the decoded-group cache.
 CACHED_READ_MAX_GROUPS = 2
+#: A take of at most this many rows is *sparse*: its row groups go through the decoded-group
+#: cache however many they are (a top-10 over a 1M-row file touches most of its groups, and
+#: the next query touches the same ones), provided they fit a share of the cache.
+SPARSE_TAKE_ROWS = 1024
+#: The share of the group cache's budget one sparse take may fill.
+SPARSE_TAKE_CACHE_SHARE = 8
 
 
 def with_field_ids(schema: pa.Schema, field_ids: Sequence[int]) -> pa.Schema:
@@ -65,12 +71,15 @@ def write_data_file(
     *,
     media: bool = False,
     bloom_filters: Collection[int] = (),
+    lookup_row_groups: bool = False,
 ) -> DataFile:
     """Write one column group of a fragment as a fresh Parquet file.
 
     The returned :class:`DataFile` carries the columns' statistics from the footer just
     written; ``bloom_filters`` names the field ids whose columns get Parquet bloom filters
-    (:func:`lakefmt.format.encoding.wants_bloom_filter`).
+    (:func:`lakefmt.format.encoding.wants_bloom_filter`); ``lookup_row_groups`` asks for
+    the smaller row groups of columns with a lookup index
+    (:func:`lakefmt.format.encoding.wants_lookup_row_groups`).
     """
     path = layout.data_file_path()
     schema = with_field_ids(table.schema, field_ids)
@@ -83,7 +92,9 @@ def write_data_file(
         )
         if media
         else encoding.rows_per_group(
-            table, encoding.SCALAR_ROW_GROUP_BYTES, encoding.MAX_ROW_GROUP_ROWS
+            table,
+            encoding.SCALAR_ROW_GROUP_BYTES,
+            encoding.LOOKUP_ROW_GROUP_ROWS if lookup_row_groups else encoding.MAX_ROW_GROUP_ROWS,
         )
     )
     groups: list[int] = []
@@ -377,60 +388,66 @@ def read_row_groups(
 
     Random access reads a group or two at a time; those decoded groups are kept in a cache
     with a byte budget (data files are immutable), so repeated reads near each other cost
-    no I/O and no decoding. Bulk reads of more than two groups bypass the cache; scans come
-    through here group by group only when they fit it (:func:`fits_group_cache`).
+    no I/O and no decoding. Bulk reads of more than two groups bypass the cache (sparse
+    takes use it group by group, :func:`read_data_file_positions`); scans come through
+    here group by group only when they fit it (:func:`fits_group_cache`).
     """
-    cacheable = len(groups) <= CACHED_READ_MAX_GROUPS
+    if len(groups) <= CACHED_READ_MAX_GROUPS:
+        found = _cached_groups(storage, data_file, field_ids, groups)
+        out = {}
+        for fid in field_ids:
+            parts = [found[(g, fid)] for g in groups]
+            out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+        return out
+    pf = parquet_file(storage, data_file.path, data_file.size)
+    columns = column_names(storage, pf, data_file, field_ids)
+    verify = _VERIFIED.missing(storage, data_file.path, groups, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
+    with damaged_file_errors(storage, data_file.path):
+        table = pf.read_row_groups(
+            list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
+        )
+    if verify:
+        _VERIFIED.add(storage, data_file.path, groups, columns)
+    return {fid: as_array(table.column(i)) for i, fid in enumerate(field_ids)}
+
+
+def _cached_groups(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], groups: Sequence[int]
+) -> dict[tuple[int, int], pa.Array]:
+    """Each ``(group, field id)``'s decoded column, from the row-group cache or decoded
+    (and then cached) group by group."""
     found: dict[tuple[int, int], pa.Array] = {}
     missing_fids: list[int] = []
     missing_groups: list[int] = []
-    if cacheable:
-        for g in groups:
-            for fid in field_ids:
-                hit = _GROUPS.get(_group_key(storage, data_file, g, fid))
-                if hit is None:
-                    if fid not in missing_fids:
-                        missing_fids.append(fid)
-                    if g not in missing_groups:
-                        missing_groups.append(g)
-                else:
-                    found[(g, fid)] = hit
-    else:
-        missing_fids = list(field_ids)
-    if missing_fids:
-        reading = missing_groups if cacheable else list(groups)
-        pf = parquet_file(storage, data_file.path, data_file.size)
-        columns = column_names(storage, pf, data_file, missing_fids)
-        verify = _VERIFIED.missing(storage, data_file.path, reading, columns)
-        if not verify:
-            pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
-        if cacheable:
-            for g in missing_groups:  # a group already decoded is not decoded again
-                with damaged_file_errors(storage, data_file.path):
-                    table = pf.read_row_group(
-                        g, columns=columns, use_threads=_threaded(data_file, 1)
-                    )
-                if verify:
-                    _VERIFIED.add(storage, data_file.path, [g], columns)
-                for i, fid in enumerate(missing_fids):
-                    array = as_array(table.column(i))
-                    found[(g, fid)] = array
-                    _GROUPS.put(_group_key(storage, data_file, g, fid), array, array.nbytes)
-        else:
-            with damaged_file_errors(storage, data_file.path):
-                table = pf.read_row_groups(
-                    list(groups), columns=columns, use_threads=_threaded(data_file, len(groups))
-                )
-            if verify:
-                _VERIFIED.add(storage, data_file.path, reading, columns)
-            return {
-                **{fid: as_array(table.column(i)) for i, fid in enumerate(missing_fids)},
-            }
-    out = {}
-    for fid in field_ids:
-        parts = [found[(g, fid)] for g in groups]
-        out[fid] = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
-    return out
+    for g in groups:
+        for fid in field_ids:
+            hit = _GROUPS.get(_group_key(storage, data_file, g, fid))
+            if hit is None:
+                if fid not in missing_fids:
+                    missing_fids.append(fid)
+                if g not in missing_groups:
+                    missing_groups.append(g)
+            else:
+                found[(g, fid)] = hit
+    if not missing_fids:
+        return found
+    pf = parquet_file(storage, data_file.path, data_file.size)
+    columns = column_names(storage, pf, data_file, missing_fids)
+    verify = _VERIFIED.missing(storage, data_file.path, missing_groups, columns)
+    if not verify:
+        pf = parquet_file(storage, data_file.path, data_file.size, verify=False)
+    for g in missing_groups:  # a group already decoded is not decoded again
+        with damaged_file_errors(storage, data_file.path):
+            table = pf.read_row_group(g, columns=columns, use_threads=_threaded(data_file, 1))
+        if verify:
+            _VERIFIED.add(storage, data_file.path, [g], columns)
+        for i, fid in enumerate(missing_fids):
+            array = as_array(table.column(i))
+            found[(g, fid)] = array
+            _GROUPS.put(_group_key(storage, data_file, g, fid), array, array.nbytes)
+    return found
 
 
 def decoded_size(storage: Storage, data_file: DataFile, field_ids: Sequence[int]) -> int:
@@ -689,6 +706,29 @@ def read_update_file(
     return _UPDATES.get_or_load((storage.url, path), load)
 
 
+def _take_spans(arrays: list[pa.Array], spans: list[np.ndarray]) -> pa.Array:
+    """``arrays[i][spans[i]]`` for every i, concatenated (numpy for plain numbers: an Arrow
+    take per group costs more than the rows it takes)."""
+    kind = arrays[0].type
+    plain = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if plain and all(a.null_count == 0 for a in arrays):
+        picked = [a.to_numpy(zero_copy_only=True)[s] for a, s in zip(arrays, spans, strict=True)]
+        return pa.array(np.concatenate(picked), type=kind)
+    parts = [a.take(pa.array(s, type=pa.int64())) for a, s in zip(arrays, spans, strict=True)]
+    return pa.concat_arrays(parts)
+
+
+def _sparse(
+    storage: Storage, data_file: DataFile, field_ids: Sequence[int], rows: int, groups: int
+) -> bool:
+    """Whether a take of ``rows`` rows over ``groups`` row groups goes through the cache."""
+    if rows > SPARSE_TAKE_ROWS or groups <= CACHED_READ_MAX_GROUPS:
+        return False
+    share = groups / max(len(data_file.row_groups), 1)  # decoded bytes, from the footer
+    decoded = decoded_size(storage, data_file, field_ids) * share
+    return decoded <= _GROUPS.max_bytes // SPARSE_TAKE_CACHE_SHARE
+
+
 def read_data_file_positions(
     storage: Storage, data_file: DataFile, field_ids: Sequence[int], positions: np.ndarray
 ) -> dict[int, pa.Array]:
@@ -705,6 +745,18 @@ def read_data_file_positions(
     start_in_read = np.zeros(int(group_of.max()) + 1, dtype=np.int64)
     start_in_read[groups] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = positions - bounds[group_of] + start_in_read[group_of]
-    columns = read_row_groups(storage, data_file, field_ids, [int(g) for g in groups])
+    picked = [int(g) for g in groups]
+    if _sparse(storage, data_file, field_ids, len(positions), len(picked)):
+        # each group's rows taken from its cached column: nothing large is concatenated
+        found = _cached_groups(storage, data_file, field_ids, picked)
+        cuts = [*np.searchsorted(group_of, groups, side="left").tolist(), len(positions)]
+        within = positions - bounds[group_of]
+        out = {}
+        for fid in field_ids:
+            arrays = [found[(g, fid)] for g in picked]
+            spans = [within[cuts[i] : cuts[i + 1]] for i in range(len(picked))]
+            out[fid] = _take_spans(arrays, spans)
+        return out
+    columns = read_row_groups(storage, data_file, field_ids, picked)
     indices = pa.array(local, type=pa.int64())
     return {fid: columns[fid].take(indices) for fid in field_ids}

@@ -42,7 +42,15 @@ from lakefmt.format.cache import ByteBudgetCache
 from lakefmt.format.manifest import Index
 from lakefmt.format.snapshot import Snapshot
 from lakefmt.indexes.config import SearchConfig
-from lakefmt.tql import engine, index_search, parser, pruning, scalar_search, text_search
+from lakefmt.tql import (
+    engine,
+    index_search,
+    parser,
+    prepared,
+    pruning,
+    scalar_search,
+    text_search,
+)
 from lakefmt.tql.cache import VECTORS
 from lakefmt.tql.duckdb_errors import DuckDBError, query_error
 from lakefmt.tql.models import FRAG, POS, VROW, DatasetSource, Source, TableSource
@@ -105,7 +113,7 @@ def _plan(tql: str, default: Source | None, resolve: Resolver | None) -> Plan:
             if cached.row_source is not None:  # rows of this handle's source, not the first
                 cached = dataclasses.replace(cached, row_source=default)
             return cached
-    parsed = parser.parse(tql)
+    parsed = prepared.parse(tql)
 
     resolved: list[str] = []
 
@@ -199,7 +207,7 @@ def _parsed_for_index(
         or default.columns is not None
     ):
         return None
-    return parser.parse(tql)
+    return prepared.parse(tql)
 
 
 def _index_plan(

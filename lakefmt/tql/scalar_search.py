@@ -317,10 +317,10 @@ def direct_lookup(
     the cells taken from the data files. None for any other query."""
     tree = parsed.tree
     assert isinstance(tree, exp.Select)
-    # LIMIT without ORDER BY picks rows as DuckDB's scan meets them: left to DuckDB
-    if not query.whole or any(
-        tree.args.get(a) for a in ("order", "group", "having", "distinct", "limit", "offset")
-    ):
+    if not query.whole or any(tree.args.get(a) for a in ("order", "group", "having", "distinct")):
+        return None
+    window = _limit_window(tree)
+    if window is None:
         return None
     visible = {v.name: v for v in source.visible()}
     outputs = _direct_outputs(tree, visible)
@@ -333,7 +333,10 @@ def direct_lookup(
     for condition in query.conditions:
         if len(rows):
             keep &= _matches(cells[condition.field.id], condition)
-    picked = rows[keep]
+    offset, limit = window
+    # LIMIT/OFFSET without ORDER BY take the first matching rows in row order (the planner
+    # orders such queries by row)
+    picked = rows[keep][offset : None if limit is None else offset + limit]
     columns: list[OutputColumn] = []
     arrays: list[pa.Array] = []
     names: list[str] = []
@@ -349,6 +352,26 @@ def direct_lookup(
             names.append(name)
     table = pa.Table.from_arrays(arrays, names=names)
     return QueryResult(columns, table, source, picked.astype(np.int64), "-- answered by a lookup")
+
+
+def _limit_window(tree: exp.Select) -> tuple[int, int | None] | None:
+    """``(offset, limit)`` of a query's plain integer ``LIMIT``/``OFFSET`` (limit None:
+    none), or None for any other form (expressions, percentages, ``FETCH``)."""
+    bounds: list[int | None] = []
+    for arg in ("offset", "limit"):
+        clause = tree.args.get(arg)
+        if clause is None:
+            bounds.append(None)
+            continue
+        options = {k for k, v in clause.args.items() if v is not None} - {"expression"}
+        if not isinstance(clause, (exp.Limit, exp.Offset)) or options:
+            return None
+        value = clause.expression
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            return None
+        bounds.append(int(value.this))
+    offset, limit = bounds
+    return (offset or 0), limit
 
 
 def _direct_outputs(

@@ -6,10 +6,13 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import lakefmt
+from lakefmt import types
 from lakefmt.format import column_stats, encoding
 from lakefmt.format import fragments as files
 from lakefmt.format.column_stats import MAX_STRING_BOUND
@@ -108,9 +111,10 @@ def test_dump_leaves_out_unknown_members() -> None:
     ("params", "wanted"),
     [
         ({}, False),
-        ({"index_type": "inverted"}, True),
-        ({"index_type": "numeric"}, True),
-        ({"index_type": "EXACT"}, True),
+        ({"index_type": "inverted"}, False),  # sorted keys answer lookups
+        ({"index_type": "numeric"}, False),
+        ({"index_type": "EXACT"}, False),
+        ({"index_type": "BM25"}, True),
         ({"index_type": ["clustered", "bm25"]}, True),
         ({"index_type": "hnsw"}, False),
         ({"index_type": 3}, False),
@@ -134,3 +138,19 @@ def test_stats_for_at_most_the_first_columns(storage: Any, monkeypatch: pytest.M
     monkeypatch.setattr(column_stats, "MAX_STATS_COLUMNS", 2)
     stats = _write(storage, pa.table({c: [1, 2] for c in "abcd"})).stats
     assert stats == [ColumnStats(min=1, max=2, null_count=0)] * 2 + [None, None]
+
+
+def test_columns_with_a_lookup_index_get_small_row_groups(tmp_path: Any) -> None:
+    n = 3 * encoding.LOOKUP_ROW_GROUP_ROWS + 5
+    plain = lakefmt.create(str(tmp_path / "plain"), schema={"id": "int64"})
+    indexed = lakefmt.create(
+        str(tmp_path / "indexed"), schema={"id": types.Int64(index_type=types.NumericIndex())}
+    )
+    for ds in (plain, indexed):
+        ds.append({"id": np.arange(n)})
+        ds.commit()
+    (plain_file,) = plain._manifest.fragments[0].files
+    (indexed_file,) = indexed._manifest.fragments[0].files
+    assert plain_file.row_groups == [n]
+    assert indexed_file.row_groups == [encoding.LOOKUP_ROW_GROUP_ROWS] * 3 + [5]
+    assert indexed.query("SELECT id WHERE id = 40000")["id"][:].tolist() == [40000]

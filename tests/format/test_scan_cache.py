@@ -150,3 +150,35 @@ def test_a_damaged_data_file_fails_a_parallel_scan_with_its_name(tmp_path: Path)
         for _ in fresh.batches(10_000):
             pass
     assert isinstance(info.value, FormatError) and data_file.path in str(info.value)
+
+
+def test_a_sparse_take_over_many_groups_is_decoded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(encoding, "MAX_ROW_GROUP_ROWS", 1_000)
+    ds = lakefmt.create(str(tmp_path / "t"), schema={"id": "int64", "v": "float64", "s": "text"})
+    ids = np.arange(20_000)
+    names = [None if i % 3 == 0 else f"s{i}" for i in ids]
+    ds.append({"id": ids, "v": ids * 0.5, "s": names})
+    ds.commit()
+    snap = ds._snapshot()
+    assert len(snap.manifest.fragments[0].files[0].row_groups) == 20
+    fields = [snap.field("id"), snap.field("v"), snap.field("s")]
+    fragments._GROUPS.clear()
+    reads = count_parquet_reads(monkeypatch)
+    rows = np.random.default_rng(3).choice(20_000, 12, replace=False)  # a top-12, any order
+    first = snap.take(fields, rows)
+    assert first[fields[0].id].to_pylist() == rows.tolist()
+    assert first[fields[1].id].to_pylist() == (rows * 0.5).tolist()
+    assert first[fields[2].id].to_pylist() == [names[i] for i in rows]
+    touched = len(reads)
+    assert touched == len(np.unique(rows // 1_000))  # one read per group, through the cache
+    again = snap.take(fields, rows[::-1])
+    assert again[fields[0].id].to_pylist() == rows[::-1].tolist()
+    assert len(reads) == touched  # every group came from the cache
+    # a bulk take (more than SPARSE_TAKE_ROWS rows) reads its groups in one go, uncached
+    many = np.arange(0, 20_000, 7)
+    assert len(many) > fragments.SPARSE_TAKE_ROWS
+    bulk = snap.take(fields, many)
+    assert bulk[fields[0].id].to_pylist() == many.tolist()
+    assert "read_row_group" not in reads[touched:]
